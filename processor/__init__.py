@@ -1,0 +1,1 @@
+"""The SQS-triggered Lambda entrypoint of sedo's processor."""

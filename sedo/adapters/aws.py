@@ -1,0 +1,23 @@
+"""boto3 clients, made once per process and reused across invocations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from sedo.config import Settings
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=3,
+    read_timeout=10,
+    tcp_keepalive=True,
+    max_pool_connections=50,
+)
+
+
+def client(service: str, settings: Settings) -> Any:
+    session = boto3.session.Session(region_name=settings.region)
+    return session.client(service, endpoint_url=settings.endpoint_url, config=_CONFIG)  # type: ignore[call-overload]

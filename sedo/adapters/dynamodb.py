@@ -1,0 +1,345 @@
+"""DynamoDB stores, on the low-level client (no type-serializer overhead, no Decimals).
+
+Tables (declared in template.yaml, the one source of truth):
+
+- definitions: ``pk``/``sk``. Heads: ``pk=tenant``, ``sk=definitionId``. Versions:
+  ``pk=tenant#definitionId``, ``sk=v0000000001``; documents as JSON strings.
+- executions: ``pk=tenant``, ``sk=executionKey`` (time-sortable); GSI ``byDefinition``
+  on ``dpk=tenant#definitionId`` + ``sk``, KEYS_ONLY so transitions never write the
+  index. Idempotency names: ``pk=tenant#name``, ``sk=definitionId#name``.
+- history: ``pk=tenant#executionKey``, ``sk`` = id of the segment's first event; one
+  item per committed segment (one write per transition, not per event).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sedo.adapters import tokens
+from sedo.domain.errors import Conflict
+from sedo.domain.execution import SUBMITTED, Execution
+from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
+
+BY_DEFINITION_INDEX = "byDefinition"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+def _fill(
+    query: Callable[[int, dict[str, Any] | None], dict[str, Any]],
+    limit: int,
+    start: dict[str, Any] | None,
+    keep: Callable[[list[dict[str, Any]]], list[Any]],
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """Run a (filtered) query page after page until ``limit`` items are kept or the data ends."""
+    items: list[Any] = []
+    position = start
+    while True:
+        response = query(limit - len(items), position)
+        items.extend(keep(response.get("Items", [])))
+        position = response.get("LastEvaluatedKey")
+        if position is None or len(items) >= limit:
+            return items, position
+
+
+class DynamoDefinitionStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    @staticmethod
+    def _head(item: dict[str, Any]) -> DefinitionHead:
+        return DefinitionHead(
+            tenant_id=item["pk"]["S"],
+            id=item["sk"]["S"],
+            latest_version=int(item["latestVersion"]["N"]),
+            created_at=item["createdAt"]["S"],
+            updated_at=item["updatedAt"]["S"],
+            deleted=item.get("deleted", {}).get("BOOL", False),
+            description=item.get("description", {}).get("S"),
+        )
+
+    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None:
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": _s(tenant_id), "sk": _s(definition_id)}, ConsistentRead=True
+        ).get("Item")
+        return self._head(item) if item else None
+
+    def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": _s(f"{tenant_id}#{definition_id}"), "sk": _s(f"v{version:010d}")},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        return DefinitionVersion(
+            tenant_id=tenant_id,
+            id=definition_id,
+            version=version,
+            document=json.loads(item["document"]["S"]),
+            created_at=item["createdAt"]["S"],
+        )
+
+    def put_version(self, head: DefinitionHead, document: dict[str, Any], previous: DefinitionHead | None) -> None:
+        head_item: dict[str, Any] = {
+            "pk": _s(head.tenant_id),
+            "sk": _s(head.id),
+            "latestVersion": _n(head.latest_version),
+            "createdAt": _s(head.created_at),
+            "updatedAt": _s(head.updated_at),
+            "deleted": {"BOOL": False},
+        }
+        if head.description:
+            head_item["description"] = _s(head.description)
+        head_put: dict[str, Any] = {"TableName": self.table, "Item": head_item}
+        if previous is None:
+            head_put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            head_put["ConditionExpression"] = "latestVersion = :v AND deleted = :d"
+            head_put["ExpressionAttributeValues"] = {
+                ":v": _n(previous.latest_version),
+                ":d": {"BOOL": previous.deleted},
+            }
+        version_put = {
+            "TableName": self.table,
+            "Item": {
+                "pk": _s(f"{head.tenant_id}#{head.id}"),
+                "sk": _s(f"v{head.latest_version:010d}"),
+                "document": _s(json.dumps(document, separators=(",", ":"))),
+                "createdAt": _s(head.updated_at),
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[{"Put": head_put}, {"Put": version_put}])
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise Conflict(f"definition {head.id!r} was changed by another request; retry") from exc
+            raise
+
+    def mark_deleted(self, head: DefinitionHead, now: str) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": _s(head.tenant_id), "sk": _s(head.id)},
+                UpdateExpression="SET deleted = :t, updatedAt = :now",
+                ConditionExpression="deleted = :f",
+                ExpressionAttributeValues={":t": {"BOOL": True}, ":f": {"BOOL": False}, ":now": _s(now)},
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def list_heads(self, tenant_id: str, limit: int, token: str | None) -> Page:
+        def query(count: int, position: dict[str, Any] | None) -> dict[str, Any]:
+            args: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": "deleted = :f",
+                "ExpressionAttributeValues": {":pk": _s(tenant_id), ":f": {"BOOL": False}},
+                "Limit": count,
+            }
+            if position:
+                args["ExclusiveStartKey"] = position
+            return dict(self.client.query(**args))
+
+        items, position = _fill(query, limit, tokens.decode(tenant_id, token), lambda raw: [self._head(i) for i in raw])
+        return Page(items, tokens.encode(tenant_id, position))
+
+
+class DynamoExecutionStore:
+    def __init__(self, client: Any, table: str, history_table: str) -> None:
+        self.client = client
+        self.table = table
+        self.history_table = history_table
+
+    @staticmethod
+    def _item(head: Execution) -> dict[str, Any]:
+        return {
+            "pk": _s(head.tenant_id),
+            "sk": _s(head.key),
+            "dpk": _s(f"{head.tenant_id}#{head.definition_id}"),
+            "seq": _n(head.seq),
+            "state": _s(head.state),
+            "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
+        }
+
+    @staticmethod
+    def _head(item: dict[str, Any]) -> Execution:
+        return Execution.from_document(json.loads(item["doc"]["S"]))
+
+    def create(self, head: Execution) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=self._item(head), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def get(self, tenant_id: str, key: str) -> Execution | None:
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": _s(tenant_id), "sk": _s(key)}, ConsistentRead=True
+        ).get("Item")
+        return self._head(item) if item else None
+
+    def commit(self, head: Execution, expected_seq: int) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._item(head),
+                ConditionExpression="seq = :expected",
+                ExpressionAttributeValues={":expected": _n(expected_seq)},
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def delete_unstarted(self, head: Execution) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": _s(head.tenant_id), "sk": _s(head.key)},
+                ConditionExpression="seq = :zero AND #state = :submitted",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":zero": _n(0), ":submitted": _s(SUBMITTED)},
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def list_executions(
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
+    ) -> Page:
+        wanted = set(states)
+        if definition_id is None:
+
+            def query(count: int, position: dict[str, Any] | None) -> dict[str, Any]:
+                args: dict[str, Any] = {
+                    "TableName": self.table,
+                    "KeyConditionExpression": "pk = :pk",
+                    "ExpressionAttributeValues": {":pk": _s(tenant_id)},
+                    "ScanIndexForward": False,
+                    "Limit": count,
+                }
+                if wanted:
+                    names = [f":s{i}" for i in range(len(wanted))]
+                    args["FilterExpression"] = f"#state IN ({', '.join(names)})"
+                    args["ExpressionAttributeNames"] = {"#state": "state"}
+                    args["ExpressionAttributeValues"].update(
+                        {n: _s(s) for n, s in zip(names, sorted(wanted), strict=True)}
+                    )
+                if position:
+                    args["ExclusiveStartKey"] = position
+                return dict(self.client.query(**args))
+
+            items, position = _fill(
+                query, limit, tokens.decode(tenant_id, token), lambda raw: [self._head(i) for i in raw]
+            )
+        else:
+
+            def query(count: int, position: dict[str, Any] | None) -> dict[str, Any]:
+                args: dict[str, Any] = {
+                    "TableName": self.table,
+                    "IndexName": BY_DEFINITION_INDEX,
+                    "KeyConditionExpression": "dpk = :dpk",
+                    "ExpressionAttributeValues": {":dpk": _s(f"{tenant_id}#{definition_id}")},
+                    "ScanIndexForward": False,
+                    "Limit": count,
+                }
+                if position:
+                    args["ExclusiveStartKey"] = position
+                return dict(self.client.query(**args))
+
+            def keep(raw: list[dict[str, Any]]) -> list[Execution]:
+                heads = self._batch_get([item["sk"]["S"] for item in raw], tenant_id)
+                return [h for h in heads if not wanted or h.state in wanted]
+
+            items, position = _fill(query, limit, tokens.decode(tenant_id, token), keep)
+        return Page(items, tokens.encode(tenant_id, position))
+
+    def _batch_get(self, keys: list[str], tenant_id: str) -> list[Execution]:
+        found: dict[str, Execution] = {}
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table: {"Keys": [{"pk": _s(tenant_id), "sk": _s(k)} for k in keys[start : start + 100]]}
+            }
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    found[item["sk"]["S"]] = self._head(item)
+                request = response.get("UnprocessedKeys") or {}
+        return [found[k] for k in keys if k in found]
+
+    def put_history(self, head: Execution) -> None:
+        events = head.pending_events
+        self.client.put_item(
+            TableName=self.history_table,
+            Item={
+                "pk": _s(f"{head.tenant_id}#{head.key}"),
+                "sk": _n(events[0]["id"]),
+                "seq": _n(head.seq),
+                "events": _s(json.dumps(events, separators=(",", ":"))),
+            },
+        )
+
+    def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
+        start = (tokens.decode(tenant_id, token) or {}).get("from", 0)
+        events: list[dict[str, Any]] = []
+        position: dict[str, Any] | None = None
+        while True:
+            args: dict[str, Any] = {
+                "TableName": self.history_table,
+                "KeyConditionExpression": "pk = :pk AND sk >= :from",
+                "ExpressionAttributeValues": {":pk": _s(f"{tenant_id}#{key}"), ":from": _n(int(start))},
+                "Limit": max(1, min(limit, 100)),
+            }
+            if position:
+                args["ExclusiveStartKey"] = position
+            response = self.client.query(**args)
+            for item in response.get("Items", []):
+                if len(events) >= limit:
+                    return Page(events, tokens.encode(tenant_id, {"from": int(item["sk"]["N"])}))
+                events.extend(json.loads(item["events"]["S"]))
+            position = response.get("LastEvaluatedKey")
+            if position is None:
+                return Page(events, None)
+
+    def claim_name(self, tenant_id: str, definition_id: str, name: str, key: str, input_hash: str) -> tuple[str, str]:
+        item_key = {"pk": _s(f"{tenant_id}#name"), "sk": _s(f"{definition_id}#{name}")}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={**item_key, "key": _s(key), "inputHash": _s(input_hash)},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return key, input_hash
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+        item = self.client.get_item(TableName=self.table, Key=item_key, ConsistentRead=True)["Item"]
+        return item["key"]["S"], item["inputHash"]["S"]

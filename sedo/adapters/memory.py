@@ -1,0 +1,128 @@
+"""In-memory adapters: fakes for fast unit tests of the core. Not for the local stack."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sedo.adapters import tokens
+from sedo.domain.errors import Conflict
+from sedo.domain.execution import SUBMITTED, Execution
+from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
+
+
+def _page(items: list[Any], tenant_id: str, limit: int, token: str | None) -> Page:
+    offset = int((tokens.decode(tenant_id, token) or {}).get("offset", 0))
+    chunk = items[offset : offset + limit]
+    more = offset + limit < len(items)
+    return Page(chunk, tokens.encode(tenant_id, {"offset": offset + limit}) if more else None)
+
+
+class MemoryDefinitionStore:
+    def __init__(self) -> None:
+        self.heads: dict[tuple[str, str], DefinitionHead] = {}
+        self.versions: dict[tuple[str, str, int], DefinitionVersion] = {}
+
+    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None:
+        return self.heads.get((tenant_id, definition_id))
+
+    def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None:
+        return self.versions.get((tenant_id, definition_id, version))
+
+    def put_version(self, head: DefinitionHead, document: dict[str, Any], previous: DefinitionHead | None) -> None:
+        if self.heads.get((head.tenant_id, head.id)) != previous:
+            raise Conflict(f"definition {head.id!r} was changed by another request; retry")
+        self.heads[(head.tenant_id, head.id)] = head
+        self.versions[(head.tenant_id, head.id, head.latest_version)] = DefinitionVersion(
+            head.tenant_id, head.id, head.latest_version, json.loads(json.dumps(document)), head.updated_at
+        )
+
+    def mark_deleted(self, head: DefinitionHead, now: str) -> bool:
+        current = self.heads.get((head.tenant_id, head.id))
+        if current is None or current.deleted:
+            return False
+        self.heads[(head.tenant_id, head.id)] = replace(current, deleted=True, updated_at=now)
+        return True
+
+    def list_heads(self, tenant_id: str, limit: int, token: str | None) -> Page:
+        live = sorted((h for (t, _), h in self.heads.items() if t == tenant_id and not h.deleted), key=lambda h: h.id)
+        return _page(live, tenant_id, limit, token)
+
+
+class MemoryExecutionStore:
+    def __init__(self) -> None:
+        self.heads: dict[tuple[str, str], dict[str, Any]] = {}
+        self.segments: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
+        self.names: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self.writes = 0
+
+    def create(self, head: Execution) -> bool:
+        if (head.tenant_id, head.key) in self.heads:
+            return False
+        self.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
+        return True
+
+    def get(self, tenant_id: str, key: str) -> Execution | None:
+        document = self.heads.get((tenant_id, key))
+        return Execution.from_document(copy.deepcopy(document)) if document else None
+
+    def commit(self, head: Execution, expected_seq: int) -> bool:
+        current = self.heads.get((head.tenant_id, head.key))
+        if current is None or current["seq"] != expected_seq:
+            return False
+        self.writes += 1
+        self.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
+        return True
+
+    def delete_unstarted(self, head: Execution) -> None:
+        current = self.heads.get((head.tenant_id, head.key))
+        if current and current["seq"] == 0 and current["state"] == SUBMITTED:
+            del self.heads[(head.tenant_id, head.key)]
+
+    def list_executions(
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
+    ) -> Page:
+        heads = [
+            Execution.from_document(copy.deepcopy(d))
+            for (t, _), d in self.heads.items()
+            if t == tenant_id
+            and (definition_id is None or d["definition_id"] == definition_id)
+            and (not states or d["state"] in states)
+        ]
+        heads.sort(key=lambda h: h.key, reverse=True)
+        return _page(heads, tenant_id, limit, token)
+
+    def put_history(self, head: Execution) -> None:
+        segments = self.segments.setdefault((head.tenant_id, head.key), {})
+        segments[head.pending_events[0]["id"]] = copy.deepcopy(head.pending_events)
+
+    def events(self, tenant_id: str, key: str) -> list[dict[str, Any]]:
+        segments = self.segments.get((tenant_id, key), {})
+        return [event for first in sorted(segments) for event in segments[first]]
+
+    def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
+        return _page(self.events(tenant_id, key), tenant_id, limit, token)
+
+    def claim_name(self, tenant_id: str, definition_id: str, name: str, key: str, input_hash: str) -> tuple[str, str]:
+        return self.names.setdefault((tenant_id, definition_id, name), (key, input_hash))
+
+
+class MemoryQueue:
+    """Records what was sent; tests deliver messages however they like."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail_next = 0
+
+    def send(self, messages: Sequence[dict[str, Any]]) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise RuntimeError("injected queue failure")
+        self.sent.extend(copy.deepcopy(list(messages)))
+
+    def drain(self) -> list[dict[str, Any]]:
+        sent, self.sent = self.sent, []
+        return sent

@@ -1,0 +1,34 @@
+"""The execution queue: batched sends, each message with its own timer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+
+class QueueSendError(RuntimeError):
+    pass
+
+
+class SqsQueue:
+    def __init__(self, client: Any, queue_url: str, max_delay_seconds: int = 900) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.max_delay_seconds = max_delay_seconds
+
+    def send(self, messages: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [
+                {
+                    "Id": str(index),
+                    "MessageBody": json.dumps(body, separators=(",", ":")),
+                    "DelaySeconds": max(0, min(self.max_delay_seconds, int(body.get("delay", 0)))),
+                }
+                for index, body in enumerate(chunk)
+            ]
+            response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                raise QueueSendError(f"{len(failed)} of {len(entries)} messages were not sent: {failed[0]}")

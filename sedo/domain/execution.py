@@ -1,0 +1,179 @@
+"""The execution model: the head record, wake-up messages and history events.
+
+The head is the single item a wake-up reads and conditionally rewrites. Besides the
+state it carries the *outbox* (messages this transition must send) and the history
+events of the last segment, so a crash anywhere after the commit is repaired by
+re-flushing both when the message that produced the head is delivered again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SUBMITTED = "ExecutionSubmitted"
+STARTED = "ExecutionStarted"
+STEP_STARTED = "StepStarted"
+STEP_SUCCEEDED = "StepSucceeded"
+STEP_FAILED = "StepFailed"
+SUCCEEDED = "ExecutionSucceeded"
+FAILED = "ExecutionFailed"
+CANCELLED = "ExecutionCancelled"
+
+STATES = (SUBMITTED, STARTED, STEP_STARTED, STEP_SUCCEEDED, STEP_FAILED, SUCCEEDED, FAILED, CANCELLED)
+TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_execution_key(now_ms: int | None = None) -> str:
+    """A unique key that sorts by start time: 48-bit milliseconds + 40 random bits, base32."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 40) | secrets.randbits(40)
+    chars = []
+    for _ in range(18):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def execution_id(tenant_id: str, definition_id: str, key: str) -> str:
+    return f"{tenant_id}:{definition_id}:{key}"
+
+
+def split_execution_id(value: str) -> tuple[str, str, str]:
+    """``tenant:definition:key`` -> parts; ValueError when it is not of that shape."""
+    parts = value.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"not an execution id: {value!r}")
+    return parts[0], parts[1], parts[2]
+
+
+@dataclass(frozen=True)
+class WakeUp:
+    """An SQS message that asks the processor to look at an execution.
+
+    ``seq`` is the head sequence number the message is valid for; ``mid`` names the
+    message uniquely within its execution (the commit that produced it and an index).
+    """
+
+    tenant_id: str
+    key: str
+    seq: int
+    kind: str
+    mid: str
+    due: str | None = None
+    delay: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "tenantId": self.tenant_id,
+            "key": self.key,
+            "seq": self.seq,
+            "kind": self.kind,
+            "mid": self.mid,
+        }
+        if self.due is not None:
+            body["due"] = self.due
+        if self.delay:
+            body["delay"] = self.delay
+        if self.data:
+            body["data"] = self.data
+        return body
+
+    @classmethod
+    def from_body(cls, body: Any) -> WakeUp:
+        if not isinstance(body, dict):
+            raise ValueError("a wake-up must be a JSON object")
+        try:
+            wake = cls(
+                tenant_id=str(body["tenantId"]),
+                key=str(body["key"]),
+                seq=int(body["seq"]),
+                kind=str(body["kind"]),
+                mid=str(body["mid"]),
+                due=body.get("due"),
+                delay=int(body.get("delay", 0)),
+                data=dict(body.get("data") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a wake-up message: {exc}") from exc
+        return wake
+
+
+@dataclass
+class Execution:
+    """The execution head."""
+
+    tenant_id: str
+    key: str
+    definition_id: str
+    definition_version: int
+    input: Any
+    created_at: str
+    seq: int = 0
+    state: str = SUBMITTED
+    step: str | None = None
+    stash: dict[str, Any] = field(default_factory=dict)
+    #: What the execution waits for: {"kind": "start"|"continue"|"timer", "step": id, "due": ts}
+    awaiting: dict[str, Any] | None = None
+    attempt: int = 1
+    event_count: int = 0
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    updated_at: str | None = None
+    ended_at: str | None = None
+    name: str | None = None
+    #: Messages the last transition must send, and its history events (flushed after commit).
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    pending_events: list[dict[str, Any]] = field(default_factory=list)
+    #: ``mid`` of the message whose processing produced this head.
+    produced_by: str | None = None
+
+    @property
+    def id(self) -> str:
+        return execution_id(self.tenant_id, self.definition_id, self.key)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def to_document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Execution:
+        return cls(**document)
+
+    def summary(self) -> dict[str, Any]:
+        """What the API shows in a list."""
+        return {
+            "id": self.id,
+            "tenantId": self.tenant_id,
+            "definitionId": self.definition_id,
+            "definitionVersion": self.definition_version,
+            "state": self.state,
+            "step": self.step,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at or self.created_at,
+            "endedAt": self.ended_at,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What the API shows for one execution."""
+        body = self.summary()
+        body["input"] = self.input
+        if self.name is not None:
+            body["name"] = self.name
+        if self.awaiting and self.awaiting.get("due"):
+            body["waitingUntil"] = self.awaiting["due"]
+        if self.state == SUCCEEDED:
+            body["output"] = self.output
+        if self.error is not None:
+            body["error"] = self.error
+            body["cause"] = self.cause
+        return body

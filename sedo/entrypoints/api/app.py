@@ -1,0 +1,63 @@
+"""The Connexion app: the same one behind ``make run`` and behind API Gateway."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import connexion
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.problem import problem
+from connexion.resolver import Resolver
+
+from sedo.bootstrap import ApiServices
+from sedo.config import Settings
+from sedo.domain.errors import InvalidDefinition, SedoError
+from sedo.entrypoints.api.handlers import Handlers
+
+log = logging.getLogger("sedo.api")
+# Connexion warns on every request to an operation that accepts JSON and YAML.
+logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+
+PROBLEM_BASE = "https://sedo.dev/problems/"
+
+
+def _slug(title: str) -> str:
+    return PROBLEM_BASE + "-".join(title.lower().replace("/", " ").split())
+
+
+def sedo_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, SedoError)
+    ext: dict[str, Any] = {}
+    if isinstance(exc, InvalidDefinition):
+        ext["errors"] = [{"path": p.path or "/", "message": p.message} for p in exc.problems]
+    elif "errors" in exc.extra:
+        ext["errors"] = [{"message": m} for m in exc.extra["errors"]]
+    if exc.status >= 500:
+        log.warning("request failed: %s", exc.detail)
+    return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), ext=ext or None)
+
+
+def undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    return problem(
+        400,
+        "bad request",
+        "the body is not valid UTF-8 text; send UTF-8 encoded JSON or YAML",
+        type=_slug("bad request"),
+    )
+
+
+def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
+    handlers = Handlers(services)
+    app = connexion.FlaskApp(__name__, specification_dir=str(settings.openapi_path.parent))
+    app.add_api(
+        settings.openapi_path.name,
+        resolver=Resolver(function_resolver=lambda operation_id: getattr(handlers, operation_id)),
+        pythonic_params=True,
+        strict_validation=True,
+        validate_responses=False,
+        swagger_ui_options=None,
+    )
+    app.add_error_handler(SedoError, sedo_problem)
+    app.add_error_handler(UnicodeDecodeError, undecodable_body)
+    return app

@@ -1,0 +1,100 @@
+"""API operations: one method per ``operationId`` in openapi/sedo.yaml.
+
+Connexion has already validated parameters and JSON bodies against the spec; these
+methods translate to and from the services, nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from connexion import request
+
+from sedo.bootstrap import ApiServices
+from sedo.domain.language import load_text
+from sedo.service_layer.ports import Page
+
+Response = tuple[Any, int, dict[str, str]]
+JSON = "application/json"
+
+
+def _json(body: Any, status: int = 200, **headers: str) -> Response:
+    """Name the media type: operations also declare problem+json responses."""
+    return body, status, {"Content-Type": JSON, **headers}
+
+
+def _document(body: Any) -> Any:
+    """JSON bodies arrive parsed; YAML bodies as bytes."""
+    if isinstance(body, (bytes, str)):
+        return load_text(body, request.headers.get("content-type", "application/yaml"))
+    return body
+
+
+def _page(page: Page) -> Response:
+    if page.next_token is None:
+        return _json(list(page.items))
+    query = dict(request.query_params)
+    query["nextToken"] = page.next_token
+    link = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return _json(list(page.items), 200, Link=link, **{"Sedo-Next-Token": page.next_token})
+
+
+class Handlers:
+    def __init__(self, services: ApiServices) -> None:
+        self.services = services
+
+    def health(self) -> Response:
+        return _json({"status": "ok"})
+
+    # -- definitions ----------------------------------------------------------------
+
+    def create_definition(self, tenant_id: str, body: Any) -> Response:
+        created = self.services.definitions.create(tenant_id, _document(body))
+        location = f"/sedo/tenants/{tenant_id}/definitions/{created['id']}"
+        return _json(created, 201, Location=location)
+
+    def list_definitions(self, tenant_id: str, limit: int = 50, next_token: str | None = None) -> Response:
+        return _page(self.services.definitions.list(tenant_id, limit, next_token))
+
+    def get_definition(self, tenant_id: str, definition_id: str, version: int | None = None) -> Response:
+        return _json(self.services.definitions.get(tenant_id, definition_id, version))
+
+    def update_definition(self, tenant_id: str, definition_id: str, body: Any) -> Response:
+        return _json(self.services.definitions.update(tenant_id, definition_id, _document(body)))
+
+    def delete_definition(self, tenant_id: str, definition_id: str) -> Response:
+        self.services.definitions.delete(tenant_id, definition_id)
+        return None, 204, {}
+
+    # -- executions -----------------------------------------------------------------
+
+    def execute(self, tenant_id: str, definition_id: str, body: dict[str, Any]) -> Response:
+        started, created = self.services.executions.start(
+            tenant_id, definition_id, body.get("input", {}), body.get("name")
+        )
+        if not created:
+            return _json(started)
+        return _json(started, 201, Location=f"/sedo/tenants/{tenant_id}/executions/{started['id']}")
+
+    def list_executions(
+        self,
+        tenant_id: str,
+        state: list[str] | None = None,
+        definition_id: str | None = None,
+        limit: int = 50,
+        next_token: str | None = None,
+    ) -> Response:
+        return _page(self.services.executions.list(tenant_id, limit, next_token, state or (), definition_id))
+
+    def get_execution(self, tenant_id: str, execution_id: str) -> Response:
+        return _json(self.services.executions.get(tenant_id, execution_id))
+
+    def get_history(
+        self, tenant_id: str, execution_id: str, limit: int = 100, next_token: str | None = None
+    ) -> Response:
+        return _page(self.services.executions.history(tenant_id, execution_id, limit, next_token))
+
+    def cancel_execution(self, tenant_id: str, execution_id: str, body: dict[str, Any] | None = None) -> Response:
+        reason = (body or {}).get("reason")
+        return _json(self.services.executions.cancel(tenant_id, execution_id, reason))

@@ -1,0 +1,67 @@
+"""``sedo local`` / ``make run``: the whole stack on 127.0.0.1, in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sedo.config import REPO_ROOT
+
+log = logging.getLogger("sedo.local")
+
+
+def run(
+    port: int = 3000,
+    moto_port: int | None = None,
+    workers: int = 2,
+    host: str = "127.0.0.1",
+    visibility_timeout: int = 30,
+) -> int:
+    import uvicorn
+
+    from sedo.adapters.aws import client
+    from sedo.entrypoints.api import app_from_settings
+    from sedo.entrypoints.local.esm import EventSourceMapping
+    from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
+
+    use_local_credentials()
+    state = Path(os.environ.get("SEDO_LOCAL_DIR", REPO_ROOT / ".local"))
+    state.mkdir(parents=True, exist_ok=True)
+    moto = MotoServer(port=moto_port)
+    esm: EventSourceMapping | None = None
+    try:
+        moto.start(log=state / "moto.log")
+        settings = provision(moto.endpoint, parameters={"QueueVisibilityTimeoutSeconds": str(visibility_timeout)})
+        export(settings)
+        from processor.handler import handler  # the Lambda handler, configured from the environment
+
+        esm = EventSourceMapping(client("sqs", settings), settings.queue_url, handler, settings.region, workers)
+        esm.start()
+        app = app_from_settings(settings)
+        base = f"http://{host}:{port}"
+        example = REPO_ROOT / "definitions" / "example-definition.yaml"
+        print(
+            f"""
+sedo local stack is up
+  API          {base}/sedo   (health: {base}/sedo/health)
+  AWS (moto)   {moto.endpoint}   tables {settings.definitions_table}, {settings.executions_table}, \
+{settings.history_table}
+  processor    {workers} workers polling {settings.queue_url}
+
+Try:
+  curl -s {base}/sedo/tenants/123/definitions -H 'Content-Type: application/yaml' --data-binary @{example}
+
+Ctrl-C stops everything.
+""",
+            flush=True,
+        )
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+        server.run()
+        return 0 if server.started else 1
+    finally:
+        if esm is not None:
+            esm.stop()
+        moto.stop()
+        print("sedo local stack stopped", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Use cases: what the API, the processor and the CLI ask sedo to do."""

@@ -1,0 +1,93 @@
+"""Definition use cases: store, version, read, list and delete."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sedo.domain.definition import Definition, parse_definition
+from sedo.domain.errors import BadRequest, Conflict, NotFound
+from sedo.domain.language import load_definition
+from sedo.domain.timefmt import format_ts
+from sedo.service_layer.ports import Clock, DefinitionHead, DefinitionStore, Page
+
+
+class DefinitionService:
+    def __init__(self, store: DefinitionStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def create(self, tenant_id: str, document: Any) -> dict[str, Any]:
+        definition = load_definition(document)
+        previous = self.store.get_head(tenant_id, definition.id)
+        if previous is not None and not previous.deleted:
+            raise Conflict(
+                f"definition {definition.id!r} already exists (version {previous.latest_version}); "
+                f"PUT /sedo/tenants/{tenant_id}/definitions/{definition.id} to add a version"
+            )
+        now = format_ts(self.clock.now())
+        # Version numbers are never reused for an id, even across a delete, so an
+        # execution's pinned version always names exactly one document.
+        version = previous.latest_version + 1 if previous is not None else 1
+        head = DefinitionHead(
+            tenant_id=tenant_id,
+            id=definition.id,
+            latest_version=version,
+            created_at=now,
+            updated_at=now,
+            description=document.get("description"),
+        )
+        self.store.put_version(head, document, previous)
+        return {"id": definition.id, "tenantId": tenant_id, "version": version}
+
+    def update(self, tenant_id: str, definition_id: str, document: Any) -> dict[str, Any]:
+        if isinstance(document, dict) and document.setdefault("id", definition_id) != definition_id:
+            raise BadRequest(f"the body's id {document['id']!r} does not match the path's {definition_id!r}")
+        load_definition(document)
+        previous = self._live_head(tenant_id, definition_id)
+        head = replace(
+            previous,
+            latest_version=previous.latest_version + 1,
+            updated_at=format_ts(self.clock.now()),
+            description=document.get("description"),
+        )
+        self.store.put_version(head, document, previous)
+        return {"id": definition_id, "tenantId": tenant_id, "version": head.latest_version}
+
+    def get(self, tenant_id: str, definition_id: str, version: int | None = None) -> dict[str, Any]:
+        head = self._live_head(tenant_id, definition_id)
+        wanted = head.latest_version if version is None else version
+        stored = self.store.get_version(tenant_id, definition_id, wanted)
+        if stored is None or wanted > head.latest_version:
+            raise NotFound(f"definition {definition_id!r} has no version {wanted} (latest is {head.latest_version})")
+        return {
+            "id": definition_id,
+            "tenantId": tenant_id,
+            "version": stored.version,
+            "latestVersion": head.latest_version,
+            "createdAt": stored.created_at,
+            "definition": stored.document,
+        }
+
+    def delete(self, tenant_id: str, definition_id: str) -> None:
+        head = self._live_head(tenant_id, definition_id)
+        if not self.store.mark_deleted(head, format_ts(self.clock.now())):
+            raise NotFound(f"definition {definition_id!r} does not exist")
+
+    def list(self, tenant_id: str, limit: int, token: str | None) -> Page:
+        page = self.store.list_heads(tenant_id, limit, token)
+        return Page([head.summary() for head in page.items], page.next_token)
+
+    def latest_for_execution(self, tenant_id: str, definition_id: str) -> Definition:
+        """The latest version of a live definition, parsed: what a new execution pins."""
+        head = self._live_head(tenant_id, definition_id)
+        stored = self.store.get_version(tenant_id, definition_id, head.latest_version)
+        if stored is None:  # pragma: no cover - put_version writes both atomically
+            raise NotFound(f"definition {definition_id!r} version {head.latest_version} is missing")
+        return parse_definition(stored.document, stored.version)
+
+    def _live_head(self, tenant_id: str, definition_id: str) -> DefinitionHead:
+        head = self.store.get_head(tenant_id, definition_id)
+        if head is None or head.deleted:
+            raise NotFound(f"definition {definition_id!r} does not exist for tenant {tenant_id!r}")
+        return head

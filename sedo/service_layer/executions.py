@@ -1,0 +1,155 @@
+"""Execution use cases on the API side: start, observe, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sedo.domain import engine
+from sedo.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, new_execution_key, split_execution_id
+from sedo.domain.language import input_problems
+from sedo.service_layer.definitions import DefinitionService
+from sedo.service_layer.flush import flush
+from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
+
+log = logging.getLogger("sedo.executions")
+
+
+def input_hash(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        definitions: DefinitionService,
+        executions: ExecutionStore,
+        queue: Queue,
+        clock: Clock,
+    ) -> None:
+        self.definitions = definitions
+        self.executions = executions
+        self.queue = queue
+        self.clock = clock
+
+    # -- start ----------------------------------------------------------------------
+
+    def start(
+        self, tenant_id: str, definition_id: str, input: Any, name: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Start an execution; returns its summary and whether it was created now.
+
+        With a ``name`` (an idempotency key), the same name and input return the
+        existing execution, and resume it if an earlier attempt stopped half-way.
+        """
+        definition = self.definitions.latest_for_execution(tenant_id, definition_id)
+        problems = input_problems(definition.input_schema, input)
+        if problems:
+            raise InvalidInput("\n".join(problems), errors=problems)
+
+        key = new_execution_key(int(self.clock.now().timestamp() * 1000))
+        if name is not None:
+            digest = input_hash(input)
+            key, held_digest = self.executions.claim_name(tenant_id, definition_id, name, key, digest)
+            if held_digest != digest:
+                raise Conflict(f"execution name {name!r} was already used for {definition_id!r} with a different input")
+            existing = self.executions.get(tenant_id, key)
+            if existing is not None:
+                if existing.state == SUBMITTED and existing.seq == 0:
+                    self._flush_start(existing, named=True)  # an earlier attempt may not have sent it
+                return self._started(existing), False
+
+        head = engine.start_execution(
+            tenant_id=tenant_id, definition=definition, input=input, key=key, now=self.clock.now(), name=name
+        )
+        while not self.executions.create(head):
+            if name is not None:  # a concurrent retry with the same name created it
+                existing = self.executions.get(tenant_id, key)
+                assert existing is not None
+                return self._started(existing), False
+            head.key = new_execution_key()  # a key collision: practically never
+            for message in head.outbox:
+                message["key"] = head.key
+        self._flush_start(head, named=name is not None)
+        return self._started(head), True
+
+    def _flush_start(self, head: Execution, named: bool) -> None:
+        try:
+            flush(head, self.executions, self.queue)
+        except Exception as exc:
+            log.exception("could not queue execution %s", head.id)
+            # Undo the half-start so nothing is left without a way forward; a retry
+            # with the same name re-creates it under the same id.
+            try:
+                self.executions.delete_unstarted(head)
+            except Exception:  # pragma: no cover - both stores failing
+                log.exception("could not undo half-started execution %s", head.id)
+            hint = "retry with the same name" if named else "retry"
+            raise Unavailable(f"the execution could not be queued; nothing was started, {hint}") from exc
+
+    @staticmethod
+    def _started(head: Execution) -> dict[str, Any]:
+        return {
+            "id": head.id,
+            "state": head.state,
+            "tenantId": head.tenant_id,
+            "definitionId": head.definition_id,
+            "definitionVersion": head.definition_version,
+        }
+
+    # -- observe --------------------------------------------------------------------
+
+    def _head(self, tenant_id: str, execution_id: str) -> Execution:
+        try:
+            owner, definition_id, key = split_execution_id(execution_id)
+        except ValueError:
+            raise NotFound(f"execution {execution_id!r} does not exist") from None
+        head = self.executions.get(tenant_id, key) if owner == tenant_id else None
+        if head is None or head.definition_id != definition_id:
+            raise NotFound(f"execution {execution_id!r} does not exist")
+        return head
+
+    def get(self, tenant_id: str, execution_id: str) -> dict[str, Any]:
+        return self._head(tenant_id, execution_id).describe()
+
+    def list(
+        self,
+        tenant_id: str,
+        limit: int,
+        token: str | None,
+        states: Sequence[str] = (),
+        definition_id: str | None = None,
+    ) -> Page:
+        page = self.executions.list_executions(tenant_id, limit, token, states, definition_id)
+        return Page([head.summary() for head in page.items], page.next_token)
+
+    def history(self, tenant_id: str, execution_id: str, limit: int, token: str | None) -> Page:
+        head = self._head(tenant_id, execution_id)
+        page = self.executions.history(tenant_id, head.key, limit, token)
+        events = list(page.items)
+        if page.next_token is None and head.pending_events:
+            # The last segment's events are in the head until flushed: show them anyway.
+            last = events[-1]["id"] if events else 0
+            events.extend(e for e in head.pending_events if e["id"] > last)
+        return Page(events, page.next_token)
+
+    # -- control --------------------------------------------------------------------
+
+    def cancel(self, tenant_id: str, execution_id: str, reason: str | None = None) -> dict[str, Any]:
+        for _ in range(10):
+            head = self._head(tenant_id, execution_id)
+            if head.finished:
+                if head.state == CANCELLED:
+                    flush(head, self.executions, self.queue)  # idempotent; finishes a cut-short cancel
+                    return head.describe()
+                raise Conflict(f"execution {execution_id!r} already ended as {head.state}")
+            commit = engine.cancel(head, self.clock.now(), reason)
+            if self.executions.commit(commit.head, commit.expected_seq):
+                flush(commit.head, self.executions, self.queue)
+                return commit.head.describe()
+        raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

@@ -1,0 +1,108 @@
+"""The small interfaces the services need; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sedo.domain.execution import Execution
+
+
+@dataclass(frozen=True)
+class DefinitionHead:
+    """The pointer to an id's latest version (one per tenant and definition id)."""
+
+    tenant_id: str
+    id: str
+    latest_version: int
+    created_at: str
+    updated_at: str
+    deleted: bool = False
+    description: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "tenantId": self.tenant_id,
+            "version": self.latest_version,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+        if self.description:
+            body["description"] = self.description
+        return body
+
+
+@dataclass(frozen=True)
+class DefinitionVersion:
+    tenant_id: str
+    id: str
+    version: int
+    document: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Any]
+    next_token: str | None = None
+
+
+class DefinitionStore(Protocol):
+    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None: ...
+
+    def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None: ...
+
+    def put_version(self, head: DefinitionHead, document: dict[str, Any], previous: DefinitionHead | None) -> None:
+        """Store a new version and move the head to it, atomically.
+
+        ``previous`` is the head the caller read (None when there was none); raises
+        :class:`sedo.domain.errors.Conflict` if the head changed meanwhile.
+        """
+        ...
+
+    def mark_deleted(self, head: DefinitionHead, now: str) -> bool: ...
+
+    def list_heads(self, tenant_id: str, limit: int, token: str | None) -> Page: ...
+
+
+class ExecutionStore(Protocol):
+    def create(self, head: Execution) -> bool:
+        """Put a new head; False if the key is taken."""
+        ...
+
+    def get(self, tenant_id: str, key: str) -> Execution | None:
+        """Strongly consistent read of the head."""
+        ...
+
+    def commit(self, head: Execution, expected_seq: int) -> bool:
+        """ONE conditional write guarded by ``seq = expected_seq``; False if another writer won."""
+        ...
+
+    def delete_unstarted(self, head: Execution) -> None: ...
+
+    def list_executions(
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
+    ) -> Page: ...
+
+    def put_history(self, head: Execution) -> None:
+        """Write the head's pending history events under idempotent keys."""
+        ...
+
+    def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page: ...
+
+    def claim_name(self, tenant_id: str, definition_id: str, name: str, key: str, input_hash: str) -> tuple[str, str]:
+        """Reserve an idempotency key; returns the (key, input hash) that holds it."""
+        ...
+
+
+class Queue(Protocol):
+    def send(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Send wake-ups (each with its own ``delay``), batched; raise if any is not sent."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

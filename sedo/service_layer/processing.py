@@ -1,0 +1,113 @@
+"""The processor's use case: apply one wake-up to its execution (DESIGN.md §2).
+
+1. read the head (strongly consistent); 2. drop stale messages, re-flushing the
+head's outbox when the message is the one that produced it; 3. run the engine;
+4. commit with ONE conditional write; 5. flush history and outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from sedo.domain.definition import Definition, parse_definition
+from sedo.domain.engine import Commit, Limits, Rearm, Stale, advance
+from sedo.domain.execution import WakeUp
+from sedo.service_layer.flush import flush
+from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, Queue
+
+#: What ``process`` reports, for logs, metrics and tests.
+COMMITTED, STALE, REFLUSHED, REARMED, CONFLICT, MISSING = (
+    "committed",
+    "stale",
+    "reflushed",
+    "rearmed",
+    "conflict",
+    "missing",
+)
+
+
+class PoisonMessage(ValueError):
+    """A message that can never be processed: let it go to the DLQ."""
+
+
+class WakeUpProcessor:
+    def __init__(
+        self,
+        definitions: DefinitionStore,
+        executions: ExecutionStore,
+        queue: Queue,
+        clock: Clock,
+        limits: Limits = Limits(),
+        logger: logging.Logger | Any = None,
+        cache_size: int = 256,
+    ) -> None:
+        self.definitions = definitions
+        self.executions = executions
+        self.queue = queue
+        self.clock = clock
+        self.limits = limits
+        self.log = logger or logging.getLogger("sedo.processor")
+        self._cache: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
+        self._cache_size = cache_size
+
+    def definition(self, tenant_id: str, definition_id: str, version: int) -> Definition:
+        """Versions are immutable, so they are cached across invocations."""
+        cache_key = (tenant_id, definition_id, version)
+        if cache_key in self._cache:
+            self._cache.move_to_end(cache_key)
+            return self._cache[cache_key]
+        stored = self.definitions.get_version(tenant_id, definition_id, version)
+        if stored is None:
+            raise PoisonMessage(f"definition {definition_id!r} version {version} not found for {tenant_id!r}")
+        definition = parse_definition(stored.document, stored.version)
+        self._cache[cache_key] = definition
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return definition
+
+    def process(self, body: Any) -> str:
+        try:
+            wake = WakeUp.from_body(body)
+        except ValueError as exc:
+            raise PoisonMessage(str(exc)) from exc
+        context = {"tenantId": wake.tenant_id, "executionKey": wake.key, "seq": wake.seq, "kind": wake.kind}
+        head = self.executions.get(wake.tenant_id, wake.key)
+        if head is None:
+            self.log.warning("wake-up for an execution that does not exist; dropped", extra=context)
+            return MISSING
+        context["executionId"] = head.id
+        definition = self.definition(head.tenant_id, head.definition_id, head.definition_version)
+        decision = advance(definition, head, wake, self.clock.now(), self.limits)
+
+        if isinstance(decision, Stale):
+            if decision.reflush:
+                self.log.info("redelivered producer of the head; re-flushing its outbox", extra=context)
+                flush(head, self.executions, self.queue)
+                return REFLUSHED
+            self.log.debug("stale wake-up dropped: %s", decision.reason, extra=context)
+            return STALE
+        if isinstance(decision, Rearm):
+            self.queue.send([decision.message.to_body()])
+            self.log.debug("timer re-armed", extra={**context, "delay": decision.message.delay})
+            return REARMED
+        assert isinstance(decision, Commit)
+        if not self.executions.commit(decision.head, decision.expected_seq):
+            self.log.info("another worker advanced the execution first; dropped", extra=context)
+            return CONFLICT
+        new = decision.head
+        for entry in decision.logs:
+            self.log.info(entry["message"], extra={**context, "stepId": entry["stepId"], "echo": True})
+        self.log.info(
+            "transition committed",
+            extra={
+                **context,
+                "seq": new.seq,
+                "state": new.state,
+                "stepId": new.step,
+                "events": len(new.pending_events),
+            },
+        )
+        flush(new, self.executions, self.queue)
+        return COMMITTED
