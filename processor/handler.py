@@ -40,7 +40,10 @@ def make_handler(wakeups: WakeUpProcessor, logger: Any) -> Handler:
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = process_partial_response(
-            event=event, record_handler=record_handler, processor=BatchProcessor(EventType.SQS), context=context
+            event=event,
+            record_handler=record_handler,
+            processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+            context=context,
         )
         return dict(response)
 

@@ -1,0 +1,33 @@
+"""Fixtures: one moto server per test process, a fresh stack (tables + queues from
+template.yaml) per test that needs one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sedo.config import Settings
+from sedo.entrypoints.local.moto import MotoServer, provision, use_local_credentials
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    use_local_credentials()
+    with MotoServer() as server:
+        yield server.endpoint
+
+
+@pytest.fixture
+def stack(moto_endpoint: str) -> Settings:
+    """Fresh tables and queues, created from template.yaml through moto's CloudFormation."""
+    stage = "t" + uuid.uuid4().hex[:12]
+    return provision(
+        moto_endpoint,
+        stage=stage,
+        parameters={"QueueVisibilityTimeoutSeconds": "1", "MaxReceiveCount": "3"},
+    )

@@ -1,0 +1,157 @@
+"""Test helpers shared by the integration and end-to-end suites."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import uvicorn
+
+from processor.handler import make_handler
+from sedo import bootstrap
+from sedo.adapters.aws import client
+from sedo.adapters.clock import FakeClock
+from sedo.config import Settings
+from sedo.entrypoints.api.app import create_app
+from sedo.entrypoints.local.esm import EventSourceMapping, LambdaContext, to_lambda_event
+from sedo.entrypoints.local.moto import free_port
+
+
+@contextmanager
+def serve_api(settings: Settings, clock: Any = None) -> Iterator[str]:
+    """The Connexion app on a free 127.0.0.1 port, in a thread; yields its base URL."""
+    adapters = bootstrap.aws_adapters(settings, clock)
+    app = create_app(bootstrap.api_services(adapters), settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("API server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@dataclass
+class Harness:
+    """Drives the real processor handler against the emulator's real queue.
+
+    It plays Lambda's event source mapping by hand so tests can duplicate, re-order,
+    drop acks and crash at chosen points, with a fake clock for timers.
+    """
+
+    settings: Settings
+    clock: FakeClock = field(default_factory=FakeClock)
+    queue_delay_cap: int = 0
+
+    def __post_init__(self) -> None:
+        settings = replace(self.settings, max_delay_seconds=self.queue_delay_cap)
+        self.adapters = bootstrap.aws_adapters(settings, self.clock)
+        self.services = bootstrap.api_services(self.adapters)
+        self.processor = bootstrap.processor(self.adapters, settings)
+        self.handler = make_handler(self.processor, _quiet_logger())
+        self.sqs = client("sqs", settings)
+        self.queue_url = settings.queue_url
+        self.esm = EventSourceMapping(
+            self.sqs, self.queue_url, self.handler, settings.region, workers=1, wait_seconds=0
+        )
+
+    # -- raw queue access --------------------------------------------------------------
+
+    def receive(self, max_messages: int = 10, wait: int = 0) -> list[dict[str, Any]]:
+        return list(
+            self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+        )
+
+    def ack(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+
+    def invoke(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Call the Lambda handler with these messages, as Lambda would."""
+        event = to_lambda_event(messages, self.esm.queue_arn, self.settings.region)
+        return self.handler(event, LambdaContext(aws_request_id="test", started=time.monotonic()))
+
+    def bodies(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in messages]
+
+    def depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    # -- running -----------------------------------------------------------------------
+
+    def drain(
+        self,
+        deliver: Callable[[Harness, list[dict[str, Any]]], None] | None = None,
+        max_rounds: int = 10_000,
+        advance_clock: bool = True,
+    ) -> int:
+        """Deliver messages until the queue is empty; timers move the fake clock to their due time.
+
+        ``deliver`` replaces the normal invoke-then-ack, for fault injection.
+        """
+        rounds = 0
+        while rounds < max_rounds:
+            messages = self.receive()
+            if not messages:
+                if self.depth() == 0:
+                    return rounds
+                time.sleep(0.05)
+                continue
+            rounds += 1
+            if advance_clock:
+                dues = [b["due"] for b in self.bodies(messages) if b.get("due")]
+                if dues:
+                    from sedo.domain.timefmt import parse_ts
+
+                    latest = min(parse_ts(d) for d in dues)
+                    if latest > self.clock.now():
+                        self.clock.moment = latest
+            if deliver is None:
+                result = self.invoke(messages)
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                self.ack([m for m in messages if m["MessageId"] not in failed])
+            else:
+                deliver(self, messages)
+        raise AssertionError(f"queue did not drain in {max_rounds} rounds")
+
+
+def _quiet_logger() -> Any:
+    import logging
+
+    logger = logging.getLogger("sedo.test.processor")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+def events_of(harness: Harness, tenant: str, execution_id: str) -> list[dict[str, Any]]:
+    page = harness.services.executions.history(tenant, execution_id, 10_000, None)
+    return list(page.items)
