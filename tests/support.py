@@ -155,3 +155,23 @@ def _quiet_logger() -> Any:
 def events_of(harness: Harness, tenant: str, execution_id: str) -> list[dict[str, Any]]:
     page = harness.services.executions.history(tenant, execution_id, 10_000, None)
     return list(page.items)
+
+
+def api_client(base_url: str, tenant: str | None = "123", role: str = "author", **kwargs: Any) -> Any:
+    """An httpx client for the API, as curl would talk to it.
+
+    Every HTTP test gets its client here, so authentication (when configured) is
+    added in one place: the client carries a token for ``tenant`` with ``role``
+    (``tenant=None``: no Authorization header at all).
+    """
+    import httpx
+
+    headers = dict(kwargs.pop("headers", {}) or {})
+    if tenant is not None:
+        headers.update(auth_headers(tenant, role))
+    return httpx.Client(base_url=base_url, headers=headers, timeout=30, **kwargs)
+
+
+def auth_headers(tenant: str, role: str = "author") -> dict[str, str]:
+    """Authorization header for ``tenant``/``role``; empty until authentication exists."""
+    return {}
