@@ -113,13 +113,17 @@ class Harness:
         deliver: Callable[[Harness, list[dict[str, Any]]], None] | None = None,
         max_rounds: int = 10_000,
         advance_clock: bool = True,
+        stop_after: int | None = None,
     ) -> int:
         """Deliver messages until the queue is empty; timers move the fake clock to their due time.
 
-        ``deliver`` replaces the normal invoke-then-ack, for fault injection.
+        ``deliver`` replaces the normal invoke-then-ack, for fault injection;
+        ``stop_after`` stops (without error) after that many deliveries.
         """
         rounds = 0
         while rounds < max_rounds:
+            if stop_after is not None and rounds >= stop_after:
+                return rounds
             messages = self.receive()
             if not messages:
                 if self.depth() == 0:

@@ -175,5 +175,6 @@ class Execution:
             body["output"] = self.output
         if self.error is not None:
             body["error"] = self.error
+        if self.error is not None or self.cause is not None:
             body["cause"] = self.cause
         return body
