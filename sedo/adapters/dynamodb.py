@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sedo.adapters import tokens
-from sedo.domain.errors import Conflict
+from sedo.domain.errors import BadRequest, Conflict
 from sedo.domain.execution import SUBMITTED, Execution
 from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
 
@@ -163,8 +163,24 @@ class DynamoDefinitionStore:
                 args["ExclusiveStartKey"] = position
             return dict(self.client.query(**args))
 
-        items, position = _fill(query, limit, tokens.decode(tenant_id, token), lambda raw: [self._head(i) for i in raw])
+        start = tokens.decode(tenant_id, token)
+        if start is not None and not self._is_head_key(start, tenant_id):
+            # A token from another listing (or made up): DynamoDB would reject the key with a 500.
+            raise BadRequest("nextToken is not valid here: pass back the value a listing returned")
+        items, position = _fill(query, limit, start, lambda raw: [self._head(i) for i in raw])
         return Page(items, tokens.encode(tenant_id, position))
+
+    @staticmethod
+    def _is_head_key(key: dict[str, Any], tenant_id: str) -> bool:
+        """True for the key of one of ``tenant_id``'s definition heads."""
+        sort = key.get("sk")
+        return (
+            set(key) == {"pk", "sk"}
+            and key["pk"] == _s(tenant_id)
+            and isinstance(sort, dict)
+            and set(sort) == {"S"}
+            and isinstance(sort["S"], str)
+        )
 
 
 class DynamoExecutionStore:

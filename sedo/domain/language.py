@@ -7,21 +7,29 @@ where it is, so authors fix a definition in one round trip.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012, UnknownDialect, specification_with
 
 from sedo.domain.definition import Definition, parse_definition
-from sedo.domain.errors import BadRequest, InvalidDefinition, Problem
+from sedo.domain.errors import InvalidDefinition, Problem
+from sedo.domain.expressions import ExpressionError, compile_expression
+from sedo.domain.policies import CATCH_SCHEMA, RETRY_SCHEMA
 from sedo.domain.steps import STEP_TYPES
+from sedo.domain.steps.base import LanguageOptions
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 MAX_STEPS = 500
+#: Compact JSON size of a whole definition: well inside a 400 KB DynamoDB item.
+MAX_DOCUMENT_BYTES = 256 * 1024
 
 #: Fields every step may carry, whatever its type.
 COMMON_STEP_PROPERTIES: dict[str, Any] = {
@@ -30,7 +38,17 @@ COMMON_STEP_PROPERTIES: dict[str, Any] = {
     "next": {"type": "string", "pattern": STEP_ID_PATTERN},
     "end": {"type": "boolean"},
     "comment": {"type": "string", "maxLength": 2048},
+    # data flow: JMESPath over the stash selects the step's input; over the result, its output
+    "input": {"type": "string", "minLength": 1},
+    "output": {"type": "string", "minLength": 1},
+    "resultPath": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+    # errors: per-attempt timeout, retries with backoff, catchers that route to a step
+    "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 31_622_400},
+    "retry": RETRY_SCHEMA,
+    "catch": CATCH_SCHEMA,
 }
+#: Common fields that hold JMESPath expressions.
+COMMON_EXPRESSIONS = ("input", "output")
 
 DOCUMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -41,17 +59,29 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         "description": {"type": "string", "maxLength": 2048},
         "inputSchema": {"type": ["object", "boolean"]},
         "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": {"type": "object"}},
+        "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 31_622_400},
+        "output": {"type": "string", "minLength": 1},
     },
 }
 
 _DOCUMENT_VALIDATOR = Draft202012Validator(DOCUMENT_SCHEMA)
+_COMMON_STEP_VALIDATOR = Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["id"],
+        "properties": {k: v for k, v in COMMON_STEP_PROPERTIES.items() if k != "type"},
+    }
+)
 _STEP_VALIDATORS = {
     name: Draft202012Validator(
         {
             "type": "object",
             "required": ["id", "type", *step_type.required],
             "additionalProperties": False,
-            "properties": {**COMMON_STEP_PROPERTIES, **step_type.properties},
+            "properties": {
+                **{k: v for k, v in COMMON_STEP_PROPERTIES.items() if k not in step_type.excluded_common},
+                **step_type.properties,
+            },
         }
     )
     for name, step_type in STEP_TYPES.items()
@@ -65,7 +95,26 @@ def pointer(*parts: object) -> str:
 
 def _schema_problems(validator: Draft202012Validator, instance: Any, *prefix: object) -> list[Problem]:
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    return [Problem(pointer(*prefix, *e.absolute_path), e.message) for e in errors]
+    problems: list[Problem] = []
+    for error in errors:
+        where = (*prefix, *error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            # One problem per unknown field, located at the field itself.
+            allowed = sorted(error.schema.get("properties", {}))
+            for key in sorted(k for k in error.instance if k not in allowed):
+                problems.append(Problem(pointer(*where, key), f"unknown field {key!r} (allowed: {', '.join(allowed)})"))
+        else:
+            problems.append(Problem(pointer(*where), _short_message(error)))
+    return problems
+
+
+def _short_message(error: Any) -> str:
+    """jsonschema's message, without repeating a long instance back at the author."""
+    if error.validator in ("maxItems", "maxLength") and isinstance(error.instance, (list, str)):
+        unit = "items" if isinstance(error.instance, list) else "characters"
+        return f"has {len(error.instance)} {unit}; at most {error.validator_value} are allowed"
+    message = str(error.message)
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 # --- text -> document -------------------------------------------------------
@@ -82,6 +131,25 @@ class _StrictLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
+        """YAML keys are unique; PyYAML would silently keep the last of two ``next:``."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (each key may appear once)", key_node.start_mark
+                    )
+        return super().construct_mapping(node, deep)
+
 
 _StrictLoader.yaml_implicit_resolvers = {
     key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -90,88 +158,201 @@ _StrictLoader.yaml_implicit_resolvers = {
 
 
 def load_text(body: bytes | str, media_type: str = "application/yaml") -> Any:
-    """Parse a JSON or YAML document; a readable :class:`BadRequest` if it is neither."""
+    """Parse a JSON or YAML document into plain JSON values.
+
+    Text that is neither raises :class:`InvalidDefinition` (a 400) with one problem
+    at the document root that says where the text breaks (line and column).
+    """
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadRequest(f"the body is not valid UTF-8 (byte {exc.start})") from exc
+            raise _unparsable(f"the body is not valid UTF-8 (byte {exc.start}); send UTF-8 encoded text") from exc
     if "json" in media_type:
         try:
             document = json.loads(body)
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+            raise _unparsable(f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
     else:
         try:
             document = yaml.load(body, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.MarkedYAMLError as exc:
+            raise _unparsable(_yaml_message(exc)) from exc
         except yaml.YAMLError as exc:
-            raise BadRequest(f"the body is not valid YAML: {exc}") from exc
+            raise _unparsable(f"not valid YAML: {exc}") from exc
+    problems = list(_unrepresentable(document, ()))
+    if problems:
+        raise InvalidDefinition(problems)
     try:
-        # Round-trip so the document is plain JSON (string keys, finite numbers).
+        # Round-trip so the document is plain JSON (string keys).
         return json.loads(json.dumps(document, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"the document cannot be represented as JSON: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # pragma: no cover - _unrepresentable found none
+        raise _unparsable(f"the document cannot be represented as JSON: {exc}") from exc
+
+
+def _unparsable(message: str) -> InvalidDefinition:
+    return InvalidDefinition([Problem("", message)])
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    message = exc.problem or exc.context or "cannot be parsed"
+    if exc.problem and exc.context:
+        message += f", {exc.context}"
+    return f"not valid YAML{where}: {message}"
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_YAML_ONLY = {"datetime": "a timestamp", "date": "a date", "bytes": "binary data", "set": "a set"}
+
+
+def _json_key(key: Any) -> str:
+    return key if isinstance(key, str) else json.dumps(key)
+
+
+def _unrepresentable(node: Any, path: tuple[object, ...]) -> Iterable[Problem]:
+    """Values no JSON document holds: NaN, infinities, and YAML-only types (``!!binary``, ``!!set``...)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        yield Problem(pointer(*path), f"{node} is not a JSON number: use a finite number")
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if isinstance(key, _JSON_SCALARS):
+                yield from _unrepresentable(value, (*path, _json_key(key)))
+            else:
+                yield Problem(pointer(*path), f"the key {key!r} is not a string, number or boolean")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _unrepresentable(value, (*path, index))
+    elif not isinstance(node, _JSON_SCALARS):
+        what = _YAML_ONLY.get(type(node).__name__, type(node).__name__)
+        yield Problem(pointer(*path), f"{what} cannot be represented in JSON: write it as a quoted string")
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 # --- document -> problems -----------------------------------------------------
+
+
+#: Keywords whose values are data, not schemas: a "$ref" inside them is not a reference.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+#: Keywords whose values map names (not keywords) to schemas.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 
 
 def _input_schema_problems(schema: Any) -> list[Problem]:
     if isinstance(schema, bool):
         return []
     problems: list[Problem] = []
-    cls = validator_for(schema, default=Draft202012Validator)
-    for error in cls(cls.META_SCHEMA).iter_errors(schema):
+    dialect = schema.get("$schema")
+    if isinstance(dialect, str) and not _known_dialect(dialect):
         problems.append(
             Problem(
-                pointer("inputSchema", *error.absolute_path),
-                f"not a valid JSON Schema: {error.message}",
+                "/inputSchema/$schema",
+                f"unknown $schema {dialect!r}: leave it out (draft 2020-12) or name a JSON Schema draft",
             )
         )
-    if not problems:
+    # validator_for would crash on an unhashable "$schema"; the meta-schema reports it.
+    cls = validator_for(schema, default=Draft202012Validator) if isinstance(dialect, str) else Draft202012Validator
+    meta = cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
+    for error in meta.iter_errors(schema):
+        problems.append(
+            Problem(pointer("inputSchema", *error.absolute_path), f"not a valid JSON Schema: {_short_message(error)}")
+        )
+    refs: list[tuple[str, str]] = []
+    scoped = _collect_refs(schema, ("inputSchema",), refs, names=False)
+    for where, ref in refs:
+        if not ref.startswith("#"):
+            problems.append(Problem(where, f"only local references ('#/...') are allowed, not {ref!r}"))
+    if problems or scoped:
+        return problems  # a subschema with its own "$id" changes what "#..." means: let it be
+    spec = specification_with(str(cls.META_SCHEMA.get("$id", cls.META_SCHEMA.get("id", ""))), default=DRAFT202012)
+    resolver = Registry().resolver_with_root(spec.create_resource(schema))  # type: ignore[var-annotated]
+    for where, ref in refs:
         try:
-            cls.check_schema(schema)
-        except SchemaError as exc:  # pragma: no cover - iter_errors found none
-            problems.append(Problem("/inputSchema", f"not a valid JSON Schema: {exc.message}"))
-    problems.extend(_remote_ref_problems(schema, ("inputSchema",)))
+            resolver.lookup(ref)
+        except Unresolvable:
+            problems.append(Problem(where, f"{ref!r} points to nothing in inputSchema"))
     return problems
 
 
-def _remote_ref_problems(node: Any, path: tuple[object, ...]) -> Iterable[Problem]:
+def _known_dialect(dialect: str) -> bool:
+    try:
+        specification_with(dialect)
+    except UnknownDialect:
+        return False
+    return True
+
+
+def _collect_refs(node: Any, path: tuple[object, ...], refs: list[tuple[str, str]], names: bool) -> bool:
+    """Gather each "$ref" of a schema with its pointer; True if a subschema declares its own "$id"."""
+    scoped = False
     if isinstance(node, Mapping):
         for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and not value.startswith("#"):
-                yield Problem(
-                    pointer(*path, key),
-                    f"only local references ('#/...') are allowed, not {value!r}",
-                )
-            else:
-                yield from _remote_ref_problems(value, (*path, key))
+            if not names and key == "$ref" and isinstance(value, str):
+                refs.append((pointer(*path, key), value))
+            elif not names and key == "$id" and isinstance(value, str):
+                scoped = scoped or len(path) > 1
+            elif names or key not in _DATA_KEYWORDS:
+                scoped = _collect_refs(value, (*path, key), refs, names=not names and key in _NAMED_SCHEMAS) or scoped
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _remote_ref_problems(value, (*path, index))
+            scoped = _collect_refs(value, (*path, index), refs, names=False) or scoped
+    return scoped
 
 
-def validate_document(document: Any) -> list[Problem]:
+def _expression_problems(fields: Iterable[tuple[str, Any]]) -> list[Problem]:
+    problems = []
+    for where, text in fields:
+        if isinstance(text, str):
+            try:
+                compile_expression(text)
+            except ExpressionError as exc:
+                problems.append(Problem(where, str(exc)))
+    return problems
+
+
+def validate_document(document: Any, options: LanguageOptions | None = None) -> list[Problem]:
     """Every problem in a definition document, in document order."""
     if not isinstance(document, Mapping):
-        return [Problem("", f"a definition must be an object, not {type(document).__name__}")]
-    problems = _schema_problems(_DOCUMENT_VALIDATOR, document)
+        return [Problem("", f"a definition must be an object, not {_json_type(document)}")]
+    problems = list(_unrepresentable(document, ()))
+    problems.extend(_schema_problems(_DOCUMENT_VALIDATOR, document))
+    size = len(json.dumps(document, separators=(",", ":"), default=str))
+    if size > MAX_DOCUMENT_BYTES:
+        problems.append(
+            Problem("", f"the definition is {size} bytes as JSON; at most {MAX_DOCUMENT_BYTES} are allowed")
+        )
     if "inputSchema" in document and isinstance(document["inputSchema"], (dict, bool)):
         problems.extend(_input_schema_problems(document["inputSchema"]))
+    problems.extend(_expression_problems([("/output", document.get("output"))]))
     steps = document.get("steps")
     if not isinstance(steps, list) or not steps:
         return problems
-    problems.extend(_step_problems(steps))
+    problems.extend(_step_problems(steps, options or LanguageOptions()))
     return problems
 
 
-def _step_problems(steps: list[Any]) -> list[Problem]:
+def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
     problems: list[Problem] = []
     first_index: dict[str, int] = {}
     edges: dict[str, list[tuple[str, str]]] = {}  # step id -> [(path, target)]
     ends: set[str] = set()
     usable: list[tuple[int, Mapping[str, Any]]] = []
+    # Steps whose successors are unknown (unknown type, bad or unknown 'next'): already
+    # reported, so they must not also be reported as loops that never end.
+    opened: set[int] = set()
 
     for index, raw in enumerate(steps):
         path = pointer("steps", index)
@@ -189,11 +370,14 @@ def _step_problems(steps: list[Any]) -> list[Problem]:
             schema_problems = _schema_problems(_STEP_VALIDATORS[step_type.name], raw, "steps", index)
             problems.extend(schema_problems)
             if not schema_problems:
-                problems.extend(step_type.check(raw, path))
-        elif "id" not in raw:
-            problems.append(Problem(path, "'id' is a required property"))
-        elif not isinstance(step_id, str):
-            problems.append(Problem(f"{path}/id", f"{step_id!r} is not of type 'string'"))
+                problems.extend(step_type.check(raw, path, options))
+                fields = [(k, raw.get(k)) for k in COMMON_EXPRESSIONS] + step_type.expression_fields(raw)
+                problems.extend(_expression_problems((f"{path}/{k}" if not k.startswith("/") else path + k, text)
+                                                     for k, text in fields))
+        else:
+            # Unknown type: its own fields are unknown, but the common ones still have rules.
+            problems.extend(_schema_problems(_COMMON_STEP_VALIDATOR, raw, "steps", index))
+            opened.add(index)
 
         decides_next = step_type is not None and step_type.decides_next
         has_next, has_end = "next" in raw, raw.get("end") is True
@@ -221,17 +405,23 @@ def _step_problems(steps: list[Any]) -> list[Problem]:
         targets: list[tuple[str, str]] = []
         if isinstance(raw.get("next"), str) and not decides_next:
             targets.append((f"{path}/next", raw["next"]))
+        elif has_next and not decides_next:
+            opened.add(index)
         if step_type is not None:
             targets.extend(step_type.targets(raw, path))
+        for i, catcher in enumerate(raw.get("catch") or []):
+            if isinstance(catcher, Mapping) and isinstance(catcher.get("next"), str):
+                targets.append((f"{path}/catch/{i}/next", catcher["next"]))
         edges[step_id] = targets
         if has_end or (decides_next and not targets):
             ends.add(step_id)
 
     known_ids = ", ".join(first_index)
-    for targets in edges.values():
+    for source, targets in edges.items():
         for target_path, target in targets:
             if target not in first_index:
                 problems.append(Problem(target_path, f"unknown step {target!r} (steps are: {known_ids})"))
+                opened.add(first_index[source])
 
     if not usable:
         return problems
@@ -249,7 +439,8 @@ def _step_problems(steps: list[Any]) -> list[Problem]:
         for source, targets in edges.items():
             for _, target in targets:
                 reverse.setdefault(target, []).append(source)
-        can_end = _closure(list(ends), lambda s: reverse.get(s, []))
+        seeds = ends | {raw["id"] for index, raw in usable if index in opened}
+        can_end = _closure(list(seeds), lambda s: reverse.get(s, []))
         for index, raw in usable:
             if raw["id"] in reachable and raw["id"] not in can_end:
                 problems.append(
@@ -272,9 +463,9 @@ def _closure(seeds: list[str], neighbours: Any) -> set[str]:
     return seen
 
 
-def load_definition(document: Any, version: int = 0) -> Definition:
+def load_definition(document: Any, version: int = 0, options: LanguageOptions | None = None) -> Definition:
     """Validate a document and build its model; :class:`InvalidDefinition` lists every problem."""
-    problems = validate_document(document)
+    problems = validate_document(document, options)
     if problems:
         raise InvalidDefinition(problems)
     return parse_definition(document, version)
