@@ -1,33 +1,57 @@
-"""The engine: what one wake-up does to an execution. Pure: no I/O, no clock.
+"""The engine: what one wake-up does to an execution. No I/O of its own.
 
 ``advance`` takes the definition, the execution head, the wake-up and the time, and
 returns a :class:`Decision`:
 
-- :class:`Stale`: the message is old (or for a finished execution); ack it. When it
-  is exactly the message that produced the current head, ``reflush`` asks the caller
-  to re-send the head's outbox and history (crash recovery).
-- :class:`Rearm`: a timer fired before its due time (SQS delays are at most 900 s);
+- :class:`Stale`: the message no longer applies (old ``seq``, a token that is not the
+  current one, a timer of a step that moved on, a finished execution); ack it. When
+  it is exactly the message that produced the current head, ``reflush`` asks the
+  caller to re-send the head's outbox and history (crash recovery).
+- :class:`Rearm`: a timer arrived before its due time (SQS delays are at most 900 s);
   send the same message again with a new delay, change nothing.
 - :class:`Commit`: the new head. The caller writes it with ONE conditional write
   guarded by the old ``seq``, then flushes its history events and outbox.
+
+The only door to the outside is the ``invoker`` passed in (invoke steps call Lambda
+or HTTP through it); everything else is computed from the arguments.
+
+Wake-up kinds and when they apply:
+
+=================  ===========================================================
+start, continue,   ``seq`` equals the head's and the head awaits that kind
+timer, retry
+complete, fail,    the head awaits a callback and the message's task token is
+heartbeat          the current one (any ``seq``: heartbeats commit in between)
+timeout            the head is still in the step attempt (``instance``) it was set for
+heartbeat-timeout  the head awaits the callback with that heartbeat deadline
+exec-timeout       the execution has not finished
+=================  ===========================================================
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sedo.domain import execution as ex
+from sedo.domain import failures
 from sedo.domain.definition import Definition, Step
 from sedo.domain.execution import Execution, WakeUp
+from sedo.domain.expressions import ExpressionError, evaluate
+from sedo.domain.policies import catcher_for, retry_delay
 from sedo.domain.steps import STEP_TYPES
-from sedo.domain.steps.base import Await, Done, Failed, Outcome, StepContext, Wake
+from sedo.domain.steps.base import Await, Done, End, Failed, Invoker, NoInvoker, Outcome, StepContext, Wake
 from sedo.domain.timefmt import format_ts, parse_ts
 
 #: SQS's longest message timer.
 SQS_MAX_DELAY_SECONDS = 900
+
+SEQ_KINDS = frozenset({"start", "continue", "timer", "retry"})
+CALLBACK_KINDS = frozenset({"complete", "fail", "heartbeat"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,12 @@ def delay_until(due: datetime, now: datetime, limits: Limits) -> int:
     return max(0, min(limits.max_delay_seconds, math.ceil(remaining)))
 
 
+def task_token(head: Execution) -> str:
+    """The current step attempt's task token: unguessable, and stable across redelivery."""
+    message = f"{head.key}/{head.step}/{head.attempt}/{head.instance}".encode()
+    return hmac.new(head.nonce.encode(), message, hashlib.sha256).hexdigest()[:40]
+
+
 def start_execution(
     *,
     tenant_id: str,
@@ -76,6 +106,7 @@ def start_execution(
     key: str,
     now: datetime,
     name: str | None = None,
+    nonce: str = "",
 ) -> Execution:
     """The head of a new execution: submitted, with its first wake-up in the outbox."""
     ts = format_ts(now)
@@ -90,6 +121,7 @@ def start_execution(
         stash={"input": input},
         awaiting={"kind": "start"},
         name=name,
+        nonce=nonce,
     )
     segment = _Segment(head, now, produced_by="api")
     segment.emit(ex.SUBMITTED, input=input, definitionVersion=definition.version)
@@ -100,60 +132,129 @@ def start_execution(
 def cancel(head: Execution, now: datetime, reason: str | None = None) -> Commit:
     """End a running execution as cancelled; its pending messages become stale."""
     segment = _Segment(head, now, produced_by="api:cancel")
-    segment.head.awaiting = None
     segment.emit(ex.CANCELLED, stepId=head.step, cause=reason)
     segment.head.cause = reason
     segment.end(ex.CANCELLED)
     return segment.finish()
 
 
-def advance(
-    definition: Definition, head: Execution, wake: WakeUp, now: datetime, limits: Limits = Limits()
-) -> Decision:
-    if head.finished or wake.seq < head.seq:
-        reflush = wake.seq == head.seq - 1 and wake.mid == head.produced_by
-        return Stale(f"message seq {wake.seq} is behind head seq {head.seq} ({head.state})", reflush)
-    if wake.seq > head.seq:
-        raise FutureMessage(f"message seq {wake.seq} is ahead of head seq {head.seq}")
+def _relevance(head: Execution, wake: WakeUp) -> str | None:
+    """Why the message no longer applies, or None when it does."""
     awaiting = head.awaiting or {}
-    if wake.kind != awaiting.get("kind"):
-        return Stale(f"execution awaits {awaiting.get('kind')!r}, not {wake.kind!r}")
+    kind = wake.kind
+    if kind in SEQ_KINDS:
+        if wake.seq < head.seq:
+            return f"message seq {wake.seq} is behind head seq {head.seq}"
+        if wake.seq > head.seq:
+            raise FutureMessage(f"message seq {wake.seq} is ahead of head seq {head.seq}")
+        if awaiting.get("kind") != kind:
+            return f"execution awaits {awaiting.get('kind')!r}, not {kind!r}"
+        return None
+    if kind in CALLBACK_KINDS:
+        if awaiting.get("kind") != "callback" or wake.data.get("token") != awaiting.get("token"):
+            return "the task token is not the current one"
+        return None
+    if kind == "timeout":
+        if wake.data.get("instance") != head.instance or not awaiting:
+            return "the step attempt this timeout was set for has ended"
+        return None
+    if kind == "heartbeat-timeout":
+        if awaiting.get("kind") != "callback" or awaiting.get("heartbeatDue") != wake.due:
+            return "a heartbeat arrived since, or the callback ended"
+        return None
+    if kind == "exec-timeout":
+        return None
+    return f"unknown wake-up kind {kind!r}"
 
-    segment = _Segment(head, now, produced_by=wake.mid, limits=limits)
-    if wake.kind == "start":
-        segment.emit(ex.STARTED)
-        segment.run(definition, definition.start_at)
-    elif wake.kind == "continue":
-        segment.run(definition, awaiting["step"])
-    elif wake.kind == "timer":
-        due = parse_ts(awaiting["due"])
+
+def advance(
+    definition: Definition,
+    head: Execution,
+    wake: WakeUp,
+    now: datetime,
+    limits: Limits = Limits(),
+    invoker: Invoker | None = None,
+) -> Decision:
+    if head.finished:
+        return Stale(f"execution already {head.state}", wake.mid == head.produced_by)
+    reason = _relevance(head, wake)
+    if reason is not None:
+        return Stale(reason, wake.mid == head.produced_by)
+    if wake.due is not None and wake.kind not in CALLBACK_KINDS:
+        due = parse_ts(wake.due)
         if now < due:
             return Rearm(replace(wake, delay=delay_until(due, now, limits)))
-        step = definition.step(awaiting["step"])
+
+    segment = _Segment(head, now, produced_by=wake.mid, limits=limits, invoker=invoker)
+    awaiting = head.awaiting or {}
+    kind = wake.kind
+    if kind == "start":
+        segment.emit(ex.STARTED)
+        timeout = definition.document.get("timeoutSeconds")
+        if timeout:
+            segment.send("exec-timeout", due=parse_ts(head.created_at) + timedelta(seconds=int(timeout)))
+        segment.run(definition, definition.start_at)
+    elif kind == "continue":
+        segment.run(definition, awaiting["step"])
+    elif kind == "retry":
+        segment.run(definition, awaiting["step"], retrying=True)
+    elif kind == "exec-timeout":
+        segment.fail_execution(
+            failures.TIMEOUT, f"the execution did not finish within {definition.document.get('timeoutSeconds')} s"
+        )
+    elif kind == "heartbeat":
+        seconds = awaiting.get("heartbeatSeconds")
+        if not seconds:
+            return Stale("the step does not take heartbeats")
+        segment.arm_heartbeat(int(seconds))
+    else:
+        step = definition.step(awaiting.get("step") or head.step or "")
+        outcome: Outcome
+        if kind == "timer":
+            segment.head.awaiting = None
+            outcome = STEP_TYPES[step.type].resume(step, segment.context(step), Wake("timer", {"due": awaiting["due"]}))
+        elif kind == "complete":
+            outcome = Done(output=wake.data.get("output"))
+        elif kind == "fail":
+            outcome = Failed(str(wake.data.get("error") or failures.CALLBACK_FAILED), str(wake.data.get("cause") or ""))
+        elif kind == "timeout":
+            outcome = Failed(
+                failures.TIMEOUT, f"step {step.id!r} did not finish within {step.config.get('timeoutSeconds')} s"
+            )
+        else:  # heartbeat-timeout
+            outcome = Failed(
+                failures.HEARTBEAT_TIMEOUT,
+                f"no heartbeat for step {step.id!r} within {awaiting.get('heartbeatSeconds')} s",
+            )
         segment.head.awaiting = None
-        outcome = STEP_TYPES[step.type].resume(step, segment.context(), Wake("timer", {"due": awaiting["due"]}))
         segment.run(definition, step.id, outcome)
-    else:  # pragma: no cover - guarded by the awaiting check above
-        return Stale(f"unknown wake-up kind {wake.kind!r}")
     return segment.finish()
 
 
 class _Segment:
     """The in-memory run of steps between two await points."""
 
-    def __init__(self, head: Execution, now: datetime, produced_by: str, limits: Limits = Limits()) -> None:
+    def __init__(
+        self,
+        head: Execution,
+        now: datetime,
+        produced_by: str,
+        limits: Limits = Limits(),
+        invoker: Invoker | None = None,
+    ) -> None:
         self.original_seq = head.seq
         self.head = replace(head, stash=dict(head.stash), outbox=[], pending_events=[])
         self.now = now
         self.ts = format_ts(now)
         self.limits = limits
+        self.invoker = invoker or NoInvoker()
         self.produced_by = produced_by
         self.logs: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
 
     # -- bookkeeping ------------------------------------------------------------
 
-    def emit(self, event_type: str, stepId: str | None = None, **data: Any) -> None:  # noqa: N803
+    def emit(self, event_type: str, stepId: str | None = None, **data: Any) -> int:  # noqa: N803
         self.head.event_count += 1
         event: dict[str, Any] = {"id": self.head.event_count, "type": event_type, "timestamp": self.ts}
         if stepId is not None:
@@ -161,6 +262,7 @@ class _Segment:
         event.update({k: v for k, v in data.items() if v is not None})
         self.head.pending_events.append(event)
         self.head.state = event_type
+        return self.head.event_count
 
     def send(self, kind: str, due: datetime | None = None, **data: Any) -> None:
         message: dict[str, Any] = {"kind": kind}
@@ -176,11 +278,29 @@ class _Segment:
         self.head.ended_at = self.ts
         self.head.awaiting = None
 
-    def context(self) -> StepContext:
+    def fail_execution(self, error: str, cause: str, step_id: str | None = None) -> None:
+        self.emit(ex.FAILED, stepId=step_id, error=error, cause=cause)
+        self.head.error, self.head.cause = error, cause
+        self.end(ex.FAILED)
+
+    def context(self, step: Step, step_input: Any = None) -> StepContext:
         head = self.head
         return StepContext(
-            now=self.now, tenant_id=head.tenant_id, execution_id=head.id, stash=head.stash, attempt=head.attempt
+            now=self.now,
+            tenant_id=head.tenant_id,
+            execution_id=head.id,
+            stash=head.stash,
+            input=step_input,
+            attempt=head.attempt,
+            task_token=task_token(head),
+            invoker=self.invoker,
         )
+
+    def arm_heartbeat(self, seconds: int) -> None:
+        assert self.head.awaiting is not None
+        due = self.now + timedelta(seconds=seconds)
+        self.head.awaiting = {**self.head.awaiting, "heartbeatDue": format_ts(due)}
+        self.send("heartbeat-timeout", due=due)
 
     def finish(self, new_seq: int | None = None) -> Commit:
         head = self.head
@@ -205,7 +325,7 @@ class _Segment:
 
     # -- running steps ----------------------------------------------------------
 
-    def run(self, definition: Definition, step_id: str, outcome: Outcome | None = None) -> None:
+    def run(self, definition: Definition, step_id: str, outcome: Outcome | None = None, retrying: bool = False) -> None:
         """Run from ``step_id`` until an await point, the end, or the step budget."""
         started = 0
         while True:
@@ -216,39 +336,123 @@ class _Segment:
                     self.send("continue")
                     return
                 started += 1
-                self.head.step = step.id
-                self.head.attempt = 1
-                self.emit(ex.STEP_STARTED, stepId=step.id)
-                outcome = STEP_TYPES[step.type].start(step, self.context())
-            next_id = self._settle(step, outcome)
+                outcome = self._start(step, retrying)
+                retrying = False
+            next_id = self._settle(definition, step, outcome)
             if next_id is None:
                 return
             step_id, outcome = next_id, None
 
-    def _settle(self, step: Step, outcome: Outcome) -> str | None:
+    def _start(self, step: Step, retrying: bool) -> Outcome:
+        head = self.head
+        head.awaiting = None
+        if not retrying:
+            head.attempt = 1
+        head.step = step.id
+        head.instance = self.emit(ex.STEP_STARTED, stepId=step.id, attempt=head.attempt if head.attempt > 1 else None)
+        try:
+            step_input = evaluate(step.config["input"], head.stash) if "input" in step.config else head.stash
+        except ExpressionError as exc:
+            return Failed(failures.BAD_EXPRESSION, f"input: {exc}")
+        outcome = STEP_TYPES[step.type].start(step, self.context(step, step_input))
+        if isinstance(outcome, Await) and "timeoutSeconds" in step.config:
+            due = self.now + timedelta(seconds=int(step.config["timeoutSeconds"]))
+            self.send("timeout", due=due, instance=head.instance)
+        return outcome
+
+    def _settle(self, definition: Definition, step: Step, outcome: Outcome) -> str | None:
         """Apply an outcome; the id of the step to run next, or None to stop."""
         if isinstance(outcome, Await):
-            self.head.awaiting = {"kind": outcome.kind, "step": step.id, **dict(outcome.data)}
+            self.head.awaiting = {"kind": outcome.kind, "step": step.id}
             if outcome.due is not None:
                 self.head.awaiting["due"] = format_ts(outcome.due)
             if outcome.kind == "timer":
                 assert outcome.due is not None
                 self.send("timer", due=outcome.due)
+            elif outcome.kind == "callback":
+                token = task_token(self.head)
+                self.head.awaiting["token"] = token
+                if self._started_here(step):
+                    self.head.pending_events[-1]["taskToken"] = token
+                seconds = outcome.data.get("heartbeatSeconds")
+                if seconds:
+                    self.head.awaiting["heartbeatSeconds"] = int(seconds)
+                    self.arm_heartbeat(int(seconds))
+            return None
+        if isinstance(outcome, End):
+            if outcome.succeeded:
+                self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=outcome.output)
+                self._succeed(definition, step, outcome.output)
+            else:
+                error, cause = outcome.error or failures.RUNTIME, outcome.cause or ""
+                self.emit(ex.STEP_FAILED, stepId=step.id, error=error, cause=cause)
+                self.fail_execution(error, cause, step.id)
             return None
         if isinstance(outcome, Failed):
-            self.emit(ex.STEP_FAILED, stepId=step.id, error=outcome.error, cause=outcome.cause)
-            self.emit(ex.FAILED, stepId=step.id, error=outcome.error, cause=outcome.cause)
-            self.head.error, self.head.cause = outcome.error, outcome.cause
-            self.end(ex.FAILED)
-            return None
-        assert isinstance(outcome, Done)
+            return self._failed(step, outcome)
         if outcome.log is not None:
             self.logs.append({"stepId": step.id, "message": outcome.log})
-        self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=outcome.output)
-        self.head.output = outcome.output
+        output = outcome.output
+        if "output" in step.config:
+            try:
+                output = evaluate(step.config["output"], output)
+            except ExpressionError as exc:
+                return self._failed(step, Failed(failures.BAD_EXPRESSION, f"output: {exc}"))
+        self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=output)
+        if "resultPath" in step.config:
+            self.head.stash[step.config["resultPath"]] = output
+        self.head.output = output
         next_id = outcome.next or step.next
         if next_id is None:
-            self.emit(ex.SUCCEEDED, stepId=step.id, output=outcome.output)
-            self.end(ex.SUCCEEDED)
+            self._succeed(definition, step, output)
             return None
         return next_id
+
+    def _started_here(self, step: Step) -> bool:
+        events = self.head.pending_events
+        return bool(events) and events[-1].get("type") == ex.STEP_STARTED and events[-1].get("stepId") == step.id
+
+    def _succeed(self, definition: Definition, step: Step, output: Any) -> None:
+        expression = definition.document.get("output")
+        if expression:
+            try:
+                output = evaluate(expression, self.head.stash)
+            except ExpressionError as exc:
+                self.fail_execution(failures.BAD_EXPRESSION, f"definition output: {exc}", step.id)
+                return
+        self.head.output = output
+        self.emit(ex.SUCCEEDED, stepId=step.id, output=output)
+        self.end(ex.SUCCEEDED)
+
+    def _failed(self, step: Step, failure: Failed) -> str | None:
+        head = self.head
+        delay = retry_delay(step.config.get("retry") or [], failure.error, head.attempt, f"{head.id}/{step.id}")
+        if delay is not None:
+            self.emit(
+                ex.STEP_FAILED,
+                stepId=step.id,
+                error=failure.error,
+                cause=failure.cause,
+                attempt=head.attempt,
+                retryInSeconds=round(delay, 3),
+            )
+            head.attempt += 1
+            due = self.now + timedelta(seconds=delay)
+            head.awaiting = {"kind": "retry", "step": step.id, "due": format_ts(due)}
+            self.send("retry", due=due, attempt=head.attempt)
+            return None
+        catcher = catcher_for(step.config.get("catch") or [], failure.error)
+        if catcher is not None:
+            self.emit(
+                ex.STEP_FAILED,
+                stepId=step.id,
+                error=failure.error,
+                cause=failure.cause,
+                attempt=head.attempt,
+                caughtBy=catcher["next"],
+            )
+            head.stash[catcher.get("resultPath", "error")] = {"error": failure.error, "cause": failure.cause}
+            return str(catcher["next"])
+        self.emit(ex.STEP_FAILED, stepId=step.id, error=failure.error, cause=failure.cause, attempt=head.attempt)
+        self.fail_execution(failure.error, failure.cause, step.id)
+        return None

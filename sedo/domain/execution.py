@@ -121,6 +121,11 @@ class Execution:
     #: What the execution waits for: {"kind": "start"|"continue"|"timer", "step": id, "due": ts}
     awaiting: dict[str, Any] | None = None
     attempt: int = 1
+    #: Id of the current step's StepStarted event: names this attempt of this step, so
+    #: its timeout timer is dropped as stale once the step has moved on.
+    instance: int = 0
+    #: A per-execution secret from which task tokens are derived.
+    nonce: str = ""
     event_count: int = 0
     output: Any = None
     error: str | None = None
@@ -169,8 +174,14 @@ class Execution:
         body["input"] = self.input
         if self.name is not None:
             body["name"] = self.name
-        if self.awaiting and self.awaiting.get("due"):
+        if self.awaiting and self.awaiting.get("kind") in ("timer", "retry") and self.awaiting.get("due"):
             body["waitingUntil"] = self.awaiting["due"]
+        if self.awaiting and self.awaiting.get("kind") == "callback" and not self.finished:
+            body["awaiting"] = {
+                "stepId": self.awaiting.get("step"),
+                "taskToken": self.awaiting.get("token"),
+                "heartbeatDue": self.awaiting.get("heartbeatDue"),
+            }
         if self.state == SUCCEEDED:
             body["output"] = self.output
         if self.error is not None:

@@ -372,8 +372,11 @@ def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
             if not schema_problems:
                 problems.extend(step_type.check(raw, path, options))
                 fields = [(k, raw.get(k)) for k in COMMON_EXPRESSIONS] + step_type.expression_fields(raw)
-                problems.extend(_expression_problems((f"{path}/{k}" if not k.startswith("/") else path + k, text)
-                                                     for k, text in fields))
+                problems.extend(
+                    _expression_problems(
+                        (f"{path}/{k}" if not k.startswith("/") else path + k, text) for k, text in fields
+                    )
+                )
         else:
             # Unknown type: its own fields are unknown, but the common ones still have rules.
             problems.extend(_schema_problems(_COMMON_STEP_VALIDATOR, raw, "steps", index))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sedo.domain.steps import echo, wait
+from sedo.domain.steps import callback, choice, echo, fail, invoke, pass_, succeed, transform, wait
 from sedo.domain.steps.base import StepType
 
-STEP_TYPES: Mapping[str, StepType] = {m.STEP.name: m.STEP for m in (echo, wait)}
+STEP_TYPES: Mapping[str, StepType] = {
+    m.STEP.name: m.STEP for m in (echo, wait, pass_, transform, choice, succeed, fail, invoke, callback)
+}

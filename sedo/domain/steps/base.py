@@ -14,17 +14,58 @@ from typing import Any, Protocol
 
 from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
+from sedo.domain.failures import RUNTIME
+
+
+@dataclass(frozen=True)
+class LanguageOptions:
+    """Deployment facts the language checks against when a definition is stored."""
+
+    #: Lambda function names (fnmatch patterns) invoke steps may name; None: not checked.
+    allowed_functions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    """What an invoke step asks the outside world to do."""
+
+    target: Mapping[str, Any]  # {"function": name} or {"http": {method, url, headers}}
+    payload: Any
+    idempotency_key: str
+    timeout_seconds: float
+    asynchronous: bool = False
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class Invoker(Protocol):
+    """The port through which steps reach Lambda functions and HTTP services."""
+
+    def invoke(self, request: InvokeRequest) -> InvokeResult: ...
+
+
+class NoInvoker:
+    def invoke(self, request: InvokeRequest) -> InvokeResult:
+        return InvokeResult(error=RUNTIME, cause="this processor has no invoker configured")
 
 
 @dataclass(frozen=True)
 class StepContext:
-    """What a step may look at. Pure data; no clients, no clock calls."""
+    """What a step may look at and use. Its only door to the outside is ``invoker``."""
 
     now: datetime
     tenant_id: str
     execution_id: str
     stash: Mapping[str, Any]
+    input: Any = None
     attempt: int = 1
+    task_token: str = ""
+    invoker: Invoker = field(default_factory=NoInvoker)
 
 
 @dataclass(frozen=True)
@@ -38,7 +79,7 @@ class Done:
 
 @dataclass(frozen=True)
 class Await:
-    """The step waits: for a timer (``due``) or for an outside event."""
+    """The step waits: for a timer (``due``) or for a completion call (``callback``)."""
 
     kind: str
     due: datetime | None = None
@@ -51,7 +92,17 @@ class Failed:
     cause: str
 
 
-Outcome = Done | Await | Failed
+@dataclass(frozen=True)
+class End:
+    """The step ends the execution itself (succeed / fail); not retried or caught."""
+
+    succeeded: bool
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+
+Outcome = Done | Await | Failed | End
 
 
 @dataclass(frozen=True)
@@ -70,13 +121,21 @@ class StepType(Protocol):
     required: tuple[str, ...]
     #: True when the type decides its own successor (it needs no ``next``/``end``).
     decides_next: bool
+    #: Common step fields this type does not accept.
+    excluded_common: tuple[str, ...]
+    #: Fields of this type that hold JMESPath expressions (JSON Pointers below the step).
+    expressions: tuple[str, ...]
 
-    def check(self, raw: Mapping[str, Any], path: str) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
         """Semantic checks beyond the schema (called only when the schema passed)."""
         ...
 
     def targets(self, raw: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
         """Step ids this step can go to besides ``next``, with their paths."""
+        ...
+
+    def expression_fields(self, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(JSON Pointer below the step, expression) for every JMESPath field present."""
         ...
 
     def start(self, step: Step, ctx: StepContext) -> Outcome: ...
@@ -91,15 +150,20 @@ class SimpleStep:
     properties: Mapping[str, Any] = {}
     required: tuple[str, ...] = ()
     decides_next = False
+    excluded_common: tuple[str, ...] = ()
+    expressions: tuple[str, ...] = ()
 
-    def check(self, raw: Mapping[str, Any], path: str) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
         return []
 
     def targets(self, raw: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
         return []
 
+    def expression_fields(self, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [(p, raw[p[1:]]) for p in self.expressions if isinstance(raw.get(p[1:]), str)]
+
     def start(self, step: Step, ctx: StepContext) -> Outcome:  # pragma: no cover
         raise NotImplementedError
 
     def resume(self, step: Step, ctx: StepContext, wake: Wake) -> Outcome:
-        return Failed("States.Runtime", f"step type {self.name!r} does not await, got {wake.kind!r}")
+        return Failed(RUNTIME, f"step type {self.name!r} does not await, got {wake.kind!r}")

@@ -12,7 +12,8 @@ from typing import Any
 
 from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
-from sedo.domain.steps.base import Await, Done, Failed, Outcome, SimpleStep, StepContext, Wake
+from sedo.domain.failures import RUNTIME
+from sedo.domain.steps.base import Await, Done, Failed, LanguageOptions, Outcome, SimpleStep, StepContext, Wake
 from sedo.domain.timefmt import format_ts, parse_ts
 
 #: One year: long enough for any workflow, short enough to catch typos.
@@ -26,7 +27,7 @@ class Wait(SimpleStep):
         "until": {"type": "string", "description": "RFC 3339 timestamp, e.g. 2030-01-01T00:00:00Z"},
     }
 
-    def check(self, raw: Mapping[str, Any], path: str) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
         has_seconds, has_until = "seconds" in raw, "until" in raw
         if has_seconds == has_until:
             return [Problem(path, "a wait step needs exactly one of 'seconds' or 'until'")]
@@ -56,7 +57,7 @@ class Wait(SimpleStep):
 
     def resume(self, step: Step, ctx: StepContext, wake: Wake) -> Outcome:
         if wake.kind != "timer":
-            return Failed("States.Runtime", f"wait step resumed by {wake.kind!r}")
+            return Failed(RUNTIME, f"wait step resumed by {wake.kind!r}")
         return Done(output={"waitedUntil": str(wake.data.get("due", format_ts(ctx.now)))})
 
 

@@ -1,0 +1,48 @@
+"""JMESPath, compiled once and evaluated safely.
+
+Expressions select a step's input from the stash, shape its output and decide
+choices. They are data, never code: JMESPath has no way to call out.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
+
+MAX_EXPRESSION_LENGTH = 4096
+
+
+class ExpressionError(ValueError):
+    """An expression that does not compile, or fails on the data it is given."""
+
+
+@lru_cache(maxsize=1024)
+def compile_expression(text: str) -> ParsedResult:
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"expression is longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        return jmespath.compile(text)
+    except JMESPathError as exc:
+        raise ExpressionError(f"not a valid JMESPath expression: {_one_line(exc)}") from exc
+
+
+def evaluate(text: str, data: Any) -> Any:
+    try:
+        return compile_expression(text).search(data)
+    except JMESPathError as exc:
+        raise ExpressionError(f"{text!r} failed: {_one_line(exc)}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ExpressionError(f"{text!r} failed: {exc}") from exc
+
+
+def truthy(value: Any) -> bool:
+    """JMESPath truthiness: false, null, "", [] and {} are false; everything else true."""
+    return not (value is None or value is False or value in ("", [], {}))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
