@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sedo.config import Settings
 
 if TYPE_CHECKING:
+    from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, Queue
@@ -24,6 +25,7 @@ class Adapters:
     executions: ExecutionStore
     queue: Queue
     clock: Clock
+    invoker: Invoker | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
@@ -38,14 +40,61 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
         executions=DynamoExecutionStore(dynamodb, settings.executions_table, settings.history_table),
         queue=SqsQueue(client("sqs", settings), settings.queue_url, settings.max_delay_seconds),
         clock=clock or SystemClock(),
+        invoker=_LazyInvoker(settings),
     )
 
 
-def memory_adapters(clock: Clock | None = None) -> Adapters:
+def allowed_functions(settings: Settings) -> tuple[str, ...]:
+    """The deployment's invoke allow-list: configured names plus locally mapped functions."""
+    names = list(settings.invoke_allow_list)
+    if settings.local_functions is not None:
+        import yaml
+
+        names += [str(name) for name in (yaml.safe_load(settings.local_functions.read_text()) or {})]
+    return tuple(names)
+
+
+def invoker(settings: Settings) -> Invoker:
+    from sedo.adapters.aws import client
+    from sedo.adapters.invokers import HttpInvoker, LambdaInvoker, LocalInvoker, RoutingInvoker, load_local_functions
+
+    functions: Invoker
+    if settings.local_functions is not None:
+        functions = LocalInvoker(load_local_functions(settings.local_functions))
+    else:
+        functions = LambdaInvoker(client("lambda", settings, read_timeout=75), allowed_functions(settings))
+    return RoutingInvoker(functions, HttpInvoker(guard=_http_guard(settings)))
+
+
+def _http_guard(settings: Settings) -> Any:
+    import importlib
+
+    try:
+        netguard = importlib.import_module("sedo.adapters.netguard")
+    except ImportError:  # pragma: no cover - netguard ships with sedo
+        return None
+    factory = getattr(netguard, "guard_for", None)
+    return factory(settings) if factory is not None else getattr(netguard, "check_url", None)
+
+
+class _LazyInvoker:
+    """Builds the invoker on first use: most wake-ups never invoke, so cold starts skip it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._invoker: Invoker | None = None
+
+    def invoke(self, request: Any) -> Any:
+        if self._invoker is None:
+            self._invoker = invoker(self.settings)
+        return self._invoker.invoke(request)
+
+
+def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) -> Adapters:
     from sedo.adapters.clock import FakeClock
     from sedo.adapters.memory import MemoryDefinitionStore, MemoryExecutionStore, MemoryQueue
 
-    return Adapters(MemoryDefinitionStore(), MemoryExecutionStore(), MemoryQueue(), clock or FakeClock())
+    return Adapters(MemoryDefinitionStore(), MemoryExecutionStore(), MemoryQueue(), clock or FakeClock(), invoker)
 
 
 @dataclass(frozen=True)
@@ -54,11 +103,13 @@ class ApiServices:
     executions: ExecutionService
 
 
-def api_services(adapters: Adapters) -> ApiServices:
+def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiServices:
+    from sedo.domain.steps.base import LanguageOptions
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
 
-    definitions = DefinitionService(adapters.definitions, adapters.clock)
+    options = LanguageOptions(allowed_functions=allowed_functions(settings) if settings is not None else None)
+    definitions = DefinitionService(adapters.definitions, adapters.clock, options)
     return ApiServices(
         definitions=definitions,
         executions=ExecutionService(definitions, adapters.executions, adapters.queue, adapters.clock),
@@ -72,5 +123,11 @@ def processor(adapters: Adapters, settings: Settings | None = None, logger: Any 
     settings = settings or Settings()
     limits = Limits(max_steps_per_wakeup=settings.max_steps_per_wakeup)
     return WakeUpProcessor(
-        adapters.definitions, adapters.executions, adapters.queue, adapters.clock, limits, logger=logger
+        adapters.definitions,
+        adapters.executions,
+        adapters.queue,
+        adapters.clock,
+        limits,
+        logger=logger,
+        invoker=adapters.invoker,
     )

@@ -29,6 +29,10 @@ class Settings:
     service_name: str = "sedo"
     max_steps_per_wakeup: int = 50
     max_delay_seconds: int = 900
+    #: Lambda function names (fnmatch patterns) invoke steps may call.
+    invoke_allow_list: tuple[str, ...] = ()
+    #: Locally: a YAML file mapping function names to Python callables (no Lambda).
+    local_functions: Path | None = None
     openapi_path: Path = field(default_factory=lambda: REPO_ROOT / "openapi" / "sedo.yaml")
 
     @classmethod
@@ -44,5 +48,9 @@ class Settings:
             service_name=_env("POWERTOOLS_SERVICE_NAME", "sedo") or "sedo",
             max_steps_per_wakeup=int(_env("SEDO_MAX_STEPS_PER_WAKEUP", "50") or 50),
             max_delay_seconds=int(_env("SEDO_MAX_DELAY_SECONDS", "900") or 900),
+            invoke_allow_list=tuple(
+                name.strip() for name in (_env("SEDO_INVOKE_ALLOW_LIST", "") or "").split(",") if name.strip()
+            ),
+            local_functions=Path(p) if (p := _env("SEDO_LOCAL_FUNCTIONS")) else None,
             openapi_path=Path(_env("SEDO_OPENAPI_PATH") or REPO_ROOT / "openapi" / "sedo.yaml"),
         )

@@ -26,7 +26,7 @@ from sedo.entrypoints.local.moto import free_port
 def serve_api(settings: Settings, clock: Any = None) -> Iterator[str]:
     """The Connexion app on a free 127.0.0.1 port, in a thread; yields its base URL."""
     adapters = bootstrap.aws_adapters(settings, clock)
-    app = create_app(bootstrap.api_services(adapters), settings)
+    app = create_app(bootstrap.api_services(adapters, settings), settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -58,7 +58,7 @@ class Harness:
     def __post_init__(self) -> None:
         settings = replace(self.settings, max_delay_seconds=self.queue_delay_cap)
         self.adapters = bootstrap.aws_adapters(settings, self.clock)
-        self.services = bootstrap.api_services(self.adapters)
+        self.services = bootstrap.api_services(self.adapters, settings)
         self.processor = bootstrap.processor(self.adapters, settings)
         self.handler = make_handler(self.processor, _quiet_logger())
         self.sqs = client("sqs", settings)

@@ -18,6 +18,7 @@ _CONFIG = Config(
 )
 
 
-def client(service: str, settings: Settings) -> Any:
+def client(service: str, settings: Settings, read_timeout: int | None = None) -> Any:
     session = boto3.session.Session(region_name=settings.region)
-    return session.client(service, endpoint_url=settings.endpoint_url, config=_CONFIG)  # type: ignore[call-overload]
+    config = _CONFIG if read_timeout is None else _CONFIG.merge(Config(read_timeout=read_timeout))
+    return session.client(service, endpoint_url=settings.endpoint_url, config=config)  # type: ignore[call-overload]

@@ -8,17 +8,19 @@ from typing import Any
 from sedo.domain.definition import Definition, parse_definition
 from sedo.domain.errors import BadRequest, Conflict, NotFound
 from sedo.domain.language import load_definition
+from sedo.domain.steps.base import LanguageOptions
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.ports import Clock, DefinitionHead, DefinitionStore, Page
 
 
 class DefinitionService:
-    def __init__(self, store: DefinitionStore, clock: Clock) -> None:
+    def __init__(self, store: DefinitionStore, clock: Clock, options: LanguageOptions | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.options = options or LanguageOptions()
 
     def create(self, tenant_id: str, document: Any) -> dict[str, Any]:
-        definition = load_definition(document)
+        definition = load_definition(document, options=self.options)
         previous = self.store.get_head(tenant_id, definition.id)
         if previous is not None and not previous.deleted:
             raise Conflict(
@@ -43,7 +45,7 @@ class DefinitionService:
     def update(self, tenant_id: str, definition_id: str, document: Any) -> dict[str, Any]:
         if isinstance(document, dict) and document.setdefault("id", definition_id) != definition_id:
             raise BadRequest(f"the body's id {document['id']!r} does not match the path's {definition_id!r}")
-        load_definition(document)
+        load_definition(document, options=self.options)
         previous = self._live_head(tenant_id, definition_id)
         head = replace(
             previous,

@@ -14,6 +14,7 @@ from typing import Any
 from sedo.domain.definition import Definition, parse_definition
 from sedo.domain.engine import Commit, Limits, Rearm, Stale, advance
 from sedo.domain.execution import WakeUp
+from sedo.domain.steps.base import Invoker
 from sedo.service_layer.flush import flush
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, Queue
 
@@ -42,7 +43,9 @@ class WakeUpProcessor:
         limits: Limits = Limits(),
         logger: logging.Logger | Any = None,
         cache_size: int = 256,
+        invoker: Invoker | None = None,
     ) -> None:
+        self.invoker = invoker
         self.definitions = definitions
         self.executions = executions
         self.queue = queue
@@ -79,7 +82,7 @@ class WakeUpProcessor:
             return MISSING
         context["executionId"] = head.id
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version)
-        decision = advance(definition, head, wake, self.clock.now(), self.limits)
+        decision = advance(definition, head, wake, self.clock.now(), self.limits, self.invoker)
 
         if isinstance(decision, Stale):
             if decision.reflush:

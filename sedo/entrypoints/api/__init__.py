@@ -15,4 +15,4 @@ def app_from_settings(settings: Settings) -> connexion.FlaskApp:
     from sedo import bootstrap
     from sedo.entrypoints.api.app import create_app
 
-    return create_app(bootstrap.api_services(bootstrap.aws_adapters(settings)), settings)
+    return create_app(bootstrap.api_services(bootstrap.aws_adapters(settings), settings), settings)
