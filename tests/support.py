@@ -23,9 +23,12 @@ from sedo.entrypoints.local.moto import free_port
 
 
 @contextmanager
-def serve_api(settings: Settings, clock: Any = None) -> Iterator[str]:
-    """The Connexion app on a free 127.0.0.1 port, in a thread; yields its base URL."""
-    adapters = bootstrap.aws_adapters(settings, clock)
+def serve_api(settings: Settings, clock: Any = None, adapters: Any = None) -> Iterator[str]:
+    """The Connexion app on a free 127.0.0.1 port, in a thread; yields its base URL.
+
+    ``adapters``: use these (e.g. with instrumented clients, for the benchmark) instead of new ones.
+    """
+    adapters = adapters or bootstrap.aws_adapters(settings, clock)
     app = create_app(bootstrap.api_services(adapters, settings), settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
