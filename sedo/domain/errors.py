@@ -36,6 +36,11 @@ class BadRequest(SedoError):
     title = "bad request"
 
 
+class TooLarge(SedoError):
+    status = 413
+    title = "payload too large"
+
+
 class Unavailable(SedoError):
     """A dependency failed after the state was made safe; the call can be retried."""
 

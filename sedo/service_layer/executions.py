@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
+import secrets
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sedo.domain import engine
-from sedo.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
-from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, new_execution_key, split_execution_id
+from sedo.domain.errors import BadRequest, Conflict, InvalidInput, NotFound, TooLarge, Unavailable
+from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_problems
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
@@ -65,7 +68,13 @@ class ExecutionService:
                 return self._started(existing), False
 
         head = engine.start_execution(
-            tenant_id=tenant_id, definition=definition, input=input, key=key, now=self.clock.now(), name=name
+            tenant_id=tenant_id,
+            definition=definition,
+            input=input,
+            key=key,
+            now=self.clock.now(),
+            name=name,
+            nonce=secrets.token_hex(16),
         )
         while not self.executions.create(head):
             if name is not None:  # a concurrent retry with the same name created it
@@ -139,6 +148,41 @@ class ExecutionService:
         return Page(events, page.next_token)
 
     # -- control --------------------------------------------------------------------
+
+    #: A completion's output or error travels in one SQS message (256 KB at most).
+    MAX_SIGNAL_BYTES = 200 * 1024
+
+    def signal(
+        self, tenant_id: str, execution_id: str, step_id: str, kind: str, token: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Complete, fail or heartbeat a step that awaits a callback, if ``token`` is its current token.
+
+        The call is checked here and applied by the processor (which checks the token
+        again), so a completion racing another one, or a timeout, is resolved by the
+        execution's own sequence of transitions.
+        """
+        head = self._head(tenant_id, execution_id)
+        awaiting = head.awaiting or {}
+        if head.finished or awaiting.get("kind") != "callback" or awaiting.get("step") != step_id:
+            where = f"at {head.step!r}" if not head.finished else head.state
+            raise Conflict(f"step {step_id!r} is not waiting for a completion (the execution is {where})")
+        if not hmac.compare_digest(token.encode(), str(awaiting.get("token", "")).encode()):
+            raise Conflict(f"the task token does not match step {step_id!r}'s current await (stale or wrong token)")
+        if kind == "heartbeat" and not awaiting.get("heartbeatSeconds"):
+            raise BadRequest(f"step {step_id!r} takes no heartbeats (it has no heartbeatSeconds)")
+        body = WakeUp(
+            tenant_id=head.tenant_id,
+            key=head.key,
+            seq=head.seq,
+            kind=kind,
+            mid=f"api-{uuid.uuid4().hex}",
+            data={"token": token, **data},
+        ).to_body()
+        size = len(json.dumps(body))
+        if size > self.MAX_SIGNAL_BYTES:
+            raise TooLarge(f"the {kind} call is {size} bytes; at most {self.MAX_SIGNAL_BYTES} are accepted")
+        self.queue.send([body])
+        return {"id": head.id, "stepId": step_id, "accepted": kind}
 
     def cancel(self, tenant_id: str, execution_id: str, reason: str | None = None) -> dict[str, Any]:
         for _ in range(10):

@@ -95,6 +95,22 @@ class Handlers:
     ) -> Response:
         return _page(self.services.executions.history(tenant_id, execution_id, limit, next_token))
 
+    def complete_step(self, tenant_id: str, execution_id: str, step_id: str, body: dict[str, Any]) -> Response:
+        data = {"output": body.get("output")}
+        accepted = self.services.executions.signal(
+            tenant_id, execution_id, step_id, "complete", body["taskToken"], data
+        )
+        return _json(accepted, 202)
+
+    def fail_step(self, tenant_id: str, execution_id: str, step_id: str, body: dict[str, Any]) -> Response:
+        data: dict[str, Any] = {k: body[k] for k in ("error", "cause") if k in body}
+        accepted = self.services.executions.signal(tenant_id, execution_id, step_id, "fail", body["taskToken"], data)
+        return _json(accepted, 202)
+
+    def heartbeat_step(self, tenant_id: str, execution_id: str, step_id: str, body: dict[str, Any]) -> Response:
+        accepted = self.services.executions.signal(tenant_id, execution_id, step_id, "heartbeat", body["taskToken"], {})
+        return _json(accepted, 202)
+
     def cancel_execution(self, tenant_id: str, execution_id: str, body: dict[str, Any] | None = None) -> Response:
         reason = (body or {}).get("reason")
         return _json(self.services.executions.cancel(tenant_id, execution_id, reason))
