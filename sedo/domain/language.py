@@ -408,8 +408,8 @@ def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
         targets: list[tuple[str, str]] = []
         if isinstance(raw.get("next"), str) and not decides_next:
             targets.append((f"{path}/next", raw["next"]))
-        elif has_next and not decides_next:
-            opened.add(index)
+        elif not has_end and not decides_next:
+            opened.add(index)  # a 'next' that is missing or not a step id: reported above
         if step_type is not None:
             targets.extend(step_type.targets(raw, path))
         for i, catcher in enumerate(raw.get("catch") or []):
