@@ -27,6 +27,8 @@ def run(
     from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
 
     use_local_credentials()
+    # invoke steps call local Python functions instead of Lambda (see the file for the names)
+    os.environ.setdefault("SEDO_LOCAL_FUNCTIONS", str(REPO_ROOT / "definitions" / "functions" / "local.yaml"))
     state = Path(os.environ.get("SEDO_LOCAL_DIR", REPO_ROOT / ".local"))
     state.mkdir(parents=True, exist_ok=True)
     moto = MotoServer(port=moto_port)
