@@ -365,7 +365,7 @@ steps:
     )
     execution_id = harness.services.executions.start(T, "async", {"reason": "damaged"})[0]["id"]
     harness.drain(stop_after=1)
-    started = [e for e in events_of(harness, T, execution_id) if e["type"] == "StepStarted"][0]
+    started = next(e for e in events_of(harness, T, execution_id) if e["type"] == "StepStarted")
     token = started["taskToken"]
     assert token == waiting_token(harness, execution_id)
     harness.services.executions.signal(T, execution_id, "refund", "complete", token, {"output": {"refunded": True}})
