@@ -132,23 +132,39 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
-        """YAML keys are unique; PyYAML would silently keep the last of two ``next:``."""
-        if isinstance(node, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-                try:
-                    duplicate = key in seen
-                    seen.add(key)
-                except TypeError:
-                    continue  # unhashable: the base class reports it
-                if duplicate:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (each key may appear once)", key_node.start_mark
-                    )
-        return super().construct_mapping(node, deep)
+        """Keys as JSON will see them (``1`` -> ``"1"``, ``true`` -> ``"true"``), each at most once.
+
+        PyYAML would silently keep the last of two ``next:``, and fold ``true:`` into ``1:``.
+        """
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep)
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self._key(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (each key may appear once)", key_node.start_mark
+                )
+            seen.add(key)
+        self.flatten_mapping(node)  # merge keys ("<<"): the mapping's own keys win
+        return {
+            self._key(key_node): self.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+            for key_node, value_node in node.value
+        }
+
+    def _key(self, key_node: Any) -> Any:
+        key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if isinstance(key, _JSON_SCALARS):
+            return _json_key(key)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a string, not a list or a mapping", key_node.start_mark
+            ) from None
+        return key
 
 
 _StrictLoader.yaml_implicit_resolvers = {
@@ -361,10 +377,11 @@ def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
         step_id = raw.get("id")
         type_name = raw.get("type")
         step_type = STEP_TYPES.get(type_name) if isinstance(type_name, str) else None
+        known = ", ".join(sorted(STEP_TYPES))
         if "type" not in raw:
-            problems.append(Problem(f"{path}/type", "missing step type"))
+            # Like every missing field, located at the object that lacks it.
+            problems.append(Problem(path, f"missing step type: 'type' is a required property (one of: {known})"))
         elif step_type is None:
-            known = ", ".join(sorted(STEP_TYPES))
             problems.append(Problem(f"{path}/type", f"unknown step type {raw.get('type')!r} (known: {known})"))
         if step_type is not None:
             schema_problems = _schema_problems(_STEP_VALIDATORS[step_type.name], raw, "steps", index)

@@ -116,7 +116,7 @@ def _match(fragments: list[str | None], messages: list[str]) -> bool:
         return True
     head, tail = fragments[0], fragments[1:]
     for index, message in enumerate(messages):
-        if head is None or head.lower() in message.lower():
-            if _match(tail, messages[:index] + messages[index + 1 :]):
-                return True
+        fits = head is None or head.lower() in message.lower()
+        if fits and _match(tail, messages[:index] + messages[index + 1 :]):
+            return True
     return False
