@@ -29,8 +29,8 @@ run: venv
 	$(BIN)/sedo local
 
 lint: venv
-	$(BIN)/ruff check sedo processor tests
-	$(BIN)/ruff format --check sedo processor tests
+	$(BIN)/ruff check sedo processor tests bench
+	$(BIN)/ruff format --check sedo processor tests bench
 
 typecheck: venv
 	$(BIN)/mypy
@@ -39,7 +39,7 @@ unit: venv
 	$(BIN)/pytest tests/unit -q
 
 test: lint typecheck
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -p tests.faults.matrix -q -n $(PYTEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local

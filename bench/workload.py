@@ -1,0 +1,102 @@
+"""Workloads: a definition, an input and a number of executions, one YAML file each.
+
+Drop a file into bench/workloads/ to add one; ``make bench`` runs every file there
+and the fault-injection tests run a chosen few. A workload file holds:
+
+``name``
+    Short name used in results (defaults to the file name).
+``description``
+    One line for the results table.
+``definition``
+    Either a path (relative to the repository root) to a definition file, or the
+    definition document inline.
+``patch``
+    Optional: ``{stepId: {field: value}}`` replaced in the definition's steps, e.g.
+    to shorten a 45 s wait to 3 s.
+``input``
+    The execution input (the same for every execution).
+``executions``
+    How many executions ``make bench`` runs (``--scale`` multiplies it).
+
+Workloads with ``invoke`` steps call the functions the processor's invoker is
+configured with (locally: definitions/functions/local.yaml).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sedo.config import REPO_ROOT
+
+WORKLOADS_DIR = Path(__file__).resolve().parent / "workloads"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    document: dict[str, Any]
+    input: Any
+    executions: int
+    source: str
+
+    @property
+    def definition_id(self) -> str:
+        return str(self.document["id"])
+
+    def with_id(self, definition_id: str) -> Workload:
+        """The same workload under another definition id (to run it twice in one stack)."""
+        document = copy.deepcopy(self.document)
+        document["id"] = definition_id
+        return Workload(self.name, self.description, document, self.input, self.executions, self.source)
+
+    def with_waits(self, seconds: int) -> Workload:
+        """The same workload with every ``seconds`` wait set to ``seconds`` (throughput runs)."""
+        document = copy.deepcopy(self.document)
+        for step in document.get("steps", []):
+            if step.get("type") == "wait" and "seconds" in step:
+                step["seconds"] = seconds
+        return Workload(self.name, self.description, document, self.input, self.executions, self.source)
+
+
+def _apply_patch(document: dict[str, Any], patch: dict[str, Any], source: str) -> None:
+    steps = {step.get("id"): step for step in document.get("steps", [])}
+    for step_id, fields in (patch or {}).items():
+        if step_id not in steps:
+            raise ValueError(f"{source}: patch names step {step_id!r}, which the definition does not have")
+        steps[step_id].update(fields)
+
+
+def load(path: Path) -> Workload:
+    raw = yaml.safe_load(path.read_text())
+    source = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    definition = raw["definition"]
+    if isinstance(definition, str):
+        document = yaml.safe_load((REPO_ROOT / definition).read_text())
+    else:
+        document = copy.deepcopy(definition)
+    _apply_patch(document, raw.get("patch") or {}, source)
+    return Workload(
+        name=str(raw.get("name") or path.stem),
+        description=str(raw.get("description") or ""),
+        document=document,
+        input=raw.get("input", {}),
+        executions=int(raw.get("executions", 20)),
+        source=source,
+    )
+
+
+def load_all(directory: Path = WORKLOADS_DIR, names: list[str] | None = None) -> list[Workload]:
+    """Every workload in ``directory`` (sorted by file name), or just ``names``, in that order."""
+    found = {w.name: w for w in (load(p) for p in sorted(directory.glob("*.yaml")))}
+    if names is None:
+        return list(found.values())
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"no workload named {missing} in {directory} (have {sorted(found)})")
+    return [found[n] for n in names]

@@ -1,0 +1,213 @@
+"""Faults at named points, injected with botocore event hooks on the adapters' own clients.
+
+Nothing in sedo is replaced: the processor talks to the same boto3 clients as in
+production, and the hooks make those clients fail the way AWS and Lambda do:
+
+``crash-after-commit``
+    The conditional commit of a transition succeeds, then the worker dies (the
+    call raises after DynamoDB wrote the head): no history, no send, no ack.
+``crash-after-send``
+    The outbox was sent, then the worker dies before the ack.
+``ddb-throttle``
+    DynamoDB answers HTTP 400 ThrottlingException /
+    ProvisionedThroughputExceededException on a first attempt (``before-send``
+    returns the response; nothing reaches the emulator); botocore's standard
+    retry mode retries it.
+``ddb-throttle-exhausted``
+    A ThrottlingException that outlived botocore's retries reaches sedo
+    (raised from ``before-call``): the record fails and SQS redelivers it.
+``sqs-failed-entries``
+    SendMessageBatch reports some entries in ``Failed`` and does not send them.
+``sqs-send-error``
+    SendMessageBatch raises a connection error (nothing sent).
+
+Each point fires for a seeded-random fraction of the calls it applies to, at most
+once per identity (the transition, the message) so that redelivery, not the DLQ,
+must repair the damage; ``counts`` says how often each one fired.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+CRASH_AFTER_COMMIT = "crash-after-commit"
+CRASH_AFTER_SEND = "crash-after-send"
+DDB_THROTTLE = "ddb-throttle"
+DDB_THROTTLE_EXHAUSTED = "ddb-throttle-exhausted"
+SQS_FAILED_ENTRIES = "sqs-failed-entries"
+SQS_SEND_ERROR = "sqs-send-error"
+POINTS = (
+    CRASH_AFTER_COMMIT,
+    CRASH_AFTER_SEND,
+    DDB_THROTTLE,
+    DDB_THROTTLE_EXHAUSTED,
+    SQS_FAILED_ENTRIES,
+    SQS_SEND_ERROR,
+)
+#: The condition of a transition's commit (sedo.adapters.dynamodb.DynamoExecutionStore.commit).
+COMMIT_CONDITION = "seq = :expected"
+
+
+class InjectedCrash(RuntimeError):
+    """The worker 'died' here: the call's effect happened, its caller never learns."""
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def _throttled(url: str, code: str) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected throttle"})
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/x-amz-json-1.0"
+    headers["x-amzn-RequestId"] = "injected"
+    return AWSResponse(url, 400, headers, _Body(body.encode()))
+
+
+def _first_attempt(request: Any) -> bool:
+    header = request.headers.get("amz-sdk-request", b"attempt=1")
+    text = header.decode() if isinstance(header, bytes) else str(header)
+    return "attempt=1" in text.replace(" ", "").split(";")
+
+
+@dataclass
+class FaultPlan:
+    """Rates (0..1) per named point; 0 disables it."""
+
+    crash_after_commit: float = 0.0
+    crash_after_send: float = 0.0
+    ddb_throttle: float = 0.0
+    ddb_throttle_exhausted: float = 0.0
+    sqs_failed_entries: float = 0.0
+    sqs_send_error: float = 0.0
+
+    def rate(self, point: str) -> float:
+        return float(getattr(self, point.replace("-", "_")))
+
+
+class FaultInjector:
+    def __init__(self, plan: FaultPlan, seed: int = 0) -> None:
+        self.plan = plan
+        self.rng = random.Random(seed)
+        self.active = False
+        self.counts: Counter[str] = Counter()
+        #: Calls botocore retried (RetryAttempts > 0 in the response metadata).
+        self.retried = 0
+        #: Successful commits per execution key (a fork would show as more commits than transitions).
+        self.commits: Counter[str] = Counter()
+        self._fired: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    # -- wiring ---------------------------------------------------------------------
+
+    def install(self, dynamodb: Any, sqs: Any) -> FaultInjector:
+        ddb_events = dynamodb.meta.events
+        ddb_events.register("provide-client-params.dynamodb.PutItem", self._note_commit)
+        ddb_events.register("before-call.dynamodb.*", self._ddb_before_call)
+        ddb_events.register("before-send.dynamodb.*", self._ddb_before_send)
+        ddb_events.register("after-call.dynamodb.*", self._ddb_after_call)
+        sqs_events = sqs.meta.events
+        sqs_events.register("provide-client-params.sqs.SendMessageBatch", self._pick_failed_entries)
+        sqs_events.register("before-call.sqs.SendMessageBatch", self._sqs_before_call)
+        sqs_events.register("after-call.sqs.SendMessageBatch", self._sqs_after_call)
+        return self
+
+    def _fire(self, point: str, identity: str | None = None) -> bool:
+        """Whether ``point`` fires now (seeded, at most once per identity)."""
+        rate = self.plan.rate(point)
+        if not self.active or rate <= 0:
+            return False
+        with self._lock:
+            if identity is not None and (point, identity) in self._fired:
+                return False
+            if self.rng.random() >= rate:
+                return False
+            if identity is not None:
+                self._fired.add((point, identity))
+            self.counts[point] += 1
+            return True
+
+    # -- DynamoDB -------------------------------------------------------------------
+
+    def _note_commit(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if params.get("ConditionExpression") == COMMIT_CONDITION:
+            key = params["Item"]["sk"]["S"]
+            expected = params.get("ExpressionAttributeValues", {}).get(":expected", {}).get("N", "?")
+            context["sedo_commit"] = (key, expected)
+
+    def _ddb_before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        identity = f"{model.name}:{context.get('sedo_commit')}" if "sedo_commit" in context else None
+        if self._fire(DDB_THROTTLE_EXHAUSTED, identity):
+            error: Any = {
+                "Error": {"Code": "ThrottlingException", "Message": "injected: retries exhausted"},
+                "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 4},
+            }
+            raise ClientError(error, model.name)
+
+    def _ddb_before_send(self, request: Any, **_: Any) -> AWSResponse | None:
+        if _first_attempt(request) and self._fire(DDB_THROTTLE):
+            code = self.rng.choice(["ThrottlingException", "ProvisionedThroughputExceededException"])
+            return _throttled(request.url, code)
+        return None
+
+    def _ddb_after_call(self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0:
+            with self._lock:
+                self.retried += 1
+        commit = context.get("sedo_commit")
+        if commit is None or http_response.status_code >= 300:
+            return
+        with self._lock:
+            self.commits[commit[0]] += 1
+        if self._fire(CRASH_AFTER_COMMIT, f"{commit[0]}@{commit[1]}"):
+            raise InjectedCrash("injected: crash after the commit, before history, send and ack")
+
+    # -- SQS ------------------------------------------------------------------------
+
+    @staticmethod
+    def _identity(entries: list[dict[str, Any]]) -> str:
+        return entries[0]["MessageBody"] if entries else ""
+
+    def _pick_failed_entries(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        entries = list(params.get("Entries") or [])
+        context["sedo_identity"] = self._identity(entries)
+        if not entries or not self._fire(SQS_FAILED_ENTRIES, context["sedo_identity"]):
+            return
+        failed = [e for e in entries if self.rng.random() < 0.5] or entries[-1:]
+        failures = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "injected"} for e in failed
+        ]
+        if len(failed) == len(entries):
+            context["sedo_all_failed"] = failures  # answered in before-call, nothing sent
+        else:
+            params["Entries"] = [e for e in entries if e not in failed]
+            context["sedo_failed"] = failures
+
+    def _sqs_before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
+        if "sedo_all_failed" in context:
+            response = AWSResponse("injected", 200, HTTPHeaders(), _Body(b"{}"))
+            return response, {"Successful": [], "Failed": context["sedo_all_failed"], "ResponseMetadata": {}}
+        if self._fire(SQS_SEND_ERROR, context.get("sedo_identity")):
+            raise EndpointConnectionError(endpoint_url="injected://sqs")
+        return None
+
+    def _sqs_after_call(self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if http_response.status_code >= 300 or "sedo_all_failed" in context:
+            return
+        if "sedo_failed" in context:
+            parsed.setdefault("Failed", []).extend(context["sedo_failed"])
+            return
+        if self._fire(CRASH_AFTER_SEND, context.get("sedo_identity")):
+            raise InjectedCrash("injected: crash after the send, before the ack")
