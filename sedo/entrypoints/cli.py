@@ -8,28 +8,67 @@ from pathlib import Path
 
 
 def _validate(paths: list[Path]) -> int:
-    from sedo.domain.errors import SedoError
+    """Validate files (a directory: its .yaml, .yml and .json files); 0 when every one is valid."""
+    from sedo.domain.errors import InvalidDefinition
     from sedo.domain.language import load_text, validate_document
 
-    failed = 0
-    for path in paths:
+    files, failed = _definition_files(paths)
+    for path in files:
         try:
-            document = load_text(
-                path.read_bytes(), "application/json" if path.suffix == ".json" else "application/yaml"
-            )
-        except (OSError, SedoError) as exc:
-            print(f"{path}: {getattr(exc, 'detail', exc)}", file=sys.stderr)
+            body = path.read_bytes()
+        except OSError as exc:
+            print(f"{path}: cannot be read: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
             continue
-        problems = validate_document(document)
+        try:
+            problems = validate_document(load_text(body, _media_type(path)))
+        except InvalidDefinition as exc:  # not UTF-8, not JSON/YAML, or values JSON cannot hold
+            problems = exc.problems
         if problems:
             failed += 1
-            print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+            print(f"{path}: {len(problems)} {'problem' if len(problems) == 1 else 'problems'}", file=sys.stderr)
             for problem in problems:
                 print(f"  {problem}", file=sys.stderr)
         else:
             print(f"{path}: ok")
+    if len(files) > 1:
+        print(f"{len(files) - failed} of {len(files)} valid", file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+def _token(tenants: list[str], role: str, ttl: str, subject: str) -> int:
+    from sedo.config import Settings
+    from sedo.entrypoints.api import auth
+
+    try:
+        seconds = auth.parse_ttl(ttl)
+        auth.check_grants(dict.fromkeys(tenants, role))
+        key = auth.load_signing_key(auth.local_signing_key_path(Settings.from_env()))
+        print(auth.mint_token(key, dict.fromkeys(tenants, role), seconds, subject=subject))
+    except (ValueError, auth.ConfigurationError) as exc:
+        print(f"sedo token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _media_type(path: Path) -> str:
+    return "application/json" if path.suffix.lower() == ".json" else "application/yaml"
+
+
+def _definition_files(paths: list[Path]) -> tuple[list[Path], int]:
+    """The files to validate, and how many arguments already failed (empty directories)."""
+    files: list[Path] = []
+    failed = 0
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".yaml", ".yml", ".json"))
+        if not found:
+            print(f"{path}: no .yaml, .yml or .json files in this directory", file=sys.stderr)
+            failed += 1
+        files.extend(found)
+    return files, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,17 +85,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     local.add_argument("--workers", type=int, default=int(_env("SEDO_WORKERS", "2")), help="processor workers")
 
-    validate = commands.add_parser("validate", help="validate definition files (YAML or JSON)")
+    validate = commands.add_parser(
+        "validate", help="validate definition files (YAML or JSON; a directory: every such file in it)"
+    )
     validate.add_argument("paths", nargs="+", type=Path)
 
+    token = commands.add_parser(
+        "token",
+        help="mint a token for the local stack (signed with the key 'make run' created)",
+        description="Print a bearer token signed with the local stack's key ($SEDO_LOCAL_DIR, default .local/). "
+        "Use it as: curl -H \"Authorization: Bearer $(sedo token --tenant 123 --role author)\" ...",
+    )
+    token.add_argument("--tenant", action="append", required=True, help="tenant id (repeat for several)")
+    token.add_argument("--role", default="author", help="viewer, operator or author (default author)")
+    token.add_argument("--ttl", default="12h", help="lifetime: seconds, or 30m, 12h, 7d (default 12h)")
+    token.add_argument("--subject", default="local-developer", help="the token's sub claim")
+
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _token(args.tenant, args.role, args.ttl, args.subject)
     if args.command == "local":
+        from sedo.entrypoints.api.auth import ConfigurationError
         from sedo.entrypoints.local.run import run
 
         try:
             return run(port=args.port, moto_port=args.moto_port, workers=args.workers)
         except KeyboardInterrupt:
             return 130
+        except ConfigurationError as exc:
+            print(f"sedo local: {exc}", file=sys.stderr)
+            return 2
     if args.command == "validate":
         return _validate(args.paths)
     parser.error(f"unknown command {args.command}")  # pragma: no cover
