@@ -34,6 +34,21 @@ class Settings:
     #: Locally: a YAML file mapping function names to Python callables (no Lambda).
     local_functions: Path | None = None
     openapi_path: Path = field(default_factory=lambda: REPO_ROOT / "openapi" / "sedo.yaml")
+    #: Bearer tokens (sedo/entrypoints/api/auth.py): the issuer and audience they must name,
+    #: and where their signing keys come from: a fixed PEM public key, a JWKS URL, or (neither)
+    #: the issuer's OpenID configuration. The API refuses to start without issuer and audience.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_tenants_claim: str = "sedo:tenants"
+    jwt_leeway_seconds: int = 30
+    #: Locally: state of `make run` (the emulator's log, the token signing key).
+    local_dir: Path = field(default_factory=lambda: REPO_ROOT / ".local")
+    #: Locally: the signing key `make run` and `sedo token` use (default: local_dir/jwt-signing-key.pem).
+    jwt_signing_key_file: Path | None = None
+    #: CIDR ranges HTTP invoke targets may reach although netguard forbids them (e.g. link-local).
+    http_allow_cidrs: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,4 +68,25 @@ class Settings:
             ),
             local_functions=Path(p) if (p := _env("SEDO_LOCAL_FUNCTIONS")) else None,
             openapi_path=Path(_env("SEDO_OPENAPI_PATH") or REPO_ROOT / "openapi" / "sedo.yaml"),
+            jwt_issuer=_env("SEDO_JWT_ISSUER"),
+            jwt_audience=_env("SEDO_JWT_AUDIENCE"),
+            jwt_public_key=_env("SEDO_JWT_PUBLIC_KEY") or _read(_env("SEDO_JWT_PUBLIC_KEY_FILE")),
+            jwt_jwks_url=_env("SEDO_JWT_JWKS_URL"),
+            jwt_tenants_claim=_env("SEDO_JWT_TENANTS_CLAIM", "sedo:tenants") or "sedo:tenants",
+            jwt_leeway_seconds=int(_env("SEDO_JWT_LEEWAY_SECONDS", "30") or 30),
+            local_dir=Path(_env("SEDO_LOCAL_DIR") or REPO_ROOT / ".local"),
+            jwt_signing_key_file=Path(p) if (p := _env("SEDO_JWT_SIGNING_KEY_FILE")) else None,
+            http_allow_cidrs=tuple(
+                cidr.strip() for cidr in (_env("SEDO_HTTP_ALLOW_CIDRS", "") or "").split(",") if cidr.strip()
+            ),
         )
+
+
+def _read(path: str | None) -> str | None:
+    """A file's text, for settings given as files (a missing file is a readable error at startup)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise RuntimeError(f"cannot read {path}: {exc.strerror}") from None

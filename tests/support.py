@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -28,6 +30,7 @@ def serve_api(settings: Settings, clock: Any = None, adapters: Any = None) -> It
 
     ``adapters``: use these (e.g. with instrumented clients, for the benchmark) instead of new ones.
     """
+    settings = with_test_auth(settings)
     adapters = adapters or bootstrap.aws_adapters(settings, clock)
     app = create_app(bootstrap.api_services(adapters, settings), settings)
     port = free_port()
@@ -180,5 +183,60 @@ def api_client(base_url: str, tenant: str | None = "123", role: str = "author", 
 
 
 def auth_headers(tenant: str, role: str = "author") -> dict[str, str]:
-    """Authorization header for ``tenant``/``role``; empty until authentication exists."""
-    return {}
+    """``Authorization: Bearer <token>`` granting ``role`` for ``tenant``, signed with the test key."""
+    return {"Authorization": f"Bearer {mint(tenant, role)}"}
+
+
+# --- authentication ---------------------------------------------------------------------
+#
+# One EC key per test process signs every token. In-process servers (serve_api) verify
+# with its public key; `sedo local` started as a subprocess finds the same key through
+# SEDO_JWT_SIGNING_KEY_FILE, exported here when this module is imported (before any
+# fixture starts a subprocess), so api_client works against it too.
+
+
+def _create_test_key() -> Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    from sedo.entrypoints.api.auth import ensure_signing_key
+
+    directory = Path(tempfile.mkdtemp(prefix="sedo-test-key-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / "jwt-signing-key.pem"
+    ensure_signing_key(path)
+    return path
+
+
+TEST_SIGNING_KEY_FILE = _create_test_key()
+os.environ["SEDO_JWT_SIGNING_KEY_FILE"] = str(TEST_SIGNING_KEY_FILE)
+
+
+def signing_key() -> bytes:
+    return TEST_SIGNING_KEY_FILE.read_bytes()
+
+
+def with_test_auth(settings: Settings) -> Settings:
+    """``settings`` verifying tokens from the test key, unless they already name a verifier."""
+    if settings.jwt_issuer and settings.jwt_audience:
+        return settings
+    from sedo.entrypoints.api.auth import LOCAL_AUDIENCE, LOCAL_ISSUER, public_key_pem
+
+    return replace(
+        settings,
+        jwt_issuer=LOCAL_ISSUER,
+        jwt_audience=LOCAL_AUDIENCE,
+        jwt_public_key=public_key_pem(signing_key()),
+        jwt_jwks_url=None,
+    )
+
+
+def mint(tenant: str | dict[str, str] | None, role: str = "author", ttl: int = 3600, **options: Any) -> str:
+    """A token signed with the test key. ``tenant`` may be a {tenant: role} map; ``options``
+    go to :func:`sedo.entrypoints.api.auth.mint_token` (issuer, audience, now, extra, ...)."""
+    from sedo.entrypoints.api.auth import mint_token
+
+    grants = {} if tenant is None else (dict(tenant) if isinstance(tenant, dict) else {tenant: role})
+    key = options.pop("key", None) or signing_key()
+    return mint_token(key, grants, ttl, **options)

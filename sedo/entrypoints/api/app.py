@@ -6,13 +6,17 @@ import logging
 from typing import Any
 
 import connexion
+from connexion.exceptions import OAuthProblem
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import MiddlewarePosition
 from connexion.problem import problem
 from connexion.resolver import Resolver
 
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
 from sedo.domain.errors import InvalidDefinition, SedoError
+from sedo.entrypoints.api import auth
+from sedo.entrypoints.api.guards import BodyGuard
 from sedo.entrypoints.api.handlers import Handlers
 
 log = logging.getLogger("sedo.api")
@@ -47,7 +51,26 @@ def undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionRes
     )
 
 
+def auth_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """401/403 as problem+json with ``WWW-Authenticate: Bearer`` (RFC 6750)."""
+    if not isinstance(exc, auth.AuthError):  # Connexion's own: no bearer token, or an unusable header
+        if "invalid authorization header" in str(getattr(exc, "detail", "")).lower():
+            exc = auth.unauthenticated("the Authorization header is not 'Bearer <token>'", error="invalid_request")
+        else:
+            exc = auth.AuthError(401, auth.MISSING_TOKEN)
+    assert isinstance(exc, auth.AuthError)
+    headers = {"WWW-Authenticate": exc.challenge}
+    return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), headers=headers)
+
+
+def too_deep(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """A last line of defence: the limits stop deep nesting before any parser recurses."""
+    title = "too deeply nested"
+    return problem(400, title, "the request nests objects or arrays too deeply", type=_slug(title))
+
+
 def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
+    verifier = auth.verifier_from_settings(settings)  # no way to verify tokens: refuse to start
     handlers = Handlers(services)
     app = connexion.FlaskApp(__name__, specification_dir=str(settings.openapi_path.parent))
     app.add_api(
@@ -57,7 +80,12 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
         strict_validation=True,
         validate_responses=False,
         swagger_ui_options=None,
+        security_map=auth.security_map(verifier),
     )
+    app.add_middleware(BodyGuard, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(SedoError, sedo_problem)
     app.add_error_handler(UnicodeDecodeError, undecodable_body)
+    app.add_error_handler(auth.AuthError, auth_problem)
+    app.add_error_handler(OAuthProblem, auth_problem)
+    app.add_error_handler(RecursionError, too_deep)
     return app
