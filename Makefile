@@ -13,6 +13,7 @@ help:
 	@echo "make run    - start the local stack (moto + API on 127.0.0.1:3000 + processor), Ctrl-C stops it"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - measure cost, throughput and latency (writes bench/results/latest.json)"
+	@echo "make fuzz   - fuzz the REST API with schemathesis from openapi/sedo.yaml (FUZZ_EXAMPLES, FUZZ_SEED)"
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sedo needs Python 3.11+"'
@@ -40,6 +41,12 @@ unit: venv
 
 test: lint typecheck
 	$(BIN)/python -m pytest -p tests.faults.matrix -q -n $(PYTEST_WORKERS) --dist loadfile
+
+bench: venv
+	$(BIN)/python -m bench
+
+fuzz: venv
+	$(BIN)/python -m tests.fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local

@@ -16,7 +16,7 @@ from sedo.bootstrap import ApiServices
 from sedo.config import Settings
 from sedo.domain.errors import InvalidDefinition, SedoError
 from sedo.entrypoints.api import auth
-from sedo.entrypoints.api.guards import BodyGuard
+from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
 
 log = logging.getLogger("sedo.api")
@@ -82,6 +82,7 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
         swagger_ui_options=None,
         security_map=auth.security_map(verifier),
     )
+    app.add_middleware(PathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodyGuard, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(SedoError, sedo_problem)
     app.add_error_handler(UnicodeDecodeError, undecodable_body)

@@ -19,6 +19,23 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
+class PathGuard:
+    """Refuse paths with control characters (``%0A`` and friends) before routing.
+
+    Connexion's router (Starlette, whose ``.*`` stops at a newline) and Flask's (Werkzeug)
+    disagree on such paths: Flask dispatched to an operation Connexion had not routed,
+    which crashed with a 500. No sedo id may contain them, so this is a 400.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and any(ord(c) < 0x20 or ord(c) == 0x7F for c in scope.get("path", "")):
+            raise BadRequest("the path contains control characters; ids never do")
+        await self.app(scope, receive, send)
+
+
 class BodyGuard:
     def __init__(self, app: Any, max_bytes: int = limits.MAX_REQUEST_BYTES) -> None:
         self.app = app
