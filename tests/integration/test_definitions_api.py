@@ -17,9 +17,10 @@ import pytest
 
 from sedo.adapters.aws import client as aws_client
 from sedo.config import Settings
+from sedo.domain.execution import SUCCEEDED
 from sedo.domain.language import load_text
 from tests.malformed import Case, cases, mismatch
-from tests.support import api_client, serve_api
+from tests.support import Harness, api_client, serve_api
 
 pytestmark = pytest.mark.integration
 
@@ -241,6 +242,23 @@ def test_delete_then_create_again_continues_the_version_numbers(alice: Any) -> N
     assert alice.put(f"{base('123')}/phoenix", json=definition("phoenix", "four")).json()["version"] == 4
     [summary] = alice.get(base("123")).json()
     assert summary["version"] == 4
+
+
+def test_a_deleted_definition_starts_nothing_but_its_running_executions_finish(alice: Any, stack: Settings) -> None:
+    assert alice.post(base("123"), json=definition("short-lived", "one", "two")).status_code == 201
+    started = alice.post(f"{base('123')}/short-lived/execute", json={"input": {}})
+    assert started.status_code == 201, started.text
+    execution_id = started.json()["id"]
+    assert started.json()["definitionVersion"] == 1
+
+    assert alice.delete(f"{base('123')}/short-lived").status_code == 204
+    assert_problem(alice.post(f"{base('123')}/short-lived/execute", json={"input": {}}), 404)
+
+    Harness(stack).drain()  # the processor, on the execution the API started
+    finished = alice.get(f"/sedo/tenants/123/executions/{execution_id}")
+    assert finished.status_code == 200, finished.text
+    assert finished.json()["state"] == SUCCEEDED
+    assert finished.json()["output"] == {"message": "two"}
 
 
 def test_unknown_ids_and_versions_are_not_found(alice: Any) -> None:
