@@ -94,7 +94,7 @@ def pointer(*parts: object) -> str:
 
 
 def _schema_problems(validator: Draft202012Validator, instance: Any, *prefix: object) -> list[Problem]:
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(validator.iter_errors(instance), key=lambda e: _document_order(e.absolute_path))
     problems: list[Problem] = []
     for error in errors:
         where = (*prefix, *error.absolute_path)
@@ -106,6 +106,11 @@ def _schema_problems(validator: Draft202012Validator, instance: Any, *prefix: ob
         else:
             problems.append(Problem(pointer(*where), _short_message(error)))
     return problems
+
+
+def _document_order(path: Iterable[Any]) -> list[tuple[int, int, str]]:
+    """Sort key for paths: /steps/2 before /steps/10."""
+    return [(0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in path]
 
 
 def _short_message(error: Any) -> str:

@@ -315,6 +315,13 @@ def test_problems_come_in_document_order_within_each_kind() -> None:
     assert [p.path for p in validate_document(document)] == ["/id", "/steps/0/message", "/steps/1/message"]
 
 
+def test_document_order_is_numeric_for_array_indexes() -> None:
+    document = linear(*"abcdefghijkl")
+    document["steps"][2] = document["steps"][10] = "not a step"
+    problems = validate_document(document)
+    assert [p.path for p in problems][:2] == ["/steps/2", "/steps/10"]
+
+
 def test_a_step_of_unknown_type_still_has_its_common_fields_checked() -> None:
     document = linear("a", "b")
     document["steps"][0].update(type="ecko", next=7, comment=["x"])
