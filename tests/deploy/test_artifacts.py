@@ -1,0 +1,263 @@
+"""The built Lambda artifacts (``sam build``), each in a fresh interpreter of the Lambda
+runtime's Python with only its own directory on ``sys.path``, against the moto server.
+
+- The API answers API Gateway proxy events, payload 1.0 and 2.0 as ``sam local
+  generate-event`` makes them (no Content-Length header), with the right status codes
+  and bodies; errors come back as problem+json text, not base64.
+- The processor, given Lambda-shaped SQS batches, advances executions to their end and
+  reports exactly its failed records in ``batchItemFailures``.
+- Every AWS call either function makes is allowed by its role in template.yaml and uses
+  the keys and indexes the template declares.
+- The artifacts hold what the functions need and nothing else, as bytecode for the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sedo.entrypoints.local.esm import to_lambda_event
+from tests.deploy import apigw, cfn
+from tests.deploy.conftest import Deployment, Lambda, wait_until
+from tests.support import auth_headers
+
+DEFINITION = """\
+id: {id}
+inputSchema:
+  type: object
+  properties: {{foo: {{type: string}}}}
+  required: [foo]
+  additionalProperties: false
+steps:
+  - id: first
+    type: echo
+    message: first echo
+    next: pause
+  - id: pause
+    type: wait
+    seconds: 1
+    next: last
+  - id: last
+    type: echo
+    message: last echo
+    end: true
+"""
+
+VERSIONS = ["1.0", "2.0"]
+TENANTS = {"1.0": "123", "2.0": "456"}
+
+
+def call(
+    api: Lambda,
+    version: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    tenant: str | None = None,
+    content_type: str = "application/json",
+    query: dict[str, str] | None = None,
+    base64_body: bool = True,
+) -> dict[str, Any]:
+    headers = {"Content-Type": content_type} if body is not None else {}
+    if tenant is not None:
+        headers.update(auth_headers(tenant, "author"))
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+    event = apigw.event(version, method, path, body, headers, query, base64_body)
+    assert not any(k.lower() == "content-length" for k in event.get("headers") or {}), "API Gateway sends none"
+    response = api.invoke(event)
+    assert isinstance(response, dict) and isinstance(response.get("statusCode"), int), response
+    return response
+
+
+def assert_problem(response: dict[str, Any], status: int) -> dict[str, Any]:
+    assert response["statusCode"] == status, response
+    assert apigw.header(response, "content-type") == "application/problem+json", response
+    problem = apigw.body_json(response)
+    assert problem["status"] == status
+    assert {"type", "title", "status", "detail"} <= set(problem), problem
+    return dict(problem)
+
+
+def assert_allowed(deployment: Deployment, function: Lambda, logical: str) -> None:
+    """Every AWS call the function made is granted to its role and matches the template's keys."""
+    role = cfn.function_role(logical)
+    needed = cfn.required_permissions(function.calls, deployment.names)
+    missing = needed - cfn.grants(role)
+    assert not missing, f"{logical} calls what {role} does not grant: {sorted(map(str, missing))}"
+    assert not cfn.key_problems(function.calls, deployment.names)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_api_answers_api_gateway_proxy_events(deployment: Deployment, api: Lambda, version: str) -> None:
+    tenant = TENANTS[version]
+    definition_id = f"deploy-check-{version.replace('.', '-')}"
+    base = f"/sedo/tenants/{tenant}"
+
+    health = call(api, version, "GET", "/sedo/health")
+    assert health["statusCode"] == 200
+    assert apigw.body_json(health) == {"status": "ok"}
+
+    # No token: 401 problem+json (API Gateway's JWT authorizer would answer first; the API agrees).
+    assert_problem(call(api, version, "GET", f"{base}/definitions"), 401)
+
+    # Create the definition from YAML as authored, base64-encoded as API Gateway forwards it.
+    created = call(
+        api,
+        version,
+        "POST",
+        f"{base}/definitions",
+        DEFINITION.format(id=definition_id),
+        tenant,
+        content_type="application/yaml",
+    )
+    assert created["statusCode"] == 201, created
+    assert apigw.body_json(created) == {"id": definition_id, "tenantId": tenant, "version": 1}
+    assert apigw.header(created, "location") == f"{base}/definitions/{definition_id}"
+
+    # An invalid definition: 400 with every problem and its JSON Pointer, as text.
+    broken = {"id": "broken", "steps": [{"id": "a", "type": "echo", "message": "hi", "next": "nowhere"}]}
+    problem = assert_problem(call(api, version, "POST", f"{base}/definitions", broken, tenant), 400)
+    assert any("nowhere" in e["message"] for e in problem["errors"]), problem
+
+    # Input that breaks the inputSchema: 400 naming every violation (a plain-text body this time).
+    execute = f"{base}/definitions/{definition_id}/execute"
+    problem = assert_problem(
+        call(api, version, "POST", execute, {"input": {"bar": "baz"}}, tenant, base64_body=False), 400
+    )
+    assert problem["title"] == "input does not pass inputSchema validation"
+    assert len(problem["errors"]) >= 2, problem
+
+    # Valid input: 201 and a submitted execution.
+    started = call(api, version, "POST", execute, {"input": {"foo": "bar"}}, tenant)
+    assert started["statusCode"] == 201, started
+    execution = apigw.body_json(started)
+    assert execution["state"] == "ExecutionSubmitted"
+    assert execution["tenantId"] == tenant
+
+    # Reads: one execution, and the list filtered by definition (the byDefinition index).
+    read = call(api, version, "GET", f"{base}/executions/{execution['id']}", tenant=tenant)
+    assert read["statusCode"] == 200, read
+    assert apigw.body_json(read)["id"] == execution["id"]
+    listed = call(api, version, "GET", f"{base}/executions", tenant=tenant, query={"definitionId": definition_id})
+    assert listed["statusCode"] == 200, listed
+    assert [e["id"] for e in apigw.body_json(listed)] == [execution["id"]]
+
+    # A route the contract does not have: problem+json from Connexion, not a crash.
+    missing = call(api, version, "GET", f"{base}/nothing-here", tenant=tenant)
+    assert missing["statusCode"] == 404, missing
+
+    assert_allowed(deployment, api, "ApiFunction")
+
+
+def _receive(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    return list(
+        sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+    )
+
+
+def test_processor_advances_executions_with_partial_batch_responses(
+    deployment: Deployment, api: Lambda, processor: Lambda
+) -> None:
+    settings = deployment.settings
+    tenant = "789"
+    base = f"/sedo/tenants/{tenant}"
+    created = call(api, "2.0", "POST", f"{base}/definitions", DEFINITION.format(id="batch"), tenant, "application/yaml")
+    assert created["statusCode"] == 201, created
+    ids = []
+    for n in range(3):
+        started = call(api, "2.0", "POST", f"{base}/definitions/batch/execute", {"input": {"foo": str(n)}}, tenant)
+        assert started["statusCode"] == 201, started
+        ids.append(apigw.body_json(started)["id"])
+
+    sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
+    queue_arn = sqs.get_queue_attributes(QueueUrl=settings.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # A poison message in the first batch: it must be the one failure; its batch-mates succeed.
+    sqs.send_message(QueueUrl=settings.queue_url, MessageBody="this is not a wake-up")
+
+    def state(execution_id: str) -> str:
+        response = call(api, "2.0", "GET", f"{base}/executions/{execution_id}", tenant=tenant)
+        return str(apigw.body_json(response)["state"])
+
+    poison_reported = False
+    duplicated = False
+    invocations = 0
+    for _ in range(60):
+        if all(state(i) == "ExecutionSucceeded" for i in ids):
+            break
+        messages = _receive(sqs, settings.queue_url)
+        if not messages:
+            continue
+        if not duplicated:  # at-least-once delivery: the same wake-up twice in one batch
+            messages.append({**messages[0], "MessageId": messages[0]["MessageId"] + "-dup"})
+            duplicated = True
+        result = processor.invoke(to_lambda_event(messages, queue_arn, settings.region))
+        invocations += 1
+        assert set(result) == {"batchItemFailures"}, result
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        poison = {m["MessageId"] for m in messages if m["Body"] == "this is not a wake-up"}
+        assert failed == poison, f"failures {failed}, poison {poison}"
+        poison_reported |= bool(poison)
+        real = {m["MessageId"]: m for m in messages if not m["MessageId"].endswith("-dup")}
+        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(real.values())]
+        sqs.delete_message_batch(QueueUrl=settings.queue_url, Entries=entries)  # poison too: seen, done
+
+    assert poison_reported
+    assert [state(i) for i in ids] == ["ExecutionSucceeded"] * 3
+    history = call(api, "2.0", "GET", f"{base}/executions/{ids[0]}/history", tenant=tenant)
+    events = apigw.body_json(history)
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1)), events
+    assert invocations >= 2  # the wait step re-arms through the queue
+
+    # The processor never loads the API's stack.
+    assert not {"connexion", "flask", "starlette", "mangum", "werkzeug"} & set(processor.modules)
+    assert_allowed(deployment, processor, "ProcessorFunction")
+    assert wait_until(lambda: not _receive(sqs, settings.queue_url), timeout=10)
+
+
+# -- what is in the artifacts ------------------------------------------------------------------
+
+NEVER = {"tests", "moto", "uvicorn", "pytest", "hypothesis", "mypy", "ruff", "cfnlint", "samcli", "pip", "setuptools"}
+API_ONLY = {"connexion", "flask", "starlette", "mangum", "werkzeug", "a2wsgi", "openapi"}
+
+
+def _top_level(artifact: Path) -> set[str]:
+    return {p.name.removesuffix(".py") for p in artifact.iterdir() if not p.name.endswith(".dist-info")}
+
+
+def test_artifacts_hold_only_what_the_functions_need(built: Path) -> None:
+    api, processor = built / "ApiFunction", built / "ProcessorFunction"
+    assert not NEVER & _top_level(api), NEVER & _top_level(api)
+    assert not NEVER & _top_level(processor), NEVER & _top_level(processor)
+    assert not API_ONLY & _top_level(processor), API_ONLY & _top_level(processor)
+    assert (api / "openapi" / "sedo.yaml").read_bytes() == (cfn.ROOT / "openapi" / "sedo.yaml").read_bytes()
+    assert (api / "sedo" / "entrypoints" / "api" / "lambda_handler.py").is_file()
+    assert (processor / "processor" / "handler.py").is_file()
+    for artifact in (api, processor):
+        assert not (artifact / "sedo" / "entrypoints" / "local").exists()
+        assert not list(artifact.rglob("tests/test_*.py"))
+    assert not (processor / "sedo" / "entrypoints" / "api").exists()
+
+
+def test_artifacts_ship_unchecked_bytecode_for_the_runtime(built: Path) -> None:
+    """Every module has a pyc of the runtime's version that Python uses without checking the
+    source's mtime: Lambda's file system is read-only and zips do not keep mtimes exactly."""
+    runtime = cfn.template()["Globals"]["Function"]["Runtime"]  # e.g. python3.13
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    for artifact in (built / "ApiFunction", built / "ProcessorFunction"):
+        sources = [p for p in artifact.rglob("*.py") if "__pycache__" not in p.parts]
+        assert sources
+        for source in sources:
+            pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+            assert pyc.is_file(), f"no {tag} bytecode for {source.relative_to(artifact)}"
+            (flags,) = struct.unpack("<I", pyc.read_bytes()[4:8])
+            assert flags == 0b01, f"{pyc.relative_to(artifact)}: not unchecked-hash (flags {flags:#b})"

@@ -1,0 +1,313 @@
+"""template.yaml declares what the code uses, the way the code uses it.
+
+Static checks of the template (no SAM CLI needed), plus moto's CloudFormation as an
+evaluator of the parts that compute values (the invoke allow-list, the visibility
+timeout). The built-artifact tests check the same contract dynamically: every call the
+functions make is granted and uses declared keys and indexes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from sedo.adapters.dynamodb import BY_DEFINITION_INDEX
+from sedo.config import Settings
+from sedo.entrypoints.local.moto import provision
+from tests.deploy import cfn
+from tests.deploy.cfn import Permission
+
+RESOURCES = cfn.resources()
+PARAMETERS = cfn.template()["Parameters"]
+
+
+def props(name: str) -> dict[str, Any]:
+    return dict(RESOURCES[name]["Properties"])
+
+
+def settings_under(function: str) -> Settings:
+    """Settings.from_env() in the environment the template gives ``function``, with each
+    resource reference standing for itself (``<DefinitionsTable>``)."""
+    parameters = {name: str(p.get("Default", "")) for name, p in PARAMETERS.items()}
+    refs = {name: f"<{name}>" for name in RESOURCES}
+    env = cfn.resolve_environment(function, refs, parameters)
+    patch = pytest.MonkeyPatch()
+    try:
+        for name in [n for n in os.environ if n.startswith(("SEDO_", "POWERTOOLS_"))]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return Settings.from_env()
+    finally:
+        patch.undo()
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "ProcessorFunction"])
+def test_every_table_and_queue_the_code_reads_is_a_declared_resource(function: str) -> None:
+    settings = settings_under(function)
+    tables = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name.endswith("_table")}
+    assert tables == {
+        "definitions_table": "<DefinitionsTable>",
+        "executions_table": "<ExecutionsTable>",
+        "history_table": "<HistoryTable>",
+    }
+    assert settings.queue_url == "<ExecutionQueue>"
+    for logical in ("DefinitionsTable", "ExecutionsTable", "HistoryTable"):
+        assert RESOURCES[logical]["Type"] == "AWS::DynamoDB::Table"
+    assert RESOURCES["ExecutionQueue"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_every_sedo_variable_the_template_sets_is_read_by_the_code() -> None:
+    code = "\n".join(
+        p.read_text() for p in [*Path(cfn.ROOT, "sedo").rglob("*.py"), *Path(cfn.ROOT, "processor").rglob("*.py")]
+    )
+    for function in ("ApiFunction", "ProcessorFunction"):
+        for name in cfn.environment(function):
+            if name.startswith("SEDO_"):
+                assert f'"{name}"' in code, f"{function} gets {name}, which no code reads"
+
+
+def test_tables_have_the_keys_and_index_the_adapters_use() -> None:
+    assert cfn.key_schema("DefinitionsTable") == {"pk": "S", "sk": "S"}
+    assert cfn.key_schema("ExecutionsTable") == {"pk": "S", "sk": "S"}
+    assert cfn.key_schema("HistoryTable") == {"pk": "S", "sk": "N"}
+    (index,) = props("ExecutionsTable")["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == BY_DEFINITION_INDEX
+    assert cfn.key_schema("ExecutionsTable", BY_DEFINITION_INDEX) == {"dpk": "S", "sk": "S"}
+    assert [k["KeyType"] for k in index["KeySchema"]] == ["HASH", "RANGE"]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # transitions never write the index
+
+
+@pytest.mark.parametrize("table", ["DefinitionsTable", "ExecutionsTable", "HistoryTable"])
+def test_tables_are_on_demand_encrypted_recoverable_and_protected(table: str) -> None:
+    properties = props(table)
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["DeletionProtectionEnabled"] == {"Ref": "DeletionProtection"}
+    assert PARAMETERS["DeletionProtection"]["AllowedValues"] == ["true", "false"]
+
+
+def test_queue_redrives_to_the_dead_letter_queue_and_both_are_encrypted() -> None:
+    queue, dlq = props("ExecutionQueue"), props("ExecutionDeadLetterQueue")
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["ExecutionDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] >= queue["MessageRetentionPeriod"]  # dead letters outlive their source
+
+
+def test_visibility_timeout_is_six_times_the_processor_timeout_by_default() -> None:
+    timeouts = PARAMETERS["ProcessorTimeoutSeconds"]["AllowedValues"]
+    mapping = cfn.template()["Mappings"]["VisibilityTimeout"]
+    assert sorted(mapping, key=int) == sorted(timeouts, key=int)
+    for timeout in timeouts:
+        assert mapping[timeout]["Seconds"] >= 6 * int(timeout)
+    assert props("ExecutionQueue")["VisibilityTimeout"] == {
+        "Fn::If": [
+            "DeriveVisibilityTimeout",
+            {"Fn::FindInMap": ["VisibilityTimeout", {"Ref": "ProcessorTimeoutSeconds"}, "Seconds"]},
+            {"Ref": "QueueVisibilityTimeoutSeconds"},
+        ]
+    }
+    assert cfn.template()["Conditions"]["DeriveVisibilityTimeout"] == {
+        "Fn::Equals": [{"Ref": "QueueVisibilityTimeoutSeconds"}, 0]
+    }
+    assert PARAMETERS["QueueVisibilityTimeoutSeconds"]["Default"] == 0
+    assert props("ProcessorFunction")["Timeout"] == {"Ref": "ProcessorTimeoutSeconds"}
+
+
+def test_processor_is_fed_by_the_queue_with_partial_batch_responses() -> None:
+    (event,) = props("ProcessorFunction")["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"] == {
+        "Queue": {"Fn::GetAtt": ["ExecutionQueue", "Arn"]},
+        "BatchSize": {"Ref": "BatchSize"},
+        "MaximumBatchingWindowInSeconds": {"Ref": "MaxBatchingWindowSeconds"},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": {"Ref": "ProcessorMaxConcurrency"}},
+    }
+    assert props("ProcessorFunction")["Handler"] == "processor.handler.handler"
+    assert props("ApiFunction")["Handler"] == "sedo.entrypoints.api.lambda_handler.handler"
+
+
+def test_dead_letters_raise_an_alarm() -> None:
+    alarm = props("DeadLetterQueueAlarm")
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ExecutionDeadLetterQueue", "QueueName"]}}
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_parameters_and_outputs_later_work_relies_on() -> None:
+    for name in (
+        "Stage",
+        "LogLevel",
+        "Tracing",
+        "MaxReceiveCount",
+        "QueueVisibilityTimeoutSeconds",
+        "JwtIssuer",
+        "JwtAudience",
+        "InvokeAllowList",
+        "MaxStepsPerWakeup",
+        "BatchSize",
+        "MaxBatchingWindowSeconds",
+        "ProcessorMaxConcurrency",
+    ):
+        assert name in PARAMETERS, name
+        assert "Default" in PARAMETERS[name], f"{name} needs a default (the local stack provisions with defaults)"
+    outputs = cfn.template()["Outputs"]
+    for name in (
+        "ApiUrl",
+        "DefinitionsTableName",
+        "ExecutionsTableName",
+        "HistoryTableName",
+        "ExecutionQueueUrl",
+        "ExecutionDeadLetterQueueUrl",
+    ):
+        assert name in outputs, name
+    api_env = cfn.environment("ApiFunction")
+    assert api_env["SEDO_JWT_ISSUER"] == {"Ref": "JwtIssuer"}
+    assert api_env["SEDO_JWT_AUDIENCE"] == {"Fn::Join": [",", {"Ref": "JwtAudience"}]}
+    for function in ("ApiFunction", "ProcessorFunction"):
+        env = cfn.environment(function)
+        assert env["SEDO_INVOKE_ALLOW_LIST"] == {"Fn::Join": [",", {"Ref": "InvokeAllowList"}]}
+        assert env["SEDO_MAX_STEPS_PER_WAKEUP"] == {"Ref": "MaxStepsPerWakeup"}
+        assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(env)
+    assert cfn.template()["Globals"]["Function"]["Tracing"] == {"Ref": "Tracing"}
+
+
+def test_the_jwt_authorizer_guards_every_route_but_the_public_health_check() -> None:
+    auth = props("HttpApi")["Auth"]
+    assert auth["DefaultAuthorizer"] == "JwtAuthorizer"
+    assert auth["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"] == {
+        "issuer": {"Ref": "JwtIssuer"},
+        "audience": {"Ref": "JwtAudience"},
+    }
+    events = {e["Properties"]["Path"]: e["Properties"] for e in props("ApiFunction")["Events"].values()}
+    assert set(events) == {"/sedo/{proxy+}", "/sedo/health"}
+    assert events["/sedo/{proxy+}"]["Method"] == "ANY" and "Auth" not in events["/sedo/{proxy+}"]
+    assert events["/sedo/health"]["Auth"] == {"Authorizer": "NONE"}
+    # The one path named outside openapi/sedo.yaml is its public operation; every path is under the proxy.
+    spec = yaml.safe_load((cfn.ROOT / "openapi" / "sedo.yaml").read_text())
+    assert all(path.startswith("/sedo/") for path in spec["paths"])
+    health = spec["paths"]["/sedo/health"]["get"]
+    assert health.get("security") == [], "the public route must be public in the contract too"
+    public = [
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "security" in operation and operation["security"] == []
+    ]
+    assert public == [("/sedo/health", "get")], f"public in the contract but behind the JWT authorizer: {public}"
+
+
+# -- IAM -----------------------------------------------------------------------------------------
+
+API_GRANTS = {
+    *(Permission(f"dynamodb:{a}", "DefinitionsTable") for a in ("GetItem", "PutItem", "UpdateItem", "Query")),
+    *(
+        Permission(f"dynamodb:{a}", "ExecutionsTable")
+        for a in ("GetItem", "PutItem", "DeleteItem", "Query", "BatchGetItem")
+    ),
+    Permission("dynamodb:Query", f"ExecutionsTable/index/{BY_DEFINITION_INDEX}"),
+    Permission("dynamodb:Query", "HistoryTable"),
+    Permission("dynamodb:PutItem", "HistoryTable"),
+    Permission("sqs:SendMessage", "ExecutionQueue"),
+    Permission("logs:CreateLogStream", "ApiLogGroup"),
+    Permission("logs:PutLogEvents", "ApiLogGroup"),
+}
+PROCESSOR_GRANTS = {
+    Permission("dynamodb:GetItem", "DefinitionsTable"),
+    Permission("dynamodb:GetItem", "ExecutionsTable"),
+    Permission("dynamodb:PutItem", "ExecutionsTable"),
+    Permission("dynamodb:PutItem", "HistoryTable"),
+    *(
+        Permission(f"sqs:{a}", "ExecutionQueue")
+        for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "SendMessage")
+    ),
+    Permission("logs:CreateLogStream", "ProcessorLogGroup"),
+    Permission("logs:PutLogEvents", "ProcessorLogGroup"),
+}
+
+
+def test_each_function_has_its_own_role_with_exactly_these_grants() -> None:
+    """The least-privilege contract, reviewed by hand: a change to a role shows up here.
+    (The built-artifact tests prove these grants cover every call the functions make.)"""
+    assert cfn.function_role("ApiFunction") == "ApiFunctionRole"
+    assert cfn.function_role("ProcessorFunction") == "ProcessorFunctionRole"
+    assert cfn.grants("ApiFunctionRole") == API_GRANTS
+    assert cfn.grants("ProcessorFunctionRole") == PROCESSOR_GRANTS
+    for role in ("ApiFunctionRole", "ProcessorFunctionRole"):
+        assert "ManagedPolicyArns" not in props(role)
+
+
+def test_no_statement_grants_a_star_resource_except_xray() -> None:
+    for role in ("ApiFunctionRole", "ProcessorFunctionRole"):
+        for statement in cfn.role_statements(role, include_conditional=True):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any("*" in a for a in actions), statement
+            if statement["Resource"] == "*":
+                assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, statement
+
+
+@pytest.fixture(scope="module")
+def evaluated(moto_endpoint: str) -> Any:
+    """Provision with ``parameters`` through moto's CloudFormation and return the IAM client."""
+
+    def run(parameters: dict[str, str]) -> tuple[Settings, Any, str]:
+        stage = "i" + uuid.uuid4().hex[:12]
+        settings = provision(moto_endpoint, stage=stage, parameters=parameters)
+        iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
+        roles = [
+            r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"sedo-{stage}-Processor")
+        ]
+        return settings, iam, roles[0]
+
+    return run
+
+
+def test_invoke_permission_names_exactly_the_allow_listed_functions(evaluated: Any) -> None:
+    names = [f"target-{n}" for n in range(10)]
+    _, iam, role = evaluated({"InvokeAllowList": ",".join(names), "QueueVisibilityTimeoutSeconds": "30"})
+    document = iam.get_role_policy(RoleName=role, PolicyName="invoke-allow-list")["PolicyDocument"]
+    (statement,) = document["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+    assert sorted(statement["Resource"]) == sorted(
+        [arn.format(n) for n in names] + [arn.format(n) + ":*" for n in names]
+    )
+
+    _, iam, role = evaluated({"InvokeAllowList": "only-one", "QueueVisibilityTimeoutSeconds": "30"})
+    document = iam.get_role_policy(RoleName=role, PolicyName="invoke-allow-list")["PolicyDocument"]
+    # moto keeps an Fn::If's AWS::NoValue in a list as null; CloudFormation drops it.
+    resources = [r for r in document["Statement"][0]["Resource"] if r is not None]
+    assert sorted(resources) == [arn.format("only-one"), arn.format("only-one") + ":*"]
+
+    _, iam, role = evaluated({"QueueVisibilityTimeoutSeconds": "30"})
+    assert "invoke-allow-list" not in iam.list_role_policies(RoleName=role)["PolicyNames"]
+
+
+def test_the_queue_visibility_timeout_follows_the_processor_timeout(evaluated: Any) -> None:
+    for timeout, expected in (("30", "180"), ("900", "5400")):
+        settings, _, _ = evaluated({"ProcessorTimeoutSeconds": timeout})
+        sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
+        attributes = sqs.get_queue_attributes(QueueUrl=settings.queue_url, AttributeNames=["VisibilityTimeout"])
+        assert attributes["Attributes"]["VisibilityTimeout"] == expected
+
+
+def test_the_invoke_allow_list_has_as_many_slots_as_its_description_says() -> None:
+    slots = len(re.findall(r"^  InvokeTarget\d+:", cfn.TEMPLATE.read_text(), re.MULTILINE))
+    assert f"at most {slots} " in PARAMETERS["InvokeAllowList"]["Description"]
