@@ -150,25 +150,40 @@ class DynamoDefinitionStore:
             raise
         return True
 
+    #: Items a listing query evaluates at least: deleted heads stay (version numbers
+    #: continue after a delete) and are filtered out, so a small Limit would cost one
+    #: request per deleted head.
+    LIST_BATCH = 100
+
     def list_heads(self, tenant_id: str, limit: int, token: str | None) -> Page:
-        def query(count: int, position: dict[str, Any] | None) -> dict[str, Any]:
+        start = tokens.decode(tenant_id, token)
+        if start is not None and not self._is_head_key(start, tenant_id):
+            # A token from another listing (or made up): DynamoDB would reject the key with a 500.
+            raise BadRequest("nextToken is not valid here: pass back the value a listing returned")
+        heads: list[DefinitionHead] = []
+        position = start
+        while True:
             args: dict[str, Any] = {
                 "TableName": self.table,
                 "KeyConditionExpression": "pk = :pk",
                 "FilterExpression": "deleted = :f",
                 "ExpressionAttributeValues": {":pk": _s(tenant_id), ":f": {"BOOL": False}},
-                "Limit": count,
+                "Limit": max(limit, self.LIST_BATCH),
             }
             if position:
                 args["ExclusiveStartKey"] = position
-            return dict(self.client.query(**args))
-
-        start = tokens.decode(tenant_id, token)
-        if start is not None and not self._is_head_key(start, tenant_id):
-            # A token from another listing (or made up): DynamoDB would reject the key with a 500.
-            raise BadRequest("nextToken is not valid here: pass back the value a listing returned")
-        items, position = _fill(query, limit, start, lambda raw: [self._head(i) for i in raw])
-        return Page(items, tokens.encode(tenant_id, position))
+            response = self.client.query(**args)
+            items = response.get("Items", [])
+            position = response.get("LastEvaluatedKey")
+            for index, item in enumerate(items):
+                heads.append(self._head(item))
+                if len(heads) == limit:
+                    # The page ends at this head; the next one starts after it, if anything follows.
+                    more = index < len(items) - 1 or position is not None
+                    last = {"pk": item["pk"], "sk": item["sk"]}
+                    return Page(heads, tokens.encode(tenant_id, last) if more else None)
+            if position is None:
+                return Page(heads, None)
 
     @staticmethod
     def _is_head_key(key: dict[str, Any], tenant_id: str) -> bool:

@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 
 from sedo.adapters.aws import client as aws_client
+from sedo.adapters.clock import FakeClock
+from sedo.adapters.dynamodb import DynamoDefinitionStore
 from sedo.config import Settings
 from sedo.domain.execution import SUCCEEDED
 from sedo.domain.language import load_text
+from sedo.service_layer.definitions import DefinitionService
 from tests.malformed import Case, cases, mismatch
 from tests.support import Harness, api_client, serve_api
 
@@ -315,6 +318,48 @@ def test_listing_pages_have_no_duplicates_and_no_gaps(alice: Any) -> None:
     assert [d["id"] for d in first.json()] == live[:2]
     rest = alice.get(base("123"), params={"limit": 100, "nextToken": first.headers["sedo-next-token"]})
     assert [d["id"] for d in rest.json()] == live[2:]
+    # A page that holds exactly what is left is the last one: no token to an empty page.
+    exact = alice.get(base("123"), params={"limit": len(live)})
+    assert [d["id"] for d in exact.json()] == live
+    assert "sedo-next-token" not in exact.headers and "link" not in exact.headers
+
+
+class CountingClient:
+    """A boto3 client that counts the requests made through it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_listing_past_many_deleted_definitions_takes_few_requests(stack: Settings) -> None:
+    dynamodb = aws_client("dynamodb", stack)
+    store = DynamoDefinitionStore(dynamodb, stack.definitions_table)
+    service = DefinitionService(store, FakeClock())
+    for n in range(60):
+        service.create("123", definition(f"d{n:02d}", "x"))
+        if n not in (7, 58):
+            service.delete("123", f"d{n:02d}")
+    counting = CountingClient(dynamodb)
+    listing = DefinitionService(DynamoDefinitionStore(counting, stack.definitions_table), FakeClock())
+    pages, token = [], None
+    while True:
+        page = listing.list("123", 1, token)
+        pages.append([d["id"] for d in page.items])
+        token = page.next_token
+        if token is None:
+            break
+    assert pages == [["d07"], ["d58"]]
+    assert counting.calls.count("query") <= 3, counting.calls
 
 
 def test_listing_limits_and_tokens_are_checked(alice: Any) -> None:
