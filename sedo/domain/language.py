@@ -18,6 +18,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, UnknownDialect, specification_with
 
+from sedo.domain import limits
 from sedo.domain.definition import Definition, parse_definition
 from sedo.domain.errors import InvalidDefinition, Problem
 from sedo.domain.expressions import ExpressionError, compile_expression
@@ -29,7 +30,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 MAX_STEPS = 500
 #: Compact JSON size of a whole definition: well inside a 400 KB DynamoDB item.
-MAX_DOCUMENT_BYTES = 256 * 1024
+MAX_DOCUMENT_BYTES = limits.MAX_DEFINITION_BYTES
 
 #: Fields every step may carry, whatever its type.
 COMMON_STEP_PROPERTIES: dict[str, Any] = {
@@ -134,7 +135,19 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(
                 None, None, "YAML aliases (*name) are not allowed in definitions", event.start_mark
             )
-        return super().compose_node(parent, index)
+        # The composer recurses once per level: stop at the nesting limit, not at the stack's.
+        depth: int = getattr(self, "_depth", 0)
+        if self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            if depth >= limits.MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"the document nests more than {limits.MAX_DEPTH} levels deep", event.start_mark
+                )
+            self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
         """Keys as JSON will see them (``1`` -> ``"1"``, ``true`` -> ``"true"``), each at most once.
@@ -190,6 +203,8 @@ def load_text(body: bytes | str, media_type: str = "application/yaml") -> Any:
         except UnicodeDecodeError as exc:
             raise _unparsable(f"the body is not valid UTF-8 (byte {exc.start}); send UTF-8 encoded text") from exc
     if "json" in media_type:
+        if limits.json_text_too_deep(body):
+            raise _unparsable(f"the document nests objects and arrays more than {limits.MAX_DEPTH} levels deep")
         try:
             document = json.loads(body)
         except json.JSONDecodeError as exc:
@@ -275,6 +290,9 @@ _NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definit
 def _input_schema_problems(schema: Any) -> list[Problem]:
     if isinstance(schema, bool):
         return []
+    shape = limits.schema_shape_problem(schema)
+    if shape is not None:
+        return [Problem("/inputSchema", shape)]
     problems: list[Problem] = []
     dialect = schema.get("$schema")
     if isinstance(dialect, str) and not _known_dialect(dialect):
@@ -305,6 +323,10 @@ def _input_schema_problems(schema: Any) -> list[Problem]:
             resolver.lookup(ref)
         except Unresolvable:
             problems.append(Problem(where, f"{ref!r} points to nothing in inputSchema"))
+    if not problems:  # regular expressions that backtrack for ever, references that never end
+        problems.extend(
+            Problem(pointer("inputSchema") + where, message) for where, message in limits.schema_problems(schema)
+        )
     return problems
 
 
@@ -500,10 +522,13 @@ def input_problems(schema: Any, instance: Any) -> list[str]:
     """Every way ``instance`` breaks the definition's ``inputSchema``, as readable lines."""
     if schema is None:
         return []
-    cls = validator_for(schema, default=Draft202012Validator)
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    # Within a step budget (limits.TooComplex, a 400, when exceeded): a schema is the tenant's code.
+    try:
+        errors = limits.schema_errors(schema, instance)
+    except RecursionError:
+        return ["inputSchema refers to itself without end; fix the definition's $ref loops"]
     messages = []
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(errors, key=lambda e: _document_order(e.absolute_path)):
         where = pointer(*error.absolute_path)
         messages.append(f"{error.message}" + (f" (at {where})" if where else ""))
     return messages

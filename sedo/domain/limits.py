@@ -322,6 +322,15 @@ def _distinct_starts(branches: Any, c: Any) -> bool:
     return len(set(firsts)) == len(firsts)
 
 
+def schema_shape_problem(schema: Any) -> str | None:
+    """Size and nesting of a schema: checked before anything (a meta-schema) walks it."""
+    try:
+        measure(schema, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, "inputSchema")
+    except (TooLarge, TooDeep) as exc:
+        return exc.detail
+    return None
+
+
 def schema_problems(schema: Any) -> list[tuple[str, str]]:
     """Limits an ``inputSchema`` must keep, as (JSON Pointer under the schema, message).
 
@@ -331,10 +340,9 @@ def schema_problems(schema: Any) -> list[tuple[str, str]]:
     """
     if isinstance(schema, bool):
         return []
-    try:
-        measure(schema, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, "inputSchema")
-    except (TooLarge, TooDeep) as exc:
-        return [("", exc.detail)]
+    shape = schema_shape_problem(schema)
+    if shape is not None:
+        return [("", shape)]
     problems: list[tuple[str, str]] = []
     for where, pattern in _patterns(schema, ""):
         message = pattern_problem(pattern)
@@ -513,4 +521,5 @@ __all__ = [
     "pattern_problem",
     "schema_errors",
     "schema_problems",
+    "schema_shape_problem",
 ]

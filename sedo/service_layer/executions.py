@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sedo.domain import engine
+from sedo.domain import engine, limits
 from sedo.domain.errors import BadRequest, Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_problems
@@ -53,6 +53,7 @@ class ExecutionService:
         definition = self.definitions.latest_for_execution(tenant_id, definition_id)
         problems = input_problems(definition.input_schema, input)
         if problems:
+        limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
             raise InvalidInput("\n".join(problems), errors=problems)
 
         key = new_execution_key(int(self.clock.now().timestamp() * 1000))
@@ -182,6 +183,8 @@ class ExecutionService:
         if size > self.MAX_SIGNAL_BYTES:
             raise TooLarge(f"the {kind} call is {size} bytes; at most {self.MAX_SIGNAL_BYTES} are accepted")
         self.queue.send([body])
+        if "output" in data:  # it goes into the stash, which lives in the execution's one item
+            limits.check_stash_value(data["output"], f"the output of step {step_id!r}")
         return {"id": head.id, "stepId": step_id, "accepted": kind}
 
     def cancel(self, tenant_id: str, execution_id: str, reason: str | None = None) -> dict[str, Any]:

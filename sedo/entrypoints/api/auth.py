@@ -179,7 +179,7 @@ def parse_tenants_claim(value: Any, claim: str = DEFAULT_TENANTS_CLAIM) -> dict[
     for tenant, role in pairs:
         if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
             raise ValueError(f"the {claim!r} claim names {tenant!r}, which is not a tenant id")
-        if role not in _RANK:
+        if not isinstance(role, str) or role not in _RANK:
             raise ValueError(f"the {claim!r} claim gives {tenant!r} the role {role!r}; roles are {', '.join(ROLES)}")
         if tenant in grants:
             raise ValueError(f"the {claim!r} claim names tenant {tenant!r} twice")
@@ -262,7 +262,11 @@ class TokenVerifier:
         if not issuer or not audience:
             raise ConfigurationError("token verification needs both an issuer and an audience")
         self.issuer = issuer
-        self.audience = audience
+        #: Accepted audiences (SEDO_JWT_AUDIENCE may list several, comma-separated).
+        self.audiences = tuple(a.strip() for a in audience.split(",") if a.strip())
+        if not self.audiences:
+            raise ConfigurationError("token verification needs an audience")
+        self.audience = " or ".join(repr(a) for a in self.audiences)
         self.tenants_claim = tenants_claim
         self.leeway = leeway_seconds
         self.discovery_timeout = discovery_timeout
@@ -375,11 +379,11 @@ class TokenVerifier:
             raise unauthenticated(f"the token is not valid: {exc}") from None
         audience = claims.get("aud")
         if audience is None:
-            granted = claims.get("client_id") == self.audience  # Cognito access tokens
+            named = [claims.get("client_id")]  # Cognito access tokens carry client_id, not aud
         else:
-            granted = self.audience in (audience if isinstance(audience, list) else [audience])
-        if not granted:
-            raise unauthenticated(f"the token is not meant for audience {self.audience!r}")
+            named = audience if isinstance(audience, list) else [audience]
+        if not any(a in self.audiences for a in named):
+            raise unauthenticated(f"the token is not meant for audience {self.audience}")
         return dict(claims)
 
     def principal(self, token: str) -> Principal:
@@ -562,7 +566,7 @@ def check_grants(grants: Mapping[str, str]) -> None:
     for tenant, role in grants.items():
         if not TENANT_PATTERN.match(tenant):
             raise ValueError(f"{tenant!r} is not a tenant id (letters, digits, '_' and '-', at most 64)")
-        if role not in _RANK:
+        if not isinstance(role, str) or role not in _RANK:
             raise ValueError(f"{role!r} is not a role; roles are {', '.join(ROLES)}")
 
 
