@@ -359,6 +359,10 @@ def _expression_problems(fields: Iterable[tuple[str, Any]]) -> list[Problem]:
     problems = []
     for where, text in fields:
         if isinstance(text, str):
+            too_much = limits.expression_problem(text)  # length and nesting, before the parser recurses
+            if too_much is not None:
+                problems.append(Problem(where, too_much))
+                continue
             try:
                 compile_expression(text)
             except ExpressionError as exc:
