@@ -181,6 +181,7 @@ def test_parameters_and_outputs_later_work_relies_on() -> None:
     api_env = cfn.environment("ApiFunction")
     assert api_env["SEDO_JWT_ISSUER"] == {"Ref": "JwtIssuer"}
     assert api_env["SEDO_JWT_AUDIENCE"] == {"Fn::Join": [",", {"Ref": "JwtAudience"}]}
+    assert api_env["SEDO_JWT_TENANTS_CLAIM"] == {"Ref": "JwtTenantsClaim"}
     for function in ("ApiFunction", "ProcessorFunction"):
         env = cfn.environment(function)
         assert env["SEDO_INVOKE_ALLOW_LIST"] == {"Fn::Join": [",", {"Ref": "InvokeAllowList"}]}

@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from mangum import Mangum
@@ -78,10 +79,35 @@ def make_handler(app: Any) -> Handler:
 _handler: Handler | None = None
 
 
+@contextmanager
+def _libyaml() -> Iterator[None]:
+    """Connexion parses openapi/sedo.yaml with ``yaml.safe_load``, PyYAML's pure-Python parser;
+    LibYAML's parser (in PyYAML's wheels) builds the same document several times faster. Only
+    while the app is built: requests keep the parser the local stack uses."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        yield
+        return
+    pure = yaml.safe_load
+
+    def safe_load(stream: Any) -> Any:
+        return yaml.load(stream, Loader=loader)  # noqa: S506 - LibYAML's SafeLoader
+
+    yaml.safe_load = safe_load
+    try:
+        yield
+    finally:
+        yaml.safe_load = pure
+
+
 def _build() -> Handler:
     from sedo.entrypoints.api import app_from_settings
 
-    return make_handler(app_from_settings(Settings.from_env()))
+    with _libyaml():
+        app = app_from_settings(Settings.from_env())
+    return make_handler(app)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
