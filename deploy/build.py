@@ -186,12 +186,16 @@ def prune(target: Path, own: list[str]) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def compile_all(python: str, target: Path) -> None:
-    subprocess.run(  # noqa: S603 - the runtime's interpreter on our own files
+def compile_all(python: str, version: str, target: Path) -> None:
+    """Bytecode for every module; a file the runtime cannot compile fails the build, by name."""
+    done = subprocess.run(  # noqa: S603 - the runtime's interpreter on our own files
         [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise BuildError(f"python{version} cannot compile:\n{done.stdout}{done.stderr}")
 
 
 def build(kind: str, target: Path) -> None:
@@ -203,7 +207,7 @@ def build(kind: str, target: Path) -> None:
     check_pinned(target, pins(ROOT / "requirements.txt"))
     copy_sources(packages, excluded, files, target)
     prune(target, packages)
-    compile_all(python, target)
+    compile_all(python, version, target)
 
 
 def main(argv: list[str] | None = None) -> int:
