@@ -1,0 +1,414 @@
+"""Count every AWS request the adapters make, with botocore event hooks on their own clients.
+
+``Recorder.instrument(client, component)`` registers handlers on one boto3 client
+(the ones sedo.adapters.aws.client builds for the processor, the API and the event
+source mapping). Nothing in sedo changes; the hooks see each call as it happens:
+
+``provide-client-params``      keep the call's parameters for the accounting below
+``before-parameter-build``     add ``ReturnConsumedCapacity=TOTAL`` to DynamoDB calls
+``before-call``/``after-call`` time the call; count it by phase, component, service and
+                               operation; account capacity units and SQS billed requests
+
+DynamoDB capacity units are computed from item sizes by DynamoDB's published rules,
+because moto reports a constant (1.0 for any write, 0.5 for any read, whatever the
+size) and nothing for transactions; the emulator's figure is kept next to ours as
+``reported``. The rules (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+read-write-operations.html, .../CapacityUnitCalculations.html, .../GSI.html):
+
+- item size: the UTF-8 length of every attribute name plus its value (strings: UTF-8
+  bytes; numbers: ~1 byte per two significant digits + 1; binary: bytes; booleans and
+  nulls: 1; lists and maps: 3 + their elements + 1 per element).
+- writes (PutItem, UpdateItem, DeleteItem, BatchWriteItem): 1 write unit per started
+  KB of the larger of the item before and after; a failed conditional write is billed
+  the same. The item before is known because the recorder keeps the size of every item
+  it saw written or read (all clients that touch the tables are instrumented).
+- global secondary indexes: an index is written when an item gains, loses or changes
+  its index keys, or (projection ALL/INCLUDE) changes at all: 1 write unit per started
+  KB of the index entry (its key and projected attributes), 2 when keys change
+  (delete + put). sedo's byDefinition index is KEYS_ONLY, so only creates write it.
+- reads: GetItem 1 read unit per started 4 KB, strongly consistent; eventually
+  consistent reads half. Query/Scan: the total size of the items read, rounded up to
+  4 KB once per call (items dropped by a FilterExpression still count: estimated at the
+  returned items' average size). BatchGetItem: each item rounded up on its own.
+- transactions (TransactWriteItems/TransactGetItems): twice the units of each item.
+
+SQS bills every API action as one request per started 64 KB of payload: SendMessage(Batch)
+by the bodies sent, ReceiveMessage by the bodies received; a ReceiveMessage that returns
+nothing is an *idle poll* (counted apart: on AWS that is the event source's fixed cost
+while a queue is empty, not a cost of any execution).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+KB = 1024
+READ_UNIT_BYTES = 4 * KB
+SQS_CHUNK_BYTES = 64 * KB
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+# -- item sizes ---------------------------------------------------------------------------
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0")
+    return max(1, math.ceil(len(digits) / 2)) + 1
+
+
+def value_size(value: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for one attribute value (low-level ``{"S": ...}`` form)."""
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return _number_size(str(inner))
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(str(s).encode()) for s in inner)
+    if kind == "NS":
+        return sum(_number_size(str(n)) for n in inner)
+    if kind == "BS":
+        return sum(len(b) for b in inner)
+    if kind == "L":
+        return 3 + sum(value_size(v) + 1 for v in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in inner.items())
+    raise ValueError(f"unknown DynamoDB type {kind!r}")
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    if not item:
+        return 0
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def units(size: int, unit: int) -> int:
+    return max(1, math.ceil(size / unit))
+
+
+# -- table metadata -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    keys: tuple[str, ...]
+    projection: str  # KEYS_ONLY | INCLUDE | ALL
+    include: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    keys: tuple[str, ...]
+    indexes: tuple[Index, ...] = ()
+
+    @classmethod
+    def describe(cls, client: Any, name: str) -> Table:
+        table = client.describe_table(TableName=name)["Table"]
+        keys = tuple(k["AttributeName"] for k in table["KeySchema"])
+        indexes = tuple(
+            Index(
+                name=i["IndexName"],
+                keys=tuple(k["AttributeName"] for k in i["KeySchema"]),
+                projection=i["Projection"]["ProjectionType"],
+                include=tuple(i["Projection"].get("NonKeyAttributes", [])),
+            )
+            for i in table.get("GlobalSecondaryIndexes", [])
+        )
+        return cls(name, keys, indexes)
+
+
+@dataclass
+class Shadow:
+    """What the recorder knows of a stored item: its size and its attributes."""
+
+    size: int
+    item: dict[str, Any]
+
+
+# -- tallies --------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (service, operation)
+    errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (service, operation, code)
+    retries: int = 0
+    seconds: float = 0.0
+    wcu: float = 0.0
+    rcu: float = 0.0
+    gsi_wcu: float = 0.0
+    reported_wcu: float = 0.0
+    reported_rcu: float = 0.0
+    sqs_billed: int = 0
+    sqs_idle_polls: int = 0
+    sqs_sent: int = 0
+    sqs_received: int = 0
+    sqs_payload_bytes: int = 0
+    put_sizes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    message_sizes: list[int] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.calls.update(other.calls)
+        self.errors.update(other.errors)
+        for name in (
+            "retries",
+            "seconds",
+            "wcu",
+            "rcu",
+            "gsi_wcu",
+            "reported_wcu",
+            "reported_rcu",
+            "sqs_billed",
+            "sqs_idle_polls",
+            "sqs_sent",
+            "sqs_received",
+            "sqs_payload_bytes",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for table, sizes in other.put_sizes.items():
+            self.put_sizes[table].extend(sizes)
+        self.message_sizes.extend(other.message_sizes)
+
+    def requests(self, service: str | None = None) -> int:
+        return sum(n for (s, _), n in self.calls.items() if service is None or s == service)
+
+
+class _Local(threading.local):
+    active: bool = False
+    aws_seconds: float = 0.0
+    aws_calls: int = 0
+
+
+class Recorder:
+    def __init__(self, tables: dict[str, Table]) -> None:
+        self.tables = tables
+        self.phase = "setup"
+        self.tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)  # (phase, component)
+        self.shadow: dict[tuple[str, tuple[str, ...]], Shadow] = {}
+        self.lock = threading.Lock()
+        self.local = _Local()
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def instrument(self, client: Any, component: str) -> Any:
+        service = client.meta.service_model.service_id.hyphenize()
+        events = client.meta.events
+        events.register(f"provide-client-params.{service}", self._keep_params)
+        if service == "dynamodb":
+            events.register("before-parameter-build.dynamodb", self._ask_capacity)
+        events.register(f"before-call.{service}", self._start)
+        events.register(f"after-call.{service}", lambda **kw: self._finish(component, service, **kw))
+        return client
+
+    @staticmethod
+    def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_params"] = params
+
+    @staticmethod
+    def _ask_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ReturnConsumedCapacity" in model.input_shape.members:
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+
+    @staticmethod
+    def _start(context: dict[str, Any], **_: Any) -> None:
+        context["bench_started"] = time.perf_counter()
+
+    # -- per wake-up I/O time (thread-local) ----------------------------------------------
+
+    def begin_wakeup(self) -> None:
+        self.local.active, self.local.aws_seconds, self.local.aws_calls = True, 0.0, 0
+
+    def end_wakeup(self) -> tuple[float, int]:
+        self.local.active = False
+        return self.local.aws_seconds, self.local.aws_calls
+
+    # -- accounting ---------------------------------------------------------------------
+
+    def tally(self, phase: str, component: str | None = None) -> Tally:
+        """The sum over components (or one component) of a phase."""
+        total = Tally()
+        for (p, c), tally in list(self.tallies.items()):
+            if p == phase and (component is None or c == component):
+                total.add(tally)
+        return total
+
+    def _finish(
+        self,
+        component: str,
+        service: str,
+        http_response: Any,
+        parsed: dict[str, Any],
+        model: Any,
+        context: dict[str, Any],
+        **_: Any,
+    ) -> None:
+        elapsed = time.perf_counter() - context.get("bench_started", time.perf_counter())
+        if self.local.active:
+            self.local.aws_seconds += elapsed
+            self.local.aws_calls += 1
+        op = model.name
+        params = context.get("bench_params") or {}
+        error = parsed.get("Error", {}).get("Code") if http_response.status_code >= 300 else None
+        with self.lock:
+            tally = self.tallies[(self.phase, component)]
+            tally.calls[(service, op)] += 1
+            tally.seconds += elapsed
+            tally.retries += int(parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
+            if error:
+                tally.errors[(service, op, error)] += 1
+            if service == "dynamodb":
+                self._dynamodb(tally, op, params, parsed, error)
+            elif service == "sqs":
+                self._sqs(tally, op, params, parsed)
+
+    def _key(self, table: str, item: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        info = self.tables.get(table)
+        names = info.keys if info else tuple(sorted(item))[:2]
+        return table, tuple(repr(item.get(n)) for n in names)
+
+    def _index_writes(self, table: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> float:
+        info = self.tables.get(table)
+        if info is None:
+            return 0.0
+        total = 0.0
+        for index in info.indexes:
+
+            def entry(item: dict[str, Any] | None, index: Index = index) -> dict[str, Any] | None:
+                if item is None or any(k not in item for k in index.keys):
+                    return None
+                if index.projection == "ALL":
+                    return dict(item)
+                names = set(index.keys) | set(info.keys) | set(index.include)
+                return {k: v for k, v in item.items() if k in names}
+
+            before, after = entry(old), entry(new)
+            if before is None and after is None:
+                continue
+            if before is None or after is None:
+                total += units(item_size(before or after), KB)
+            elif any(before.get(k) != after.get(k) for k in index.keys):
+                total += units(item_size(before), KB) + units(item_size(after), KB)
+            elif before != after:
+                total += units(max(item_size(before), item_size(after)), KB)
+        return total
+
+    def _write(self, tally: Tally, table: str, key_item: dict[str, Any], new: dict[str, Any] | None, ok: bool) -> None:
+        key = self._key(table, key_item)
+        old = self.shadow.get(key)
+        old_size = old.size if old else 0
+        new_size = item_size(new) if new is not None else 0
+        tally.wcu += units(max(old_size, new_size), KB)
+        if not ok:
+            return
+        gsi = self._index_writes(table, old.item if old else None, new)
+        tally.wcu += gsi
+        tally.gsi_wcu += gsi
+        if new is None:
+            self.shadow.pop(key, None)
+        else:
+            self.shadow[key] = Shadow(new_size, new)
+            tally.put_sizes[table].append(new_size)
+
+    def _seen(self, table: str, item: dict[str, Any]) -> int:
+        size = item_size(item)
+        self.shadow[self._key(table, item)] = Shadow(size, item)
+        return size
+
+    def _dynamodb(
+        self, tally: Tally, op: str, params: dict[str, Any], parsed: dict[str, Any], error: str | None
+    ) -> None:
+        reported = parsed.get("ConsumedCapacity")
+        reported_units = sum(
+            float(c.get("CapacityUnits", 0))
+            for c in (reported if isinstance(reported, list) else [reported] if reported else [])
+        )
+        if op in WRITE_OPS:
+            tally.reported_wcu += reported_units
+        else:
+            tally.reported_rcu += reported_units
+        condition_failed = error in ("ConditionalCheckFailedException", "TransactionCanceledException")
+        if error and not condition_failed:
+            return  # throttled or rejected requests are not billed
+        ok = error is None
+        table = params.get("TableName", "")
+        consistent = bool(params.get("ConsistentRead"))
+        if op == "GetItem":
+            item = parsed.get("Item")
+            size = self._seen(table, item) if item else 0
+            tally.rcu += units(size, READ_UNIT_BYTES) * (1.0 if consistent else 0.5)
+        elif op == "PutItem":
+            self._write(tally, table, params["Item"], params["Item"], ok)
+        elif op == "UpdateItem":
+            key = self._key(table, params["Key"])
+            old = self.shadow.get(key)
+            tally.wcu += units(old.size if old else 0, KB)  # the new size is not known; the old one is
+        elif op == "DeleteItem":
+            self._write(tally, table, params["Key"], None, ok)
+        elif op in ("Query", "Scan"):
+            items = parsed.get("Items", [])
+            sizes = [self._seen(table, i) if "IndexName" not in params else item_size(i) for i in items]
+            scanned = int(parsed.get("ScannedCount", len(items)) or 0)
+            average = sum(sizes) / len(sizes) if sizes else 0
+            total = sum(sizes) + max(0, scanned - len(items)) * average
+            tally.rcu += units(int(total), READ_UNIT_BYTES) * (1.0 if consistent else 0.5)
+        elif op == "BatchGetItem":
+            for name, items in parsed.get("Responses", {}).items():
+                strong = bool(params.get("RequestItems", {}).get(name, {}).get("ConsistentRead"))
+                for item in items:
+                    tally.rcu += units(self._seen(name, item), READ_UNIT_BYTES) * (1.0 if strong else 0.5)
+        elif op == "BatchWriteItem":
+            for name, requests in params.get("RequestItems", {}).items():
+                for request in requests:
+                    if "PutRequest" in request:
+                        self._write(tally, name, request["PutRequest"]["Item"], request["PutRequest"]["Item"], ok)
+                    else:
+                        self._write(tally, name, request["DeleteRequest"]["Key"], None, ok)
+        elif op == "TransactWriteItems":
+            before = tally.wcu
+            for entry in params.get("TransactItems", []):
+                (kind, body), *_ = entry.items()
+                name = body["TableName"]
+                if kind == "Put":
+                    self._write(tally, name, body["Item"], body["Item"], ok)
+                elif kind == "Delete":
+                    self._write(tally, name, body["Key"], None, ok)
+                else:  # Update, ConditionCheck: the item as it was
+                    old = self.shadow.get(self._key(name, body["Key"]))
+                    tally.wcu += units(old.size if old else 0, KB)
+            tally.wcu += tally.wcu - before  # transactions bill twice
+        elif op == "TransactGetItems":
+            for response in parsed.get("Responses", []):
+                tally.rcu += 2 * units(item_size(response.get("Item")), READ_UNIT_BYTES)
+
+    @staticmethod
+    def _sqs(tally: Tally, op: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        if op in ("SendMessageBatch", "SendMessage"):
+            entries = params.get("Entries") or [params]
+            sizes = [len(str(e.get("MessageBody", "")).encode()) for e in entries]
+            payload = sum(sizes)
+            tally.sqs_billed += units(payload, SQS_CHUNK_BYTES)
+            tally.sqs_payload_bytes += payload
+            tally.sqs_sent += len(parsed.get("Successful", [])) if op == "SendMessageBatch" else 1
+            tally.message_sizes.extend(sizes)
+        elif op == "ReceiveMessage":
+            messages = parsed.get("Messages", [])
+            if not messages:
+                tally.sqs_idle_polls += 1
+                return
+            payload = sum(len(str(m.get("Body", "")).encode()) for m in messages)
+            tally.sqs_billed += units(payload, SQS_CHUNK_BYTES)
+            tally.sqs_payload_bytes += payload
+            tally.sqs_received += len(messages)
+        else:
+            tally.sqs_billed += 1
