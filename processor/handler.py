@@ -30,7 +30,7 @@ def make_handler(wakeups: WakeUpProcessor, logger: Any) -> Handler:
         except ValueError as exc:
             raise PoisonMessage(f"message {record.message_id} is not JSON") from exc
         try:
-            return wakeups.process(body)
+            return wakeups.process(body, int(record.attributes.approximate_receive_count or 2))
         except PoisonMessage:
             logger.error(
                 "poison message; it will reach the DLQ after the queue's maxReceiveCount",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
-    from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, Queue
+    from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, FanOutStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
 
 
@@ -26,12 +26,13 @@ class Adapters:
     queue: Queue
     clock: Clock
     invoker: Invoker | None = None
+    fanout: FanOutStore | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
     from sedo.adapters.aws import client
     from sedo.adapters.clock import SystemClock
-    from sedo.adapters.dynamodb import DynamoDefinitionStore, DynamoExecutionStore
+    from sedo.adapters.dynamodb import DynamoDefinitionStore, DynamoExecutionStore, DynamoFanOutStore
     from sedo.adapters.sqs import SqsQueue
 
     dynamodb = client("dynamodb", settings)
@@ -41,6 +42,7 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
         queue=SqsQueue(client("sqs", settings), settings.queue_url, settings.max_delay_seconds),
         clock=clock or SystemClock(),
         invoker=_LazyInvoker(settings),
+        fanout=DynamoFanOutStore(dynamodb, settings.executions_table),
     )
 
 
@@ -92,9 +94,17 @@ class _LazyInvoker:
 
 def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) -> Adapters:
     from sedo.adapters.clock import FakeClock
-    from sedo.adapters.memory import MemoryDefinitionStore, MemoryExecutionStore, MemoryQueue
+    from sedo.adapters.memory import MemoryDefinitionStore, MemoryExecutionStore, MemoryFanOutStore, MemoryQueue
 
-    return Adapters(MemoryDefinitionStore(), MemoryExecutionStore(), MemoryQueue(), clock or FakeClock(), invoker)
+    executions = MemoryExecutionStore()
+    return Adapters(
+        MemoryDefinitionStore(),
+        executions,
+        MemoryQueue(),
+        clock or FakeClock(),
+        invoker,
+        MemoryFanOutStore(executions),
+    )
 
 
 @dataclass(frozen=True)
@@ -110,9 +120,14 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
 
     options = LanguageOptions(allowed_functions=allowed_functions(settings) if settings is not None else None)
     definitions = DefinitionService(adapters.definitions, adapters.clock, options)
+    fanout = None
+    if adapters.fanout is not None:
+        from sedo.service_layer.fanout import FanOut
+
+        fanout = FanOut(adapters.fanout, adapters.executions, adapters.queue, adapters.clock)
     return ApiServices(
         definitions=definitions,
-        executions=ExecutionService(definitions, adapters.executions, adapters.queue, adapters.clock),
+        executions=ExecutionService(definitions, adapters.executions, adapters.queue, adapters.clock, fanout),
     )
 
 
@@ -130,4 +145,5 @@ def processor(adapters: Adapters, settings: Settings | None = None, logger: Any 
         limits,
         logger=logger,
         invoker=adapters.invoker,
+        fanout=adapters.fanout,
     )

@@ -22,9 +22,19 @@ from botocore.exceptions import ClientError
 from sedo.adapters import tokens
 from sedo.domain.errors import BadRequest, Conflict
 from sedo.domain.execution import SUBMITTED, Execution
-from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
+from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, FanOutCounter, Page
 
 BY_DEFINITION_INDEX = "byDefinition"
+
+
+def execution_key(tenant_id: str, key: str) -> dict[str, dict[str, str]]:
+    """Where a head lives. Top-level executions: ``pk=tenant``. Children of a fan-out step
+    (key ``parent.instance.index``) live in their parent's partition, ``pk=tenant#parent``,
+    ``sk=instance.000index``, so tenant listings never see them and a sweep can page them."""
+    if "." not in key:
+        return {"pk": _s(tenant_id), "sk": _s(key)}
+    parent, instance, index = key.rsplit(".", 2)
+    return {"pk": _s(f"{tenant_id}#{parent}"), "sk": _s(f"{instance}.{int(index):06d}")}
 
 
 def _s(value: str) -> dict[str, str]:
@@ -206,14 +216,15 @@ class DynamoExecutionStore:
 
     @staticmethod
     def _item(head: Execution) -> dict[str, Any]:
-        return {
-            "pk": _s(head.tenant_id),
-            "sk": _s(head.key),
-            "dpk": _s(f"{head.tenant_id}#{head.definition_id}"),
+        item = {
+            **execution_key(head.tenant_id, head.key),
             "seq": _n(head.seq),
             "state": _s(head.state),
             "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
         }
+        if head.parent_key is None:  # children stay out of the by-definition index (sparse)
+            item["dpk"] = _s(f"{head.tenant_id}#{head.definition_id}")
+        return item
 
     @staticmethod
     def _head(item: dict[str, Any]) -> Execution:
@@ -231,9 +242,9 @@ class DynamoExecutionStore:
         return True
 
     def get(self, tenant_id: str, key: str) -> Execution | None:
-        item = self.client.get_item(
-            TableName=self.table, Key={"pk": _s(tenant_id), "sk": _s(key)}, ConsistentRead=True
-        ).get("Item")
+        item = self.client.get_item(TableName=self.table, Key=execution_key(tenant_id, key), ConsistentRead=True).get(
+            "Item"
+        )
         return self._head(item) if item else None
 
     def commit(self, head: Execution, expected_seq: int) -> bool:
@@ -254,7 +265,7 @@ class DynamoExecutionStore:
         try:
             self.client.delete_item(
                 TableName=self.table,
-                Key={"pk": _s(head.tenant_id), "sk": _s(head.key)},
+                Key=execution_key(head.tenant_id, head.key),
                 ConditionExpression="seq = :zero AND #state = :submitted",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":zero": _n(0), ":submitted": _s(SUBMITTED)},
@@ -374,3 +385,183 @@ class DynamoExecutionStore:
                 raise
         item = self.client.get_item(TableName=self.table, Key=item_key, ConsistentRead=True)["Item"]
         return item["key"]["S"], item["inputHash"]["S"]
+
+
+class DynamoFanOutStore:
+    """Fan-out records in the executions table, in the parent's partition ``tenant#parent``:
+    the counter (``sk=instance#map``), the inputs in chunks (``instance#i#chunk``) and one
+    result per iteration (``instance#r#index``). Each iteration costs a constant number
+    of requests, whatever the item count."""
+
+    CHUNK = 50
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    @staticmethod
+    def _pk(tenant_id: str, parent_key: str) -> dict[str, str]:
+        return _s(f"{tenant_id}#{parent_key}")
+
+    def create(self, tenant_id: str, parent_key: str, instance: int, counter: FanOutCounter, inputs: list[Any]) -> None:
+        pk = self._pk(tenant_id, parent_key)
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": pk,
+                        "sk": _s(f"{instance}#i#{start // self.CHUNK:06d}"),
+                        "items": _s(json.dumps(inputs[start : start + self.CHUNK], separators=(",", ":"))),
+                    }
+                }
+            }
+            for start in range(0, len(inputs), self.CHUNK)
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
+            while pending:
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": pk,
+                    "sk": _s(f"{instance}#map"),
+                    "total": _n(counter.total),
+                    "concurrency": _n(counter.concurrency),
+                    "tolerated": _n(counter.tolerated),
+                    "done": _n(0),
+                    "succeeded": _n(0),
+                    "failed": _n(0),
+                    "bytes": _n(0),
+                    "closed": {"BOOL": False},
+                    "branches": {"BOOL": counter.branches},
+                    "meta": _s(json.dumps(counter.meta or {}, separators=(",", ":"))),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def counter(self, tenant_id: str, parent_key: str, instance: int) -> FanOutCounter | None:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#map")},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        return FanOutCounter(
+            total=int(item["total"]["N"]),
+            concurrency=int(item["concurrency"]["N"]),
+            tolerated=int(item["tolerated"]["N"]),
+            done=int(item["done"]["N"]),
+            succeeded=int(item["succeeded"]["N"]),
+            failed=int(item["failed"]["N"]),
+            bytes=int(item["bytes"]["N"]),
+            closed=item["closed"]["BOOL"],
+            branches=item["branches"]["BOOL"],
+            meta=json.loads(item["meta"]["S"]),
+        )
+
+    def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any:
+        chunk = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#i#{index // self.CHUNK:06d}")},
+        )["Item"]
+        return json.loads(chunk["items"]["S"])[index % self.CHUNK]
+
+    def record(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
+    ) -> bool:
+        pk = self._pk(tenant_id, parent_key)
+        document = json.dumps(result, separators=(",", ":"))
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "pk": pk,
+                                "sk": _s(f"{instance}#r#{index:06d}"),
+                                "ok": {"BOOL": succeeded},
+                                "doc": _s(document),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": {"pk": pk, "sk": _s(f"{instance}#map")},
+                            "UpdateExpression": "ADD done :one, succeeded :s, failed :f, #bytes :b",
+                            "ExpressionAttributeNames": {"#bytes": "bytes"},
+                            "ExpressionAttributeValues": {
+                                ":one": _n(1),
+                                ":s": _n(1 if succeeded else 0),
+                                ":f": _n(0 if succeeded else 1),
+                                ":b": _n(len(document)),
+                            },
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#map")},
+            UpdateExpression="SET closed = :t",
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+        )
+
+    def results(
+        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        position: dict[str, Any] | None = None
+        while True:
+            args: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#r#")},
+            }
+            if failed_only:
+                args["FilterExpression"] = "ok = :f"
+                args["ExpressionAttributeValues"][":f"] = {"BOOL": False}
+            if position:
+                args["ExclusiveStartKey"] = position
+            response = self.client.query(**args)
+            for item in response.get("Items", []):
+                found.append(json.loads(item["doc"]["S"]))
+                if limit is not None and len(found) >= limit:
+                    return found
+            position = response.get("LastEvaluatedKey")
+            if position is None:
+                return found
+
+    def children(
+        self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
+    ) -> tuple[list[Execution], int | None]:
+        response = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": self._pk(tenant_id, parent_key),
+                ":low": _s(f"{instance}.{after:06d}"),
+                ":high": _s(f"{instance}.999999"),
+            },
+            Limit=limit,
+        )
+        heads = [Execution.from_document(json.loads(item["doc"]["S"])) for item in response.get("Items", [])]
+        heads = [h for h in heads if h.index is not None and h.index >= after]
+        more = response.get("LastEvaluatedKey")
+        return heads, (heads[-1].index + 1 if more and heads and heads[-1].index is not None else None)

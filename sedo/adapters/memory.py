@@ -89,6 +89,7 @@ class MemoryExecutionStore:
             Execution.from_document(copy.deepcopy(d))
             for (t, _), d in self.heads.items()
             if t == tenant_id
+            and d.get("parent_key") is None
             and (definition_id is None or d["definition_id"] == definition_id)
             and (not states or d["state"] in states)
         ]
@@ -126,3 +127,67 @@ class MemoryQueue:
     def drain(self) -> list[dict[str, Any]]:
         sent, self.sent = self.sent, []
         return sent
+
+
+class MemoryFanOutStore:
+    def __init__(self, executions: MemoryExecutionStore) -> None:
+        self.executions = executions
+        self.counters: dict[tuple[str, str, int], Any] = {}
+        self.inputs: dict[tuple[str, str, int], list[Any]] = {}
+        self.recorded: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = {}
+
+    def create(self, tenant_id: str, parent_key: str, instance: int, counter: Any, inputs: list[Any]) -> None:
+        key = (tenant_id, parent_key, instance)
+        self.inputs[key] = copy.deepcopy(inputs)
+        self.counters.setdefault(key, counter)
+
+    def counter(self, tenant_id: str, parent_key: str, instance: int) -> Any:
+        return self.counters.get((tenant_id, parent_key, instance))
+
+    def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any:
+        return copy.deepcopy(self.inputs[(tenant_id, parent_key, instance)][index])
+
+    def record(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
+    ) -> bool:
+        key = (tenant_id, parent_key, instance)
+        results = self.recorded.setdefault(key, {})
+        if index in results or key not in self.counters:
+            return False
+        results[index] = copy.deepcopy(result)
+        c = self.counters[key]
+        self.counters[key] = replace(
+            c,
+            done=c.done + 1,
+            succeeded=c.succeeded + (1 if succeeded else 0),
+            failed=c.failed + (0 if succeeded else 1),
+            bytes=c.bytes + len(json.dumps(result)),
+        )
+        return True
+
+    def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
+        key = (tenant_id, parent_key, instance)
+        if key in self.counters:
+            self.counters[key] = replace(self.counters[key], closed=True)
+
+    def results(
+        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        results = self.recorded.get((tenant_id, parent_key, instance), {})
+        found = [copy.deepcopy(results[i]) for i in sorted(results) if not (failed_only and results[i]["succeeded"])]
+        return found[:limit] if limit is not None else found
+
+    def children(
+        self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
+    ) -> tuple[list[Execution], int | None]:
+        prefix = f"{parent_key}.{instance}."
+        heads = sorted(
+            (
+                Execution.from_document(copy.deepcopy(d))
+                for (t, k), d in self.executions.heads.items()
+                if t == tenant_id and k.startswith(prefix) and d["index"] >= after
+            ),
+            key=lambda h: h.index or 0,
+        )
+        page = heads[:limit]
+        return page, (page[-1].index or 0) + 1 if len(heads) > limit else None

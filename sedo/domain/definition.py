@@ -34,6 +34,18 @@ class Definition:
         return self.steps[step_id]
 
 
+def scoped(definition: Definition, scope: list[str] | tuple[str, ...]) -> Definition:
+    """The nested definition a child execution runs: ``scope`` names the map step (``id``)
+    or parallel branch (``id#n``) at each level below the root."""
+    current = definition
+    for part in scope:
+        step_id, _, branch = part.partition("#")
+        config = current.step(step_id).config
+        steps = config["branches"][int(branch)]["steps"] if branch else config["iterator"]["steps"]
+        current = parse_definition({"id": f"{current.id}/{part}", "steps": steps}, definition.version)
+    return current
+
+
 def parse_definition(document: Mapping[str, Any], version: int = 0) -> Definition:
     """Build the model from an already validated document."""
     steps: dict[str, Step] = {}

@@ -25,7 +25,12 @@ heartbeat          the current one (any ``seq``: heartbeats commit in between)
 timeout            the head is still in the step attempt (``instance``) it was set for
 heartbeat-timeout  the head awaits the callback with that heartbeat deadline
 exec-timeout       the execution has not finished
+fanin              the head awaits the fan-in of that step attempt (``instance``);
+                   the processor adds the gathered outcome before calling ``advance``
 =================  ===========================================================
+
+``fanout`` and ``sweep`` wake-ups (create and cancel a fan-out's children) are the
+processor's own business and never reach the engine.
 """
 
 from __future__ import annotations
@@ -107,6 +112,9 @@ def start_execution(
     now: datetime,
     name: str | None = None,
     nonce: str = "",
+    parent_key: str | None = None,
+    scope: list[str] | None = None,
+    index: int | None = None,
 ) -> Execution:
     """The head of a new execution: submitted, with its first wake-up in the outbox."""
     ts = format_ts(now)
@@ -118,13 +126,16 @@ def start_execution(
         input=input,
         created_at=ts,
         updated_at=ts,
-        stash={"input": input},
+        stash={"input": input} if index is None else {"input": input, "index": index},
         awaiting={"kind": "start"},
         name=name,
         nonce=nonce,
+        parent_key=parent_key,
+        scope=list(scope or []),
+        index=index,
     )
     segment = _Segment(head, now, produced_by="api")
-    segment.emit(ex.SUBMITTED, input=input, definitionVersion=definition.version)
+    segment.emit(ex.SUBMITTED, input=input, definitionVersion=definition.version, index=index)
     segment.send("start")
     return segment.finish(new_seq=0).head
 
@@ -132,7 +143,9 @@ def start_execution(
 def cancel(head: Execution, now: datetime, reason: str | None = None) -> Commit:
     """End a running execution as cancelled; its pending messages become stale."""
     segment = _Segment(head, now, produced_by="api:cancel")
-    segment.emit(ex.CANCELLED, stepId=head.step, cause=reason)
+    if (head.awaiting or {}).get("kind") == "fanin":
+        segment.send("sweep", instance=head.instance)  # cancel the running children
+    segment.emit(ex.CANCELLED, stepId=head.step, cause=reason, index=head.index)
     segment.head.cause = reason
     segment.end(ex.CANCELLED)
     return segment.finish()
@@ -164,7 +177,11 @@ def _relevance(head: Execution, wake: WakeUp) -> str | None:
         return None
     if kind == "exec-timeout":
         return None
-    return f"unknown wake-up kind {kind!r}"
+    if kind == "fanin":
+        if awaiting.get("kind") != "fanin" or wake.data.get("instance") != head.instance:
+            return "the fan-out step attempt this message is for has ended"
+        return None
+    return f"wake-up kind {kind!r} is not the engine's"
 
 
 def advance(
@@ -217,6 +234,12 @@ def advance(
             outcome = Done(output=wake.data.get("output"))
         elif kind == "fail":
             outcome = Failed(str(wake.data.get("error") or failures.CALLBACK_FAILED), str(wake.data.get("cause") or ""))
+        elif kind == "fanin":
+            if wake.data.get("status") == "succeeded":
+                outcome = Done(output=wake.data.get("output"))
+            else:
+                outcome = Failed(str(wake.data.get("error") or failures.RUNTIME), str(wake.data.get("cause") or ""))
+                segment.send("sweep", instance=head.instance)  # cancel the iterations still running
         elif kind == "timeout":
             outcome = Failed(
                 failures.TIMEOUT, f"step {step.id!r} did not finish within {step.config.get('timeoutSeconds')} s"
@@ -279,7 +302,7 @@ class _Segment:
         self.head.awaiting = None
 
     def fail_execution(self, error: str, cause: str, step_id: str | None = None) -> None:
-        self.emit(ex.FAILED, stepId=step_id, error=error, cause=cause)
+        self.emit(ex.FAILED, stepId=step_id, error=error, cause=cause, index=self.head.index)
         self.head.error, self.head.cause = error, cause
         self.end(ex.FAILED)
 
@@ -369,6 +392,9 @@ class _Segment:
             if outcome.kind == "timer":
                 assert outcome.due is not None
                 self.send("timer", due=outcome.due)
+            elif outcome.kind == "fanin":
+                self.head.awaiting.update(outcome.data)
+                self.send("fanout", instance=self.head.instance)
             elif outcome.kind == "callback":
                 token = task_token(self.head)
                 self.head.awaiting["token"] = token
@@ -421,7 +447,7 @@ class _Segment:
                 self.fail_execution(failures.BAD_EXPRESSION, f"definition output: {exc}", step.id)
                 return
         self.head.output = output
-        self.emit(ex.SUCCEEDED, stepId=step.id, output=output)
+        self.emit(ex.SUCCEEDED, stepId=step.id, output=output, index=self.head.index)
         self.end(ex.SUCCEEDED)
 
     def _failed(self, step: Step, failure: Failed) -> str | None:
@@ -456,3 +482,16 @@ class _Segment:
         self.emit(ex.STEP_FAILED, stepId=step.id, error=failure.error, cause=failure.cause, attempt=head.attempt)
         self.fail_execution(failure.error, failure.cause, step.id)
         return None
+
+
+def iteration_inputs(definition: Definition, head: Execution) -> list[Any]:
+    """The inputs of a waiting fan-out step's children, recomputed from the unchanged stash."""
+    awaiting = head.awaiting or {}
+    step = definition.step(str(awaiting["step"]))
+    step_input = evaluate(step.config["input"], head.stash) if "input" in step.config else head.stash
+    if awaiting.get("branches"):
+        return [step_input] * int(awaiting["total"])
+    items = evaluate(step.config["items"], step_input)
+    if not isinstance(items, list) or len(items) != int(awaiting["total"]):  # pragma: no cover - stash is frozen
+        raise ValueError(f"the items of step {step.id!r} changed while it waited")
+    return items

@@ -43,6 +43,16 @@ def execution_id(tenant_id: str, definition_id: str, key: str) -> str:
     return f"{tenant_id}:{definition_id}:{key}"
 
 
+def child_key(parent_key: str, instance: int, index: int) -> str:
+    """Iteration ``index`` of the fan-out step attempt ``instance`` of execution ``parent_key``."""
+    return f"{parent_key}.{instance}.{index}"
+
+
+def split_child_key(key: str) -> tuple[str, int, int]:
+    parent, instance, index = key.rsplit(".", 2)
+    return parent, int(instance), int(index)
+
+
 def split_execution_id(value: str) -> tuple[str, str, str]:
     """``tenant:definition:key`` -> parts; ValueError when it is not of that shape."""
     parts = value.split(":")
@@ -126,6 +136,11 @@ class Execution:
     instance: int = 0
     #: A per-execution secret from which task tokens are derived.
     nonce: str = ""
+    #: Children of a map/parallel step: the parent's key, the nested definition's scope
+    #: (see definition.scoped) and the iteration's index.
+    parent_key: str | None = None
+    scope: list[str] = field(default_factory=list)
+    index: int | None = None
     event_count: int = 0
     output: Any = None
     error: str | None = None

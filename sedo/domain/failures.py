@@ -17,6 +17,8 @@ PAYLOAD_TOO_LARGE = "States.PayloadTooLarge"  # a payload or result over the siz
 BAD_EXPRESSION = "States.BadExpression"  # a JMESPath expression failed on the data
 NO_CHOICE_MATCHED = "States.NoChoiceMatched"  # a choice with no match and no default
 CALLBACK_FAILED = "States.CallbackFailed"  # a completion call reported failure without naming an error
+ITEMS_FAILED = "States.ItemsFailed"  # more map iterations failed than tolerated
+BRANCH_FAILED = "States.BranchFailed"  # a parallel branch failed
 RUNTIME = "States.Runtime"  # anything else sedo itself could not do
 
 DOCUMENTED = {
@@ -29,6 +31,8 @@ DOCUMENTED = {
     BAD_EXPRESSION: "a JMESPath expression failed on the data it was given",
     NO_CHOICE_MATCHED: "no choice matched and the step has no default",
     CALLBACK_FAILED: "a /fail completion call without an error name",
+    ITEMS_FAILED: "more map iterations failed than the step tolerates",
+    BRANCH_FAILED: "a parallel branch failed",
     RUNTIME: "sedo could not run the step",
 }
 

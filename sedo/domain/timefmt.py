@@ -25,7 +25,7 @@ def parse_ts(text: str) -> datetime:
         head, _, rest = normalized.partition(".")
         digits = re.match(r"\d+", rest)
         assert digits is not None
-        normalized = f"{head}.{digits.group()[:6].ljust(6, '0')}{rest[len(digits.group()):]}"
+        normalized = f"{head}.{digits.group()[:6].ljust(6, '0')}{rest[len(digits.group()) :]}"
     try:
         return datetime.fromisoformat(normalized).astimezone(UTC)
     except (ValueError, OverflowError) as exc:

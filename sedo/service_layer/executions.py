@@ -16,6 +16,7 @@ from sedo.domain.errors import BadRequest, Conflict, InvalidInput, NotFound, Too
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_problems
 from sedo.service_layer.definitions import DefinitionService
+from sedo.service_layer.fanout import FanOut
 from sedo.service_layer.flush import flush
 from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
 
@@ -34,11 +35,13 @@ class ExecutionService:
         executions: ExecutionStore,
         queue: Queue,
         clock: Clock,
+        fanout: FanOut | None = None,
     ) -> None:
         self.definitions = definitions
         self.executions = executions
         self.queue = queue
         self.clock = clock
+        self.fanout = fanout
 
     # -- start ----------------------------------------------------------------------
 
@@ -50,10 +53,10 @@ class ExecutionService:
         With a ``name`` (an idempotency key), the same name and input return the
         existing execution, and resume it if an earlier attempt stopped half-way.
         """
+        limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
         definition = self.definitions.latest_for_execution(tenant_id, definition_id)
         problems = input_problems(definition.input_schema, input)
         if problems:
-        limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
             raise InvalidInput("\n".join(problems), errors=problems)
 
         key = new_execution_key(int(self.clock.now().timestamp() * 1000))
@@ -125,7 +128,16 @@ class ExecutionService:
         return head
 
     def get(self, tenant_id: str, execution_id: str) -> dict[str, Any]:
-        return self._head(tenant_id, execution_id).describe()
+        head = self._head(tenant_id, execution_id)
+        body = head.describe()
+        if self.fanout is not None:
+            if (head.awaiting or {}).get("kind") == "fanin" and not head.finished:
+                progress = self.fanout.progress(head)
+                if progress is not None:
+                    body["progress"] = {"stepId": head.step, **progress}
+            if "output" in body:
+                body["output"] = self.fanout.assemble(tenant_id, body["output"])
+        return body
 
     def list(
         self,
@@ -171,6 +183,8 @@ class ExecutionService:
             raise Conflict(f"the task token does not match step {step_id!r}'s current await (stale or wrong token)")
         if kind == "heartbeat" and not awaiting.get("heartbeatSeconds"):
             raise BadRequest(f"step {step_id!r} takes no heartbeats (it has no heartbeatSeconds)")
+        if "output" in data:  # it goes into the stash, which lives in the execution's one item
+            limits.check_stash_value(data["output"], f"the output of step {step_id!r}")
         body = WakeUp(
             tenant_id=head.tenant_id,
             key=head.key,
@@ -183,8 +197,6 @@ class ExecutionService:
         if size > self.MAX_SIGNAL_BYTES:
             raise TooLarge(f"the {kind} call is {size} bytes; at most {self.MAX_SIGNAL_BYTES} are accepted")
         self.queue.send([body])
-        if "output" in data:  # it goes into the stash, which lives in the execution's one item
-            limits.check_stash_value(data["output"], f"the output of step {step_id!r}")
         return {"id": head.id, "stepId": step_id, "accepted": kind}
 
     def cancel(self, tenant_id: str, execution_id: str, reason: str | None = None) -> dict[str, Any]:

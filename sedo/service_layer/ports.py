@@ -106,3 +106,57 @@ class Queue(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class FanOutCounter:
+    """The fan-in record of one fan-out step attempt: totals and what the children need."""
+
+    total: int
+    concurrency: int
+    tolerated: int
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    bytes: int = 0
+    closed: bool = False
+    branches: bool = False
+    meta: dict[str, Any] | None = None  # definition id/version, child scope, tenant
+
+    @property
+    def running(self) -> int:
+        started = self.total if self.closed else min(self.total, self.concurrency + self.done)
+        return max(0, started - self.done)
+
+    def progress(self) -> dict[str, int]:
+        return {"total": self.total, "succeeded": self.succeeded, "failed": self.failed, "running": self.running}
+
+
+class FanOutStore(Protocol):
+    """Storage of fan-out steps: counters, iteration inputs, results. Per-item work is O(1)."""
+
+    def create(self, tenant_id: str, parent_key: str, instance: int, counter: FanOutCounter, inputs: list[Any]) -> None:
+        """Create the counter and store the inputs (idempotent)."""
+        ...
+
+    def counter(self, tenant_id: str, parent_key: str, instance: int) -> FanOutCounter | None: ...
+
+    def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any: ...
+
+    def record(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
+    ) -> bool:
+        """Atomically store an iteration's result and count it; False if it was recorded before."""
+        ...
+
+    def close(self, tenant_id: str, parent_key: str, instance: int) -> None: ...
+
+    def results(
+        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Results in item order: ``{"index", "succeeded", "output"}`` or ``{..., "error", "cause"}``."""
+        ...
+
+    def children(
+        self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
+    ) -> tuple[list[Execution], int | None]: ...

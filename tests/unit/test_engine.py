@@ -174,10 +174,12 @@ class World:
         self.processor = bootstrap.processor(self.adapters)
         self.queue: Any = self.adapters.queue
         self.pool: list[dict[str, Any]] = self.queue.drain()
+        self.receives: dict[int, int] = {}
 
     def deliver(self, index: int, action: str) -> None:
         """Deliver pool[index]; ``action`` says what goes wrong."""
         message = self.pool[index]
+        receives = self.receives[id(message)] = self.receives.get(id(message), 0) + 1
         if message.get("due"):
             due = parse_ts(message["due"])
             if due > self.clock.now():
@@ -185,14 +187,14 @@ class World:
         if action == "crash-before-send":
             self.queue.fail_next = 1
         try:
-            self.processor.process(message)
+            self.processor.process(message, receives)
             acked = action not in ("lose-ack",)
         except RuntimeError:
             acked = False  # the crash: SQS will redeliver
         if action == "crash-after-send":
             acked = False
         if action == "duplicate":
-            self.processor.process(message)
+            self.processor.process(message, 1)  # a duplicate send: a distinct message
         if acked:
             self.pool.pop(index)
         self.pool.extend(self.queue.drain())
@@ -230,7 +232,8 @@ def test_process_outcomes() -> None:
     world = World(executions=1)
     [start_message] = world.pool
     assert world.processor.process(start_message) == COMMITTED
-    assert world.processor.process(start_message) == "reflushed"
+    assert world.processor.process(start_message, 1) == STALE  # a duplicate send
+    assert world.processor.process(start_message, 2) == "reflushed"  # a redelivery
     [timer] = world.queue.drain()[:1]
     world.clock.advance(600)
     assert world.processor.process(timer) == REARMED

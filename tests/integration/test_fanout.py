@@ -1,0 +1,275 @@
+"""map and parallel through the real processor and emulator: exact fan-in, bounded concurrency,
+failure tolerance, cancel, large results, and a constant request count per item."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sedo.domain.language import load_text
+from tests.support import Harness, events_of
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "definitions" / "functions" / "local.yaml"
+T = "fan"
+
+
+@pytest.fixture
+def harness(stack: Any) -> Harness:
+    return Harness(replace(stack, local_functions=FUNCTIONS))
+
+
+def define(harness: Harness, text: str) -> None:
+    harness.services.definitions.create(T, load_text(text))
+
+
+MAP = """
+id: squares
+steps:
+  - id: each
+    type: map
+    items: "input.numbers"
+    maxConcurrency: {concurrency}
+    {tolerance}
+    iterator:
+      steps:
+        - id: square
+          type: transform
+          expression: "{{n: input, sq: multiply(input, input)}}"
+          next: check
+        - id: check
+          type: choice
+          choices:
+            - when: "input < `0`"
+              next: negative
+          default: ok
+        - id: ok
+          type: pass
+          input: "input"
+          output: "multiply(@, @)"
+          end: true
+        - id: negative
+          type: fail
+          error: Negative
+    resultPath: squares
+    next: done
+  - id: done
+    type: succeed
+    input: squares
+"""
+
+
+def squares(concurrency: int = 3, tolerance: str = "") -> str:
+    return (
+        MAP.format(concurrency=concurrency, tolerance=tolerance)
+        .replace("multiply(input, input)", "sum([input, input])")
+        .replace("multiply(@, @)", "@")
+    )
+
+
+def test_map_collects_outputs_in_item_order_and_continues_once(harness: Harness) -> None:
+    define(harness, squares(concurrency=3))
+    numbers = list(range(20))
+    execution_id = harness.services.executions.start(T, "squares", {"numbers": numbers})[0]["id"]
+    harness.drain()
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded", execution
+    assert execution["output"] == numbers
+    types = [e["type"] for e in events_of(harness, T, execution_id)]
+    assert types.count("StepSucceeded") == 2  # the map step once, the succeed step once
+    assert types.count("ExecutionSucceeded") == 1
+
+
+def test_map_never_exceeds_max_concurrency(harness: Harness) -> None:
+    define(harness, squares(concurrency=4))
+    execution_id = harness.services.executions.start(T, "squares", {"numbers": list(range(12))})[0]["id"]
+    peak = 0
+    from sedo.domain.execution import split_execution_id
+
+    _, _, key = split_execution_id(execution_id)
+    for _ in range(10_000):
+        messages = harness.receive()
+        if not messages and harness.depth() == 0:
+            break
+        harness.invoke(messages)
+        harness.ack(messages)
+        children, _ = harness.adapters.fanout.children(T, key, 3, 0, 1000)  # type: ignore[union-attr]
+        running = [c for c in children if not c.finished]
+        peak = max(peak, len(running))
+        progress = harness.services.executions.get(T, execution_id).get("progress")
+        if progress:
+            assert progress["running"] <= 4 and progress["total"] == 12
+    assert peak <= 4
+    assert harness.services.executions.get(T, execution_id)["output"] == list(range(12))
+
+
+def test_duplicate_delivery_of_every_message_still_continues_exactly_once(harness: Harness) -> None:
+    define(harness, squares(concurrency=5))
+    ids = [harness.services.executions.start(T, "squares", {"numbers": list(range(15))})[0]["id"] for _ in range(3)]
+
+    def twice(h: Harness, messages: list[dict[str, Any]]) -> None:
+        h.invoke(messages)
+        h.invoke(messages)
+        h.ack(messages)
+
+    harness.drain(twice)
+    for execution_id in ids:
+        execution = harness.services.executions.get(T, execution_id)
+        assert execution["output"] == list(range(15))
+        events = events_of(harness, T, execution_id)
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        assert [e["type"] for e in events].count("ExecutionSucceeded") == 1
+
+
+def test_failures_beyond_tolerance_fail_the_step_and_cancel_the_rest(harness: Harness) -> None:
+    define(harness, squares(concurrency=2, tolerance="toleratedFailureCount: 1"))
+    numbers = [1, -1, 2, -2, 3, 4, 5, 6, 7, 8]
+    execution_id = harness.services.executions.start(T, "squares", {"numbers": numbers})[0]["id"]
+    harness.drain()
+    execution = harness.services.executions.get(T, execution_id)
+    assert (execution["state"], execution["error"]) == ("ExecutionFailed", "States.ItemsFailed"), execution
+    assert "Negative" in execution["cause"]
+
+
+def test_tolerated_failures_leave_nulls(harness: Harness) -> None:
+    define(harness, squares(concurrency=10, tolerance="toleratedFailurePercentage: 20"))
+    execution_id = harness.services.executions.start(T, "squares", {"numbers": [1, -1, 2, 3, 4]})[0]["id"]
+    harness.drain()
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded" and execution["output"] == [1, None, 2, 3, 4]
+
+
+def test_cancel_stops_new_iterations_and_cancels_running_ones(harness: Harness) -> None:
+    define(
+        harness,
+        """
+id: slow-map
+steps:
+  - id: each
+    type: map
+    items: "input.xs"
+    maxConcurrency: 3
+    iterator:
+      steps:
+        - {id: nap, type: wait, seconds: 3600, end: true}
+    end: true
+""",
+    )
+    execution_id = harness.services.executions.start(T, "slow-map", {"xs": list(range(10))})[0]["id"]
+    harness.drain(stop_after=3)  # start, fan-out, child starts: children now wait
+    harness.services.executions.cancel(T, execution_id, "stop")
+    swept = False
+    while not swept:  # the sweep before the children's timers (which would end them first)
+        for message in harness.receive():
+            if json.loads(message["Body"])["kind"] == "sweep":
+                harness.invoke([message])
+                harness.ack([message])
+                swept = True
+    harness.drain()
+    from sedo.domain.execution import split_execution_id
+
+    _, _, key = split_execution_id(execution_id)
+    children, _ = harness.adapters.fanout.children(T, key, 3, 0, 1000)  # type: ignore[union-attr]
+    assert len(children) == 3  # only the first wave was ever started
+    assert all(c.state == "ExecutionCancelled" for c in children)
+    assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionCancelled"
+
+
+def test_parallel_branches_and_output(harness: Harness) -> None:
+    define(harness, (ROOT / "definitions" / "batch-scoring.yaml").read_text())
+    applicants = [{"id": f"a{i}", "income": 50_000 + 1000 * i, "debts": 1000} for i in range(25)]
+    execution_id = harness.services.executions.start(T, "batch-scoring", {"applicants": applicants})[0]["id"]
+    harness.drain()
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded", execution
+    assert [c["source"] for c in execution["output"]["checks"]] == ["sanctions", "fraud"]
+    assert execution["output"]["scores"] == [348 + i for i in range(25)]
+
+
+def test_a_failing_branch_fails_the_parallel_step_catchably(harness: Harness) -> None:
+    define(
+        harness,
+        """
+id: par
+steps:
+  - id: both
+    type: parallel
+    branches:
+      - steps: [{id: fine, type: pass, value: 1, end: true}]
+      - steps: [{id: broken, type: fail, error: Boom}]
+      - steps: [{id: slow, type: wait, seconds: 600, end: true}]
+    catch: [{errors: [States.BranchFailed], next: handled, resultPath: why}]
+    end: true
+  - id: handled
+    type: succeed
+    input: why
+""",
+    )
+    execution_id = harness.services.executions.start(T, "par", {})[0]["id"]
+    harness.drain()
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded" and execution["output"]["error"] == "States.BranchFailed"
+    assert "Boom" in execution["output"]["cause"]
+
+
+def test_large_results_are_stored_apart_and_assembled_when_read(harness: Harness) -> None:
+    define(
+        harness,
+        """
+id: big
+steps:
+  - id: each
+    type: map
+    items: "input.xs"
+    iterator:
+      steps:
+        - {id: pad, type: pass, input: "input", output: "{i: @, pad: join('', [ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' ])}", end: true}
+    end: true
+""".replace("[ 'x", "['x"),
+    )
+    count = 1500
+    execution_id = harness.services.executions.start(T, "big", {"xs": list(range(count))})[0]["id"]
+    harness.drain()
+    from sedo.domain.execution import split_execution_id
+
+    _, _, key = split_execution_id(execution_id)
+    head = harness.adapters.executions.get(T, key)
+    assert head is not None and "sedo:results" in json.dumps(head.output)  # the head holds a reference
+    execution = harness.services.executions.get(T, execution_id)
+    assert [r["i"] for r in execution["output"]] == list(range(count))
+
+
+class Counting:
+    """Counts AWS requests made through the harness's boto3 clients."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.count = 0
+        for client in clients:
+            client.meta.events.register("before-send", self._count)
+
+    def _count(self, **_: Any) -> None:
+        self.count += 1
+
+
+def test_requests_per_item_do_not_grow_with_the_item_count(harness: Harness) -> None:
+    define(harness, squares(concurrency=10))
+    adapters = harness.adapters
+    clients = {adapters.executions.client, adapters.queue.client, harness.sqs}  # type: ignore[attr-defined]
+    counter = Counting(*clients)
+    per_item = {}
+    for n in (10, 100, 1000):
+        before = counter.count
+        execution_id = harness.services.executions.start(T, "squares", {"numbers": list(range(n))})[0]["id"]
+        harness.drain()
+        assert harness.services.executions.get(T, execution_id)["output"] == list(range(n))
+        per_item[n] = (counter.count - before) / n
+    print("AWS requests per item:", per_item)
+    # constant per item: the per-item cost at 1,000 is no more than at 10 (fixed costs amortize)
+    assert per_item[1000] <= per_item[10]
+    assert per_item[1000] <= per_item[100] * 1.05
