@@ -952,6 +952,11 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     for module, figures in doc["coldImport"].items():
         lines.append(f"| {module} | {figures['importMsMedian']} | {figures['processMsMedian']} |")
+    if doc["errors"]["count"]:
+        lines += [
+            "",
+            f"{doc['errors']['count']} wake-ups raised (SQS redelivered them), first: {doc['errors']['first'][0]}",
+        ]
     lines += ["", f"Results: {doc['resultsFile']} (schema {SCHEMA}, see bench/README.md)"]
     return "\n".join(lines)
 
