@@ -374,6 +374,9 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
     """Every problem in a definition document, in document order."""
     if not isinstance(document, Mapping):
         return [Problem("", f"a definition must be an object, not {_json_type(document)}")]
+    if limits.depth_of(document) > limits.MAX_DEPTH:
+        # Parsed JSON bodies arrive here unchecked; every walk below recurses once per level.
+        return [Problem("", f"the definition nests objects and arrays more than {limits.MAX_DEPTH} levels deep")]
     problems = list(_unrepresentable(document, ()))
     problems.extend(_schema_problems(_DOCUMENT_VALIDATOR, document))
     size = len(json.dumps(document, separators=(",", ":"), default=str))

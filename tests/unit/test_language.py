@@ -322,6 +322,19 @@ def test_document_order_is_numeric_for_array_indexes() -> None:
     assert [p.path for p in problems][:2] == ["/steps/2", "/steps/10"]
 
 
+@pytest.mark.parametrize("depth", [100, 3000])
+def test_a_deeply_nested_parsed_document_is_one_problem_not_a_crash(depth: int) -> None:
+    """JSON bodies arrive parsed; validation must not recurse until the stack runs out."""
+    nested: list[Any] = []
+    document = linear("a")
+    document["steps"][0]["comment"] = nested
+    for _ in range(depth):
+        nested.append([])
+        nested = nested[0]
+    [problem] = validate_document(document)
+    assert (problem.path, "levels deep" in problem.message) == ("", True)
+
+
 def test_a_step_of_unknown_type_still_has_its_common_fields_checked() -> None:
     document = linear("a", "b")
     document["steps"][0].update(type="ecko", next=7, comment=["x"])
