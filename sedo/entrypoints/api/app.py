@@ -18,6 +18,7 @@ from sedo.domain.errors import InvalidDefinition, SedoError
 from sedo.entrypoints.api import auth
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
+from sedo.entrypoints.api.validators import VALIDATOR_MAP
 
 log = logging.getLogger("sedo.api")
 # Connexion warns on every request to an operation that accepts JSON and YAML.
@@ -81,6 +82,7 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
         validate_responses=False,
         swagger_ui_options=None,
         security_map=auth.security_map(verifier),
+        validator_map=VALIDATOR_MAP,
     )
     app.add_middleware(PathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodyGuard, position=MiddlewarePosition.BEFORE_VALIDATION)

@@ -31,6 +31,13 @@ def _document(body: Any) -> Any:
     return body
 
 
+def _no_content() -> Any:
+    """204 with no body and no media type (Connexion would otherwise label it problem+json)."""
+    from flask import Response as FlaskResponse
+
+    return FlaskResponse(status=204)
+
+
 def _page(page: Page) -> Response:
     if page.next_token is None:
         return _json(list(page.items))
@@ -63,9 +70,9 @@ class Handlers:
     def update_definition(self, tenant_id: str, definition_id: str, body: Any) -> Response:
         return _json(self.services.definitions.update(tenant_id, definition_id, _document(body)))
 
-    def delete_definition(self, tenant_id: str, definition_id: str) -> Response:
+    def delete_definition(self, tenant_id: str, definition_id: str) -> Any:
         self.services.definitions.delete(tenant_id, definition_id)
-        return None, 204, {}
+        return _no_content()
 
     # -- executions -----------------------------------------------------------------
 
