@@ -7,6 +7,7 @@ without touching the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,14 @@ class Operation:
         return self.operation_id
 
 
+@lru_cache(maxsize=1)
+def _spec_text_and_document(text: str) -> dict[str, Any]:
+    return dict(yaml.safe_load(text))
+
+
 def spec() -> dict[str, Any]:
-    return dict(yaml.safe_load(SPEC_PATH.read_text()))
+    """The spec as it is now (parsed once per version of the file); callers must not mutate it."""
+    return _spec_text_and_document(SPEC_PATH.read_text())
 
 
 def operations() -> list[Operation]:
