@@ -1,0 +1,41 @@
+"""What the processor does with data too large for an execution (a gap, marked for the engine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sedo.config import Settings
+from sedo.domain.language import load_text
+from tests.support import Harness
+
+pytestmark = pytest.mark.integration
+
+
+BLOWUP = """
+id: blowup
+steps:
+  - id: grow
+    type: pass
+    input: "[input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s]"
+    resultPath: big
+    next: done
+  - id: done
+    type: succeed
+    input: "length(big)"
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: a step result is stored in the stash unchecked; it should call limits.check_stash_value "
+    "and fail the step with States.PayloadTooLarge (today the head outgrows its DynamoDB item and the "
+    "wake-up fails until the DLQ)",
+)
+def test_a_step_result_too_large_for_the_execution_fails_it_cleanly(stack: Settings) -> None:
+    harness = Harness(stack)
+    tenant = "hostile-blowup"
+    harness.services.definitions.create(tenant, load_text(BLOWUP))
+    execution = harness.services.executions.start(tenant, "blowup", {"s": "x" * 60_000})[0]["id"]
+    harness.drain(max_rounds=3)
+    described = harness.services.executions.get(tenant, execution)
+    assert (described["state"], described.get("error")) == ("ExecutionFailed", "States.PayloadTooLarge")
