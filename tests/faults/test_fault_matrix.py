@@ -72,9 +72,12 @@ class Delivery:
         else:
             batches = [messages]
         for batch in batches:
+            # Duplicates are the same receive handed over again (ApproximateReceiveCount unchanged,
+            # like a message sent twice). A record any copy failed is never acked: as with Lambda,
+            # SQS brings it back after the visibility timeout, with a higher receive count.
             failed: set[str] = set()
             for _ in range(self.rng.randint(*self.copies)):
-                failed = self._invoke(harness, batch)
+                failed |= self._invoke(harness, batch)
             harness.ack([m for m in batch if m["MessageId"] not in failed])
 
     def deliver_late(self, harness: Harness) -> None:
