@@ -43,8 +43,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sedo.domain import execution as ex
-from sedo.domain import failures
+from sedo.domain import failures, limits
 from sedo.domain.definition import Definition, Step
+from sedo.domain.errors import SedoError
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.expressions import ExpressionError, evaluate
 from sedo.domain.policies import catcher_for, retry_delay
@@ -424,6 +425,10 @@ class _Segment:
                 output = evaluate(step.config["output"], output)
             except ExpressionError as exc:
                 return self._failed(step, Failed(failures.BAD_EXPRESSION, f"output: {exc}"))
+        try:
+            limits.check_stash_value(output, f"the output of step {step.id!r}")
+        except SedoError as exc:  # too large or too deep to keep in the execution
+            return self._failed(step, Failed(failures.PAYLOAD_TOO_LARGE, exc.detail))
         self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=output)
         if "resultPath" in step.config:
             self.head.stash[step.config["resultPath"]] = output

@@ -30,7 +30,7 @@ log = logging.getLogger("sedo.fanout")
 
 #: Results up to this size (JSON, all iterations) are inlined into the step's output;
 #: larger ones are stored apart and referenced, and assembled when the execution is read.
-INLINE_RESULTS_BYTES = 128 * 1024
+INLINE_RESULTS_BYTES = 48 * 1024  # below limits.MAX_STASH_VALUE_BYTES
 RESULTS_REF = "sedo:results"
 SWEEP_PAGE = 100
 

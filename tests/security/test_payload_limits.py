@@ -25,12 +25,6 @@ steps:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a step result is stored in the stash unchecked; it should call limits.check_stash_value "
-    "and fail the step with States.PayloadTooLarge (today the head outgrows its DynamoDB item and the "
-    "wake-up fails until the DLQ)",
-)
 def test_a_step_result_too_large_for_the_execution_fails_it_cleanly(stack: Settings) -> None:
     harness = Harness(stack)
     tenant = "hostile-blowup"
