@@ -13,8 +13,8 @@ help:
 	@echo "make run    - start the local stack (moto + API on 127.0.0.1:3000 + processor), Ctrl-C stops it"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - measure cost, throughput and latency (writes bench/results/latest.json)"
-	@echo "make sam-check - lint template.yaml (sam validate --lint, cfn-lint + IAM rule) and sam build it"
 	@echo "make fuzz   - fuzz the REST API with schemathesis from openapi/sedo.yaml (FUZZ_EXAMPLES, FUZZ_SEED)"
+	@echo "make sam-check - lint template.yaml (sam validate --lint, cfn-lint + IAM rule) and sam build it"
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sedo needs Python 3.11+"'

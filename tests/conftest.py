@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sedo.config import Settings
-from sedo.entrypoints.local.moto import MotoServer, provision, use_local_credentials
+from sedo.entrypoints.local.moto import MotoServer, deprovision, provision, use_local_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,11 +23,13 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def stack(moto_endpoint: str) -> Settings:
-    """Fresh tables and queues, created from template.yaml through moto's CloudFormation."""
+def stack(moto_endpoint: str) -> Iterator[Settings]:
+    """Fresh tables and queues, created from template.yaml through moto's CloudFormation,
+    and deleted afterwards so the one emulator per test process stays small."""
     stage = "t" + uuid.uuid4().hex[:12]
-    return provision(
+    yield provision(
         moto_endpoint,
         stage=stage,
         parameters={"QueueVisibilityTimeoutSeconds": "1", "MaxReceiveCount": "3"},
     )
+    deprovision(moto_endpoint, stage)

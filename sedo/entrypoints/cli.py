@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "token",
         help="mint a token for the local stack (signed with the key 'make run' created)",
         description="Print a bearer token signed with the local stack's key ($SEDO_LOCAL_DIR, default .local/). "
-        "Use it as: curl -H \"Authorization: Bearer $(sedo token --tenant 123 --role author)\" ...",
+        'Use it as: curl -H "Authorization: Bearer $(sedo token --tenant 123 --role author)" ...',
     )
     token.add_argument("--tenant", action="append", required=True, help="tenant id (repeat for several)")
     token.add_argument("--role", default="author", help="viewer, operator or author (default author)")

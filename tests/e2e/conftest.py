@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +44,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    state = tmp_path_factory.mktemp("sedo-local")
+@contextmanager
+def running_stack(state: Path, **extra_env: str) -> Iterator[LocalStack]:
+    """`sedo local` in a subprocess on free ports; stopped with SIGINT (Ctrl-C) afterwards."""
     port = free_port()
     log = state / "stack.log"
-    env = {**os.environ, "SEDO_LOCAL_DIR": str(state), "SEDO_PORT": str(port), "SEDO_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "SEDO_LOCAL_DIR": str(state),
+        "SEDO_PORT": str(port),
+        "SEDO_LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "sedo.entrypoints.cli", "local"],
@@ -70,8 +77,23 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             raise RuntimeError(f"sedo local did not start:\n{stack.output()}")
         time.sleep(0.2)
     children = _children(process.pid)
-    yield stack
-    process.send_signal(signal.SIGINT)  # what Ctrl-C does
-    process.wait(timeout=30)
+    try:
+        yield stack
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does
+        process.wait(timeout=30)
     for child in children:  # the moto server is gone with it
         assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text().lower()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with running_stack(tmp_path_factory.mktemp("sedo-local")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def duplicating_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A local stack whose event source mapping hands every batch to the processor twice."""
+    with running_stack(tmp_path_factory.mktemp("sedo-local-dup"), SEDO_LOCAL_DUPLICATE_DELIVERY="1") as stack:
+        yield stack

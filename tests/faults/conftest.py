@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from sedo.config import Settings
-from sedo.entrypoints.local.moto import provision
+from sedo.entrypoints.local.moto import deprovision, provision
 from tests.faults import matrix
 
 #: Redeliveries SQS allows before the DLQ. Faults fire at most once per transition and
@@ -21,9 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def fault_stack(moto_endpoint: str) -> Settings:
-    return provision(
+def fault_stack(moto_endpoint: str) -> Iterator[Settings]:
+    stage = "f" + uuid.uuid4().hex[:12]
+    yield provision(
         moto_endpoint,
-        stage="f" + uuid.uuid4().hex[:12],
+        stage=stage,
         parameters={"QueueVisibilityTimeoutSeconds": "1", "MaxReceiveCount": str(MAX_RECEIVE_COUNT)},
     )
+    deprovision(moto_endpoint, stage)

@@ -63,7 +63,10 @@ class EventSourceMapping:
         workers: int = 2,
         batch_size: int = 10,
         wait_seconds: int = 1,
+        duplicate_delivery: bool = False,
     ) -> None:
+        #: Fault injection: hand every batch to the handler twice, as an SQS duplicate would.
+        self.duplicate_delivery = duplicate_delivery
         self.sqs = sqs
         self.queue_url = queue_url
         self.handler = handler
@@ -95,6 +98,15 @@ class EventSourceMapping:
         self.invocations += 1
         try:
             result = self.handler(event, context)
+            if self.duplicate_delivery:
+                again = self.handler(event, context)
+                failures = {f["itemIdentifier"] for f in (again or {}).get("batchItemFailures", [])}
+                result = {
+                    "batchItemFailures": [
+                        *result.get("batchItemFailures", []),
+                        *({"itemIdentifier": i} for i in failures),
+                    ]
+                }
         except Exception:
             # A failed invocation: Lambda deletes nothing; every message comes back.
             self.errors += 1

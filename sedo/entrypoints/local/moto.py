@@ -123,6 +123,29 @@ def provision(
     )
 
 
+def deprovision(endpoint: str, stage: str, region: str = "us-east-1") -> None:
+    """Delete a stack made by :func:`provision` with its tables and queues (frees the emulator's memory)."""
+    import boto3
+
+    session = boto3.session.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto
+    stack_name = f"sedo-{stage}"
+    cloudformation = session.client("cloudformation", endpoint_url=endpoint)
+    resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    for resource in resources:
+        physical = resource.get("PhysicalResourceId")
+        if not physical:
+            continue
+        with contextlib.suppress(Exception):
+            if resource["ResourceType"] == "AWS::DynamoDB::Table":
+                dynamodb.delete_table(TableName=physical)
+            elif resource["ResourceType"] == "AWS::SQS::Queue":
+                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=physical.rsplit("/", 1)[-1])["QueueUrl"])
+    with contextlib.suppress(Exception):
+        cloudformation.delete_stack(StackName=stack_name)
+
+
 def export(settings: Settings) -> None:
     """Put settings where the Lambda handlers read them: the environment."""
     os.environ.update(

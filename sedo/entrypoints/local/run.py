@@ -47,7 +47,15 @@ def run(
         export(settings)
         from processor.handler import handler  # the Lambda handler, configured from the environment
 
-        esm = EventSourceMapping(client("sqs", settings), settings.queue_url, handler, settings.region, workers)
+        duplicates = os.environ.get("SEDO_LOCAL_DUPLICATE_DELIVERY", "") == "1"  # fault injection for tests
+        esm = EventSourceMapping(
+            client("sqs", settings),
+            settings.queue_url,
+            handler,
+            settings.region,
+            workers,
+            duplicate_delivery=duplicates,
+        )
         esm.start()
         app = app_from_settings(settings)
         base = f"http://{host}:{port}"
