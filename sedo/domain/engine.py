@@ -457,16 +457,15 @@ class _Segment:
 
     def _failed(self, step: Step, failure: Failed) -> str | None:
         head = self.head
+
+        def record(**extra: Any) -> None:
+            self.emit(
+                ex.STEP_FAILED, stepId=step.id, error=failure.error, cause=failure.cause, attempt=head.attempt, **extra
+            )
+
         delay = retry_delay(step.config.get("retry") or [], failure.error, head.attempt, f"{head.id}/{step.id}")
         if delay is not None:
-            self.emit(
-                ex.STEP_FAILED,
-                stepId=step.id,
-                error=failure.error,
-                cause=failure.cause,
-                attempt=head.attempt,
-                retryInSeconds=round(delay, 3),
-            )
+            record(retryInSeconds=round(delay, 3))
             head.attempt += 1
             due = self.now + timedelta(seconds=delay)
             head.awaiting = {"kind": "retry", "step": step.id, "due": format_ts(due)}
@@ -474,17 +473,10 @@ class _Segment:
             return None
         catcher = catcher_for(step.config.get("catch") or [], failure.error)
         if catcher is not None:
-            self.emit(
-                ex.STEP_FAILED,
-                stepId=step.id,
-                error=failure.error,
-                cause=failure.cause,
-                attempt=head.attempt,
-                caughtBy=catcher["next"],
-            )
+            record(caughtBy=catcher["next"])
             head.stash[catcher.get("resultPath", "error")] = {"error": failure.error, "cause": failure.cause}
             return str(catcher["next"])
-        self.emit(ex.STEP_FAILED, stepId=step.id, error=failure.error, cause=failure.cause, attempt=head.attempt)
+        record()
         self.fail_execution(failure.error, failure.cause, step.id)
         return None
 
