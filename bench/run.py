@@ -394,6 +394,28 @@ class Bench:
         if response.status_code != 201:
             raise RuntimeError(f"workload {workload.name}: the API refused its definition: {response.text}")
 
+    def _child_steps(self, execution_id: str, events: Any) -> int:
+        """Steps entered by a map's or parallel's children (Step Functions bills those too)."""
+        from sedo.adapters.dynamodb import DynamoFanOutStore
+        from sedo.domain.execution import STEP_STARTED, split_execution_id
+
+        store: Any = self.observer_services.executions.executions
+        if not hasattr(store, "client"):
+            return 0
+        fanouts = DynamoFanOutStore(store.client, store.table)
+        _, _, key = split_execution_id(execution_id)
+        steps = 0
+        for event in events:
+            if event["type"] != STEP_STARTED:
+                continue
+            after: int | None = 0
+            while after is not None:
+                children, after = fanouts.children(TENANT, key, int(event["id"]), after, 500)
+                for child in children:
+                    history = store.history(TENANT, child.key, 100_000, None).items
+                    steps += sum(1 for e in history if e["type"] == STEP_STARTED)
+        return steps
+
     def verify(self, execution_ids: list[str]) -> dict[str, Any]:
         """Every execution succeeded; its history says how many steps it entered."""
         from sedo.domain.execution import STEP_STARTED, SUCCEEDED
@@ -404,6 +426,7 @@ class Bench:
             states[self.observer_services.executions.get(TENANT, execution_id)["state"]] += 1
             page = self.observer_services.executions.history(TENANT, execution_id, 100_000, None)
             steps += sum(1 for e in page.items if e["type"] == STEP_STARTED)
+            steps += self._child_steps(execution_id, page.items)
         if states[SUCCEEDED] != len(execution_ids):
             raise RuntimeError(f"not every execution succeeded: {dict(states)}")
         return {"states": dict(states), "stepsEntered": steps}

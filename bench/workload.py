@@ -14,7 +14,8 @@ and the fault-injection tests run a chosen few. A workload file holds:
     Optional: ``{stepId: {field: value}}`` replaced in the definition's steps, e.g.
     to shorten a 45 s wait to 3 s.
 ``input``
-    The execution input (the same for every execution).
+    The execution input (the same for every execution). Anywhere inside it,
+    ``{$range: N}`` stands for the list ``[0, 1, ..., N-1]`` (large map inputs).
 ``executions``
     How many executions ``make bench`` runs (``--scale`` multiplies it).
 
@@ -85,10 +86,20 @@ def load(path: Path) -> Workload:
         name=str(raw.get("name") or path.stem),
         description=str(raw.get("description") or ""),
         document=document,
-        input=raw.get("input", {}),
+        input=_expand(raw.get("input", {})),
         executions=int(raw.get("executions", 20)),
         source=source,
     )
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$range"}:
+            return list(range(int(value["$range"])))
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
 
 
 def load_all(directory: Path = WORKLOADS_DIR, names: list[str] | None = None) -> list[Workload]:
