@@ -233,7 +233,7 @@ steps:
     end: true
 """.replace("[ 'x", "['x"),
     )
-    count = 200  # ~300 bytes of padding each: more than the inline limit (48 KB) in all
+    count = 450  # ~150 bytes per result: more than the inline limit (48 KB) in all
     execution_id = harness.services.executions.start(T, "big", {"xs": list(range(count))})[0]["id"]
     harness.drain()
     from sedo.domain.execution import split_execution_id
