@@ -208,6 +208,8 @@ class Bench:
         from tests.support import api_client, serve_api
 
         use_local_credentials()
+        # invoke steps (the map workload) call the local example functions, as under `make run`
+        os.environ.setdefault("SEDO_LOCAL_FUNCTIONS", str(REPO_ROOT / "definitions" / "functions" / "local.yaml"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.moto = MotoServer()
         self.moto.start(log=self.state_dir / "moto.log")
