@@ -232,8 +232,8 @@ API_GRANTS = {
 }
 PROCESSOR_GRANTS = {
     Permission("dynamodb:GetItem", "DefinitionsTable"),
-    Permission("dynamodb:GetItem", "ExecutionsTable"),
-    Permission("dynamodb:PutItem", "ExecutionsTable"),
+    *(Permission(f"dynamodb:{a}", "ExecutionsTable") for a in ("GetItem", "PutItem", "UpdateItem", "Query")),
+    Permission("dynamodb:BatchWriteItem", "ExecutionsTable"),  # fan-out inputs
     Permission("dynamodb:PutItem", "HistoryTable"),
     *(
         Permission(f"sqs:{a}", "ExecutionQueue")
