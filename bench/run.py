@@ -448,7 +448,7 @@ class Bench:
                 if response.status_code != 201:
                     raise RuntimeError(f"workload {workload.name}: execute answered {response.status_code}")
                 ids.append(response.json()["id"])
-            self.wait_finished({(TENANT, i.rsplit(":", 1)[-1]) for i in ids}, timeout=300)
+            self.wait_finished({(TENANT, i.rsplit(":", 1)[-1]) for i in ids}, timeout=workload.timeout)
             self.wait_queue_empty()
         checked = self.verify(ids)
         say(f"{workload.name}: {count} executions in {log_.ended - log_.started:.1f} s")
@@ -743,7 +743,7 @@ def throughput_and_ceiling(
     (alternating which goes first) keeps slow spells from landing on one side only. Figures are
     medians over rounds; the ratio is the median of the per-round ratios.
     """
-    workloads = [w for w, _ in runs]
+    workloads = [w for w, _ in runs if w.throughput]
     weights = [w.executions for w in workloads]
     per_round = max(len(workloads), round(executions * scale / rounds))
     # the same definitions with 1 s waits: the same wake-ups, less idle time at the tail
@@ -756,7 +756,8 @@ def throughput_and_ceiling(
         max(
             1, round(sum(1 for s in bench.samples if s.phase == r["phase"] and s.result == "committed") / len(r["ids"]))
         )
-        for _, r in runs
+        for w, r in runs
+        if w.throughput
     ]
     chains = [n for (_, count), n in zip(plan, hops, strict=True) for _ in range(count)]
     sedo_rounds: list[dict[str, Any]] = []

@@ -18,6 +18,12 @@ and the fault-injection tests run a chosen few. A workload file holds:
     ``{$range: N}`` stands for the list ``[0, 1, ..., N-1]`` (large map inputs).
 ``executions``
     How many executions ``make bench`` runs (``--scale`` multiplies it).
+``optional``
+    ``true``: run only when named with ``--workloads`` (long runs such as a 10,000-item map).
+``throughput``
+    ``false``: leave it out of the throughput rounds (fan-outs, whose iterations dwarf them).
+``timeout``
+    Seconds its cost run may take (default 300).
 
 Workloads with ``invoke`` steps call the functions the processor's invoker is
 configured with (locally: definitions/functions/local.yaml).
@@ -26,7 +32,7 @@ configured with (locally: definitions/functions/local.yaml).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,9 @@ class Workload:
     input: Any
     executions: int
     source: str
+    optional: bool = False
+    throughput: bool = True
+    timeout: float = 300.0
 
     @property
     def definition_id(self) -> str:
@@ -54,7 +63,7 @@ class Workload:
         """The same workload under another definition id (to run it twice in one stack)."""
         document = copy.deepcopy(self.document)
         document["id"] = definition_id
-        return Workload(self.name, self.description, document, self.input, self.executions, self.source)
+        return replace(self, document=document)
 
     def with_waits(self, seconds: int) -> Workload:
         """The same workload with every ``seconds`` wait set to ``seconds`` (throughput runs)."""
@@ -62,7 +71,7 @@ class Workload:
         for step in document.get("steps", []):
             if step.get("type") == "wait" and "seconds" in step:
                 step["seconds"] = seconds
-        return Workload(self.name, self.description, document, self.input, self.executions, self.source)
+        return replace(self, document=document)
 
 
 def _apply_patch(document: dict[str, Any], patch: dict[str, Any], source: str) -> None:
@@ -89,6 +98,9 @@ def load(path: Path) -> Workload:
         input=_expand(raw.get("input", {})),
         executions=int(raw.get("executions", 20)),
         source=source,
+        optional=bool(raw.get("optional", False)),
+        throughput=bool(raw.get("throughput", True)),
+        timeout=float(raw.get("timeout", 300)),
     )
 
 
@@ -106,7 +118,7 @@ def load_all(directory: Path = WORKLOADS_DIR, names: list[str] | None = None) ->
     """Every workload in ``directory`` (sorted by file name), or just ``names``, in that order."""
     found = {w.name: w for w in (load(p) for p in sorted(directory.glob("*.yaml")))}
     if names is None:
-        return list(found.values())
+        return [w for w in found.values() if not w.optional]
     missing = [n for n in names if n not in found]
     if missing:
         raise ValueError(f"no workload named {missing} in {directory} (have {sorted(found)})")
