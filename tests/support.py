@@ -49,6 +49,19 @@ def serve_api(settings: Settings, clock: Any = None, adapters: Any = None) -> It
         thread.join(10)
 
 
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Messages in the queue: visible, in flight and delayed."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
 @dataclass
 class Harness:
     """Drives the real processor handler against the emulator's real queue.
@@ -102,15 +115,7 @@ class Harness:
         return [json.loads(m["Body"]) for m in messages]
 
     def depth(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        return sum(int(v) for v in attributes.values())
+        return queue_depth(self.sqs, self.queue_url)
 
     # -- running -----------------------------------------------------------------------
 

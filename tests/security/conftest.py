@@ -11,6 +11,7 @@ import pytest
 from sedo.adapters.aws import client
 from sedo.config import Settings
 from sedo.entrypoints.local.moto import provision
+from tests.support import queue_depth as support_queue_depth
 from tests.support import serve_api
 
 
@@ -46,15 +47,7 @@ def stored_items(settings: Settings, tenant: str) -> list[dict[str, Any]]:
 
 
 def queue_depth(settings: Settings) -> int:
-    attributes = client("sqs", settings).get_queue_attributes(
-        QueueUrl=settings.queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
+    return support_queue_depth(client("sqs", settings), settings.queue_url)
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
