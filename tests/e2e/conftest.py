@@ -45,8 +45,10 @@ def _children(pid: int) -> list[int]:
 
 
 @contextmanager
-def running_stack(state: Path, **extra_env: str) -> Iterator[LocalStack]:
-    """`sedo local` in a subprocess on free ports; stopped with SIGINT (Ctrl-C) afterwards."""
+def running_stack(state: Path, drop_env: tuple[str, ...] = (), **extra_env: str) -> Iterator[LocalStack]:
+    """`sedo local` in a subprocess on free ports; stopped with SIGINT (Ctrl-C) afterwards.
+
+    ``drop_env`` names variables of this process the stack must not inherit."""
     port = free_port()
     log = state / "stack.log"
     env = {
@@ -56,6 +58,8 @@ def running_stack(state: Path, **extra_env: str) -> Iterator[LocalStack]:
         "SEDO_LOG_LEVEL": "WARNING",
         **extra_env,
     }
+    for name in drop_env:
+        env.pop(name, None)
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "sedo.entrypoints.cli", "local"],

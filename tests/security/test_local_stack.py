@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sedo.entrypoints.local.moto import free_port
+from tests.e2e.conftest import running_stack
 from tests.support import auth_headers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -32,33 +30,9 @@ EXAMPLE = ROOT / "definitions" / "example-definition.yaml"
 @pytest.fixture(scope="module")
 def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
     state = tmp_path_factory.mktemp("fresh-local")
-    port = free_port()
-    env = {**os.environ, "SEDO_LOCAL_DIR": str(state), "SEDO_PORT": str(port), "SEDO_LOG_LEVEL": "WARNING"}
-    env.pop("SEDO_JWT_SIGNING_KEY_FILE", None)  # as on a developer's machine: the key lives in the state dir
-    log = state / "stack.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sedo.entrypoints.cli", "local"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while "Ctrl-C" not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sedo local did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield base, state, log.read_text()
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            process.kill()
-            process.wait()
+    # as on a developer's machine: the key lives in the state dir, not in the test key file
+    with running_stack(state, drop_env=("SEDO_JWT_SIGNING_KEY_FILE",)) as stack:
+        yield stack.base_url, state, stack.output()
 
 
 def test_make_run_creates_a_private_key_and_prints_a_working_token(fresh_stack: tuple[str, Path, str]) -> None:
