@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -389,11 +390,13 @@ class DynamoExecutionStore:
 
 class DynamoFanOutStore:
     """Fan-out records in the executions table, in the parent's partition ``tenant#parent``:
-    the counter (``sk=instance#map``), the inputs in chunks (``instance#i#chunk``) and one
-    result per iteration (``instance#r#index``). Each iteration costs a constant number
-    of requests, whatever the item count."""
+    the counter (``sk=instance#map``), the inputs in chunks (``instance#i#chunk``), one
+    result per iteration (``instance#r#index``) and one completion bucket per ``BUCKET``
+    iterations (``instance#b#bucket``). Each iteration costs a constant number of requests
+    and capacity units, whatever the item count, and no transaction (half the write units)."""
 
-    CHUNK = 50
+    CHUNK = 50  # iteration inputs per item
+    BUCKET = 100  # iterations per completion bucket
 
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
@@ -432,7 +435,7 @@ class DynamoFanOutStore:
                     "tolerated": _n(counter.tolerated),
                     "done": _n(0),
                     "succeeded": _n(0),
-                    "failed": _n(0),
+                    "failures": {"M": {}},
                     "bytes": _n(0),
                     "closed": {"BOOL": False},
                     "branches": {"BOOL": counter.branches},
@@ -450,15 +453,17 @@ class DynamoFanOutStore:
             Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#map")},
             ConsistentRead=True,
         ).get("Item")
-        if not item:
-            return None
+        return self._counter(item) if item else None
+
+    @staticmethod
+    def _counter(item: dict[str, Any]) -> FanOutCounter:
         return FanOutCounter(
             total=int(item["total"]["N"]),
             concurrency=int(item["concurrency"]["N"]),
             tolerated=int(item["tolerated"]["N"]),
             done=int(item["done"]["N"]),
             succeeded=int(item["succeeded"]["N"]),
-            failed=int(item["failed"]["N"]),
+            failed=sum(int(n["N"]) for n in item["failures"]["M"].values()),
             bytes=int(item["bytes"]["N"]),
             closed=item["closed"]["BOOL"],
             branches=item["branches"]["BOOL"],
@@ -473,47 +478,135 @@ class DynamoFanOutStore:
         return json.loads(chunk["items"]["S"])[index % self.CHUNK]
 
     def record(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
-    ) -> bool:
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        index: int,
+        succeeded: bool,
+        result: dict[str, Any],
+        total: int,
+    ) -> FanOutCounter | None:
+        """Four idempotent writes, no transaction (constant size, whatever the item count):
+
+        1. the result item, refused if it exists;
+        2. the iteration's bucket (``BUCKET`` indices): ``ADD members :i`` plus its counts,
+           refused if ``members`` contains ``i``, so each iteration counts once;
+        3. on a failure, the bucket's failure count into the counter's ``failures`` map, only
+           ever raised (``< :n``), so the counter's failure total is never ahead of the truth;
+        4. when the bucket is full, its totals into the counter, refused if the counter's
+           ``buckets`` set has it already; the final failure count of the bucket goes too.
+
+        Redelivery repeats them all: what a crash left undone is done, the rest is refused.
+        The counter's ``done`` reaches ``total`` only through step 4 of the last bucket, after
+        every result and failure is written."""
         pk = self._pk(tenant_id, parent_key)
         document = json.dumps(result, separators=(",", ":"))
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                "pk": pk,
-                                "sk": _s(f"{instance}#r#{index:06d}"),
-                                "ok": {"BOOL": succeeded},
-                                "doc": _s(document),
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": {"pk": pk, "sk": _s(f"{instance}#map")},
-                            "UpdateExpression": "ADD done :one, succeeded :s, failed :f, #bytes :b",
-                            "ExpressionAttributeNames": {"#bytes": "bytes"},
-                            "ExpressionAttributeValues": {
-                                ":one": _n(1),
-                                ":s": _n(1 if succeeded else 0),
-                                ":f": _n(0 if succeeded else 1),
-                                ":b": _n(len(document)),
-                            },
-                            "ConditionExpression": "attribute_exists(pk)",
-                        }
-                    },
-                ]
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": pk, "sk": _s(f"{instance}#r#{index:06d}"), "ok": {"BOOL": succeeded}, "doc": _s(document)},
+                ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+            if not _condition_failed(exc):
+                raise
+        number = index // self.BUCKET
+        bucket_key = {"pk": pk, "sk": _s(f"{instance}#b#{number:05d}")}
+        try:
+            bucket = self.client.update_item(
+                TableName=self.table,
+                Key=bucket_key,
+                UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b",
+                ConditionExpression="NOT contains(members, :i)",
+                ExpressionAttributeNames={"#bytes": "bytes"},
+                ExpressionAttributeValues={
+                    ":member": {"NS": [str(index)]},
+                    ":i": _n(index),
+                    ":s": _n(1 if succeeded else 0),
+                    ":f": _n(0 if succeeded else 1),
+                    ":b": _n(len(document)),
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            bucket = self.client.get_item(TableName=self.table, Key=bucket_key, ConsistentRead=True)["Item"]
+        members = len(bucket["members"]["NS"])
+        failed = int(bucket["failed"]["N"])
+        counter_key = {"pk": pk, "sk": _s(f"{instance}#map")}
+        if members >= min(self.BUCKET, total - number * self.BUCKET):
+            return self._fold(counter_key, number, bucket)
+        if failed:
+            try:
+                item = self.client.update_item(
+                    TableName=self.table,
+                    Key=counter_key,
+                    UpdateExpression="SET failures.#bucket = :n",
+                    ConditionExpression="attribute_exists(pk) AND "
+                    "(attribute_not_exists(failures.#bucket) OR failures.#bucket < :n)",
+                    ExpressionAttributeNames={"#bucket": str(number)},
+                    ExpressionAttributeValues={":n": _n(failed)},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError as exc:
+                if not _condition_failed(exc):
+                    raise
+                return self.counter(tenant_id, parent_key, instance)
+            return self._counter(item)
+        return None
+
+    def _fold(self, counter_key: dict[str, Any], number: int, bucket: dict[str, Any]) -> FanOutCounter | None:
+        """Add a full bucket's totals to the counter, once."""
+        try:
+            item = self.client.update_item(
+                TableName=self.table,
+                Key=counter_key,
+                UpdateExpression="ADD buckets :bucket, done :done, succeeded :s, #bytes :b SET failures.#bucket = :f",
+                ConditionExpression="attribute_exists(pk) AND NOT contains(buckets, :number)",
+                ExpressionAttributeNames={"#bytes": "bytes", "#bucket": str(number)},
+                ExpressionAttributeValues={
+                    ":bucket": {"NS": [str(number)]},
+                    ":number": _n(number),
+                    ":done": _n(len(bucket["members"]["NS"])),
+                    ":s": bucket["succeeded"],
+                    ":b": bucket["bytes"],
+                    ":f": bucket["failed"],
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            found = self.client.get_item(TableName=self.table, Key=counter_key, ConsistentRead=True).get("Item")
+            return self._counter(found) if found else None
+        return self._counter(item)
+
+    def progress(self, tenant_id: str, parent_key: str, instance: int) -> dict[str, int] | None:
+        counter = self.counter(tenant_id, parent_key, instance)
+        if counter is None:
+            return None
+        done = succeeded = failed = 0
+        position: dict[str, Any] | None = None
+        while True:
+            args: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#b#")},
+                "ProjectionExpression": "members, succeeded, failed",
+            }
+            if position:
+                args["ExclusiveStartKey"] = position
+            response = self.client.query(**args)
+            for item in response.get("Items", []):
+                done += len(item["members"]["NS"])
+                succeeded += int(item["succeeded"]["N"])
+                failed += int(item["failed"]["N"])
+            position = response.get("LastEvaluatedKey")
+            if position is None:
+                break
+        return replace(counter, done=done, succeeded=succeeded, failed=failed).progress()
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
         self.client.update_item(

@@ -148,22 +148,34 @@ class MemoryFanOutStore:
         return copy.deepcopy(self.inputs[(tenant_id, parent_key, instance)][index])
 
     def record(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
-    ) -> bool:
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        index: int,
+        succeeded: bool,
+        result: dict[str, Any],
+        total: int,
+    ) -> Any:
         key = (tenant_id, parent_key, instance)
         results = self.recorded.setdefault(key, {})
-        if index in results or key not in self.counters:
-            return False
-        results[index] = copy.deepcopy(result)
-        c = self.counters[key]
-        self.counters[key] = replace(
-            c,
-            done=c.done + 1,
-            succeeded=c.succeeded + (1 if succeeded else 0),
-            failed=c.failed + (0 if succeeded else 1),
-            bytes=c.bytes + len(json.dumps(result)),
-        )
-        return True
+        if key not in self.counters:
+            return None
+        if index not in results:
+            results[index] = copy.deepcopy(result)
+            c = self.counters[key]
+            self.counters[key] = replace(
+                c,
+                done=c.done + 1,
+                succeeded=c.succeeded + (1 if succeeded else 0),
+                failed=c.failed + (0 if succeeded else 1),
+                bytes=c.bytes + len(json.dumps(result, separators=(",", ":"))),
+            )
+        return self.counters[key]
+
+    def progress(self, tenant_id: str, parent_key: str, instance: int) -> dict[str, int] | None:
+        counter = self.counters.get((tenant_id, parent_key, instance))
+        return counter.progress() if counter else None
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
         key = (tenant_id, parent_key, instance)

@@ -3,7 +3,7 @@
 - ``fanout`` (on the parent's ``fanout`` wake-up, after the parent committed its await):
   store the counter and the iteration inputs, start the first ``concurrency`` children.
 - ``child_finished`` (after a child's final commit, and again on any redelivery): record
-  its result and count it in ONE transaction that refuses a second record; then start
+  its result and count it once (the store's idempotent writes refuse a second count); then start
   iteration ``index + concurrency`` (so at most ``concurrency`` run at once, each finishing
   one starting the next), and wake the parent when the last one is in (or when failures
   exceed the tolerance). Every step is idempotent, so redelivery repeats it harmlessly.
@@ -101,9 +101,14 @@ class FanOut:
         else:
             result["error"] = child.error or child.state
             result["cause"] = child.cause
-        self.store.record(child.tenant_id, parent_key, instance, index, succeeded, result)
         counter = self.store.counter(child.tenant_id, parent_key, instance)
-        if counter is None or counter.closed:
+        if counter is None:
+            log.warning("no fan-out record for %s: its result is dropped", child.key)
+            return
+        counter = (
+            self.store.record(child.tenant_id, parent_key, instance, index, succeeded, result, counter.total) or counter
+        )
+        if counter.closed:
             return
         failed_out = counter.failed > counter.tolerated
         following = index + counter.concurrency
@@ -158,8 +163,7 @@ class FanOut:
         return value
 
     def progress(self, parent: Execution) -> dict[str, int] | None:
-        counter = self.store.counter(parent.tenant_id, parent.key, parent.instance)
-        return counter.progress() if counter else None
+        return self.store.progress(parent.tenant_id, parent.key, parent.instance)
 
     # -- cancel -------------------------------------------------------------------
 

@@ -110,7 +110,11 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class FanOutCounter:
-    """The fan-in record of one fan-out step attempt: totals and what the children need."""
+    """The fan-in record of one fan-out step attempt: totals and what the children need.
+
+    A store may count in batches: ``done``, ``succeeded`` and ``bytes`` may lag behind the
+    iterations recorded, and ``failed`` may too, but none is ever ahead. When ``done``
+    reaches ``total`` all four are exact."""
 
     total: int
     concurrency: int
@@ -144,9 +148,25 @@ class FanOutStore(Protocol):
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any: ...
 
     def record(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
-    ) -> bool:
-        """Atomically store an iteration's result and count it; False if it was recorded before."""
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        index: int,
+        succeeded: bool,
+        result: dict[str, Any],
+        total: int,
+    ) -> FanOutCounter | None:
+        """Store an iteration's result and count it, exactly once however often it is called
+        (redelivery calls it again, and must finish what a crashed call began).
+
+        Returns the counter as it is after this call when the call wrote to it or found that
+        it had been written for this iteration already (the caller then decides whether to
+        wake the parent), None when it did not touch it."""
+        ...
+
+    def progress(self, tenant_id: str, parent_key: str, instance: int) -> dict[str, int] | None:
+        """Live counts (total, succeeded, failed, running), for reading an execution."""
         ...
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None: ...

@@ -3,12 +3,14 @@ failure tolerance, cancel, large results, and a constant request count per item.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from sedo.domain.language import load_text
 from tests.support import Harness, events_of
@@ -273,3 +275,136 @@ def test_requests_per_item_do_not_grow_with_the_item_count(harness: Harness) -> 
     # constant per item: the per-item cost at 1,000 is no more than at 10 (fixed costs amortize)
     assert per_item[1000] <= per_item[10]
     assert per_item[1000] <= per_item[100] * 1.05
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingClient:
+    """The emulator's DynamoDB client, except that its ``at``-th write raises, before the
+    write reaches the table or after it landed (a lost connection, a killed Lambda)."""
+
+    def __init__(self, client: Any, at: int, landed: bool) -> None:
+        self.client, self.at, self.landed, self.writes = client, at, landed, 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+        if name not in ("put_item", "update_item"):
+            return method
+
+        def write(**kwargs: Any) -> Any:
+            self.writes += 1
+            if self.writes != self.at:
+                return method(**kwargs)
+            if self.landed:
+                with contextlib.suppress(ClientError):  # refused or not, the caller never hears
+                    method(**kwargs)
+            raise Crash(f"write {self.at} of {name}")
+
+        return write
+
+
+def test_each_iteration_counts_once_through_crashes_and_redelivery(harness: Harness) -> None:
+    import random
+
+    from sedo.adapters.dynamodb import DynamoFanOutStore
+    from sedo.service_layer.ports import FanOutCounter
+
+    store = harness.adapters.fanout
+    assert isinstance(store, DynamoFanOutStore)
+    total, parent, instance = 250, "parent-crash", 7  # buckets of 100, 100 and 50
+    rng = random.Random(1234)
+    failing = set(rng.sample(range(total), 30))
+    store.create(T, parent, instance, FanOutCounter(total=total, concurrency=total, tolerated=total), [0] * total)
+
+    def result(index: int) -> dict[str, Any]:
+        if index in failing:
+            return {"index": index, "succeeded": False, "error": "Boom", "cause": f"item {index}"}
+        return {"index": index, "succeeded": True, "output": {"n": index}}
+
+    order = [*range(total), *rng.sample(range(total), 120)]  # every index, some delivered again
+    rng.shuffle(order)
+    attempted: set[int] = set()
+    woke = 0
+    for index in order:
+        attempted.add(index)
+        crashing = DynamoFanOutStore(CrashingClient(store.client, rng.randint(1, 4), rng.random() < 0.5), store.table)
+        with pytest.raises(Crash):
+            while True:  # a call with fewer writes than ``at`` does not crash: deliver it again
+                crashing.record(T, parent, instance, index, index not in failing, result(index), total)
+                crashing.client.writes = 0
+                crashing.client.at = 1
+        after = store.record(T, parent, instance, index, index not in failing, result(index), total)  # redelivery
+        if after is not None and after.done >= total:
+            woke += 1
+        counter = store.counter(T, parent, instance)
+        assert counter is not None
+        assert counter.done <= len(attempted) and counter.failed <= len(failing & attempted)  # never ahead
+    counter = store.counter(T, parent, instance)
+    assert counter is not None
+    documents = [json.dumps(result(i), separators=(",", ":")) for i in range(total)]
+    assert (counter.done, counter.succeeded, counter.failed) == (total, total - len(failing), len(failing))
+    assert counter.bytes == sum(len(d) for d in documents)
+    assert woke >= 1  # whoever completed the last bucket (or its redelivery) saw the end
+    assert store.results(T, parent, instance) == [result(i) for i in range(total)]
+    assert store.progress(T, parent, instance) == {
+        "total": total,
+        "succeeded": total - len(failing),
+        "failed": len(failing),
+        "running": 0,
+    }
+
+
+def test_failures_past_tolerance_show_before_any_bucket_is_full(harness: Harness) -> None:
+    from sedo.service_layer.ports import FanOutCounter
+
+    store = harness.adapters.fanout
+    assert store is not None
+    parent, instance = "parent-tolerance", 3
+    store.create(T, parent, instance, FanOutCounter(total=1000, concurrency=50, tolerated=2), [0] * 1000)
+    seen = []
+    for index in (5, 150, 151, 420):  # failures in three buckets, none of them full
+        error = {"index": index, "succeeded": False, "error": "Boom", "cause": None}
+        after = store.record(T, parent, instance, index, False, error, 1000)
+        assert after is not None
+        seen.append(after.failed)
+    assert seen == [1, 2, 3, 4]
+    assert store.progress(T, parent, instance) == {"total": 1000, "succeeded": 0, "failed": 4, "running": 50}
+
+
+def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None:
+    """Two failures in one bucket, interleaved: A counts itself into the bucket, B counts
+    itself and writes the bucket's failures (2) to the counter, then A writes its older
+    view (1). The counter keeps 2."""
+    from sedo.adapters.dynamodb import DynamoFanOutStore
+    from sedo.service_layer.ports import FanOutCounter
+
+    store = harness.adapters.fanout
+    assert isinstance(store, DynamoFanOutStore)
+    parent, instance = "parent-late", 1
+    store.create(T, parent, instance, FanOutCounter(total=100, concurrency=10, tolerated=5), [0] * 100)
+
+    def failure(index: int) -> dict[str, Any]:
+        return {"index": index, "succeeded": False, "error": "Boom", "cause": None}
+
+    class BIsFaster:
+        def __init__(self, client: Any) -> None:
+            self.client, self.done = client, False
+
+        def __getattr__(self, name: str) -> Any:
+            method = getattr(self.client, name)
+
+            def call(**kwargs: Any) -> Any:
+                if not self.done and str(kwargs.get("UpdateExpression", "")).startswith("SET failures."):
+                    self.done = True
+                    store.record(T, parent, instance, 2, False, failure(2), 100)  # B, all of it
+                return method(**kwargs)
+
+            return call
+
+    a = DynamoFanOutStore(BIsFaster(store.client), store.table)
+    after = a.record(T, parent, instance, 1, False, failure(1), 100)
+    assert after is not None and after.failed == 2
+    counter = store.counter(T, parent, instance)
+    assert counter is not None and counter.failed == 2
