@@ -653,6 +653,7 @@ class DynamoFanOutStore:
                 ":high": _s(f"{instance}.999999"),
             },
             Limit=limit,
+            ConsistentRead=True,  # a child created before the counter closed is on this page
         )
         heads = [Execution.from_document(json.loads(item["doc"]["S"])) for item in response.get("Items", [])]
         heads = [h for h in heads if h.index is not None and h.index >= after]

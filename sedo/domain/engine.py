@@ -217,6 +217,8 @@ def advance(
     elif kind == "retry":
         segment.run(definition, awaiting["step"], retrying=True)
     elif kind == "exec-timeout":
+        if awaiting.get("kind") == "fanin":
+            segment.send("sweep", instance=head.instance)  # cancel the iterations still running
         segment.fail_execution(
             failures.TIMEOUT, f"the execution did not finish within {definition.document.get('timeoutSeconds')} s"
         )
@@ -245,6 +247,8 @@ def advance(
             outcome = Failed(
                 failures.TIMEOUT, f"step {step.id!r} did not finish within {step.config.get('timeoutSeconds')} s"
             )
+            if awaiting.get("kind") == "fanin":
+                segment.send("sweep", instance=head.instance)  # cancel the iterations still running
         else:  # heartbeat-timeout
             outcome = Failed(
                 failures.HEARTBEAT_TIMEOUT,

@@ -87,6 +87,14 @@ class FanOut:
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:
                 return  # already running or done
             child = existing  # created before a crash: make sure its start was sent
+        now = self.store.counter(tenant_id, parent_key, instance)
+        if now is None or now.closed:
+            # The step ended (cancel, failure, timeout) since the caller read the counter, and
+            # its sweep may have paged past this index already: the child must not run.
+            if child.pending_events:
+                self.executions.put_history(child)  # its ExecutionSubmitted, then the cancel
+            self._cancel(child)
+            return
         flush(child, self.executions, self.queue)
 
     # -- fan-in -------------------------------------------------------------------

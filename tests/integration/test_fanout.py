@@ -408,3 +408,78 @@ def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None
     assert after is not None and after.failed == 2
     counter = store.counter(T, parent, instance)
     assert counter is not None and counter.failed == 2
+
+
+SLOW_MAP = """
+id: slow-map
+steps:
+  - id: each
+    type: map
+    items: "input.xs"
+    maxConcurrency: 2
+    timeoutSeconds: 60
+    iterator:
+      steps:
+        - {id: nap, type: wait, seconds: 3600, end: true}
+    catch: [{errors: [States.Timeout], next: gave-up, resultPath: why}]
+    end: true
+  - id: gave-up
+    type: succeed
+    input: why
+"""
+
+
+def children_of(harness: Harness, execution_id: str) -> list[Any]:
+    from sedo.domain.execution import split_execution_id
+
+    _, _, key = split_execution_id(execution_id)
+    started = [e for e in events_of(harness, T, execution_id) if e["type"] == "StepStarted" and e["stepId"] == "each"]
+    children, _ = harness.adapters.fanout.children(T, key, started[0]["id"], 0, 1000)  # type: ignore[union-attr]
+    return children
+
+
+def test_a_map_step_that_times_out_cancels_its_iterations(harness: Harness) -> None:
+    define(harness, SLOW_MAP)
+    execution_id = harness.services.executions.start(T, "slow-map", {"xs": list(range(4))})[0]["id"]
+    harness.drain(advance_clock=False, stop_after=12)  # the fan-out and the first wave; timers re-arm
+    assert [c.finished for c in children_of(harness, execution_id)] == [False, False]
+    harness.drain()  # the step's timeout is due first
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded" and execution["output"]["error"] == "States.Timeout", execution
+    children = children_of(harness, execution_id)
+    assert [c.state for c in children] == ["ExecutionCancelled"] * 2  # the first wave, and no more
+
+
+def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(harness: Harness) -> None:
+    """The race of a finishing iteration with the parent's cancel: it read the counter (open),
+    the cancel's sweep closed it and paged the children, then it starts the next one."""
+    from sedo.adapters.clock import FakeClock
+    from sedo.domain.execution import split_execution_id
+    from sedo.service_layer.fanout import FanOut
+
+    define(harness, squares(concurrency=1))
+    execution_id = harness.services.executions.start(T, "squares", {"numbers": [1, 2, 3]})[0]["id"]
+    _, _, key = split_execution_id(execution_id)
+    store = harness.adapters.fanout
+    assert store is not None
+    record = store.record
+    raced = []
+
+    def record_after_a_cancel(tenant_id: str, parent_key: str, instance: int, *args: Any) -> Any:
+        if not raced:
+            raced.append(instance)
+            harness.services.executions.cancel(T, execution_id, "stop")
+            sweeper = FanOut(store, harness.adapters.executions, harness.adapters.queue, FakeClock())
+            sweeper.sweep(tenant_id, parent_key, instance, 0)
+        return record(tenant_id, parent_key, instance, *args)
+
+    store.record = record_after_a_cancel  # type: ignore[method-assign]
+    harness.drain()
+    assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionCancelled"
+    children, _ = store.children(T, key, raced[0], 0, 1000)
+    assert [c.state for c in children] == ["ExecutionSucceeded", "ExecutionCancelled"]
+    assert [e["type"] for e in events_of_child(harness, children[1])] == ["ExecutionSubmitted", "ExecutionCancelled"]
+
+
+def events_of_child(harness: Harness, child: Any) -> list[dict[str, Any]]:
+    return list(harness.adapters.executions.history(T, child.key, 1000, None).items)
