@@ -31,11 +31,16 @@ BY_DEFINITION_INDEX = "byDefinition"
 def execution_key(tenant_id: str, key: str) -> dict[str, dict[str, str]]:
     """Where a head lives. Top-level executions: ``pk=tenant``. Children of a fan-out step
     (key ``parent.instance.index``) live in their parent's partition, ``pk=tenant#parent``,
-    ``sk=instance.000index``, so tenant listings never see them and a sweep can page them."""
+    ``sk=0000000instance.000index``, so tenant listings never see them, and a sweep or a
+    listing pages them in (step attempt, index) order."""
     if "." not in key:
         return {"pk": _s(tenant_id), "sk": _s(key)}
     parent, instance, index = key.rsplit(".", 2)
-    return {"pk": _s(f"{tenant_id}#{parent}"), "sk": _s(f"{instance}.{int(index):06d}")}
+    return {"pk": _s(f"{tenant_id}#{parent}"), "sk": _s(_child_sk(int(instance), int(index)))}
+
+
+def _child_sk(instance: int, index: int) -> str:
+    return f"{instance:010d}.{index:06d}"
 
 
 def _s(value: str) -> dict[str, str]:
@@ -276,8 +281,17 @@ class DynamoExecutionStore:
                 raise
 
     def list_executions(
-        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
+        self,
+        tenant_id: str,
+        limit: int,
+        token: str | None,
+        states: Sequence[str],
+        definition_id: str | None,
+        parent_key: str | None = None,
     ) -> Page:
+        """Top-level executions: the tenant's partition, newest first. Iterations: their
+        parent's partition (``tenant#parent``), in (step attempt, index) order; the fan-out
+        records there (they have no ``state``) are filtered out."""
         wanted = set(states)
         if definition_id is None:
 
@@ -285,17 +299,22 @@ class DynamoExecutionStore:
                 args: dict[str, Any] = {
                     "TableName": self.table,
                     "KeyConditionExpression": "pk = :pk",
-                    "ExpressionAttributeValues": {":pk": _s(tenant_id)},
-                    "ScanIndexForward": False,
+                    "ExpressionAttributeValues": {
+                        ":pk": _s(tenant_id if parent_key is None else f"{tenant_id}#{parent_key}")
+                    },
+                    "ScanIndexForward": parent_key is not None,
                     "Limit": count,
                 }
+                filters = ["attribute_exists(#state)"] if parent_key is not None else []
                 if wanted:
                     names = [f":s{i}" for i in range(len(wanted))]
-                    args["FilterExpression"] = f"#state IN ({', '.join(names)})"
-                    args["ExpressionAttributeNames"] = {"#state": "state"}
+                    filters.append(f"#state IN ({', '.join(names)})")
                     args["ExpressionAttributeValues"].update(
                         {n: _s(s) for n, s in zip(names, sorted(wanted), strict=True)}
                     )
+                if filters:
+                    args["FilterExpression"] = " AND ".join(filters)
+                    args["ExpressionAttributeNames"] = {"#state": "state"}
                 if position:
                     args["ExclusiveStartKey"] = position
                 return dict(self.client.query(**args))
@@ -649,8 +668,8 @@ class DynamoFanOutStore:
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
                 ":pk": self._pk(tenant_id, parent_key),
-                ":low": _s(f"{instance}.{after:06d}"),
-                ":high": _s(f"{instance}.999999"),
+                ":low": _s(_child_sk(instance, after)),
+                ":high": _s(_child_sk(instance, 999_999)),
             },
             Limit=limit,
             ConsistentRead=True,  # a child created before the counter closed is on this page

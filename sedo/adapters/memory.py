@@ -83,17 +83,26 @@ class MemoryExecutionStore:
             del self.heads[(head.tenant_id, head.key)]
 
     def list_executions(
-        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
+        self,
+        tenant_id: str,
+        limit: int,
+        token: str | None,
+        states: Sequence[str],
+        definition_id: str | None,
+        parent_key: str | None = None,
     ) -> Page:
         heads = [
             Execution.from_document(copy.deepcopy(d))
             for (t, _), d in self.heads.items()
             if t == tenant_id
-            and d.get("parent_key") is None
+            and d.get("parent_key") == parent_key
             and (definition_id is None or d["definition_id"] == definition_id)
             and (not states or d["state"] in states)
         ]
-        heads.sort(key=lambda h: h.key, reverse=True)
+        if parent_key is None:
+            heads.sort(key=lambda h: h.key, reverse=True)
+        else:
+            heads.sort(key=lambda h: (h.key.rsplit(".", 2)[1].zfill(10), h.index or 0))
         return _page(heads, tenant_id, limit, token)
 
     def put_history(self, head: Execution) -> None:

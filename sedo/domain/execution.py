@@ -181,6 +181,17 @@ class Execution:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at or self.created_at,
             "endedAt": self.ended_at,
+            **({"iteration": self.iteration()} if self.parent_key is not None else {}),
+        }
+
+    def iteration(self) -> dict[str, Any]:
+        """Which fan-out step attempt of which execution this child is an iteration of."""
+        assert self.parent_key is not None
+        step = self.scope[-1] if self.scope else ""
+        return {
+            "parentId": execution_id(self.tenant_id, self.definition_id, self.parent_key),
+            "stepId": step.split("#", 1)[0],
+            "index": self.index,
         }
 
     def describe(self) -> dict[str, Any]:

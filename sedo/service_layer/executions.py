@@ -150,6 +150,13 @@ class ExecutionService:
         page = self.executions.list_executions(tenant_id, limit, token, states, definition_id)
         return Page([head.summary() for head in page.items], page.next_token)
 
+    def iterations(
+        self, tenant_id: str, execution_id: str, limit: int, token: str | None, states: Sequence[str] = ()
+    ) -> Page:
+        head = self._head(tenant_id, execution_id)
+        page = self.executions.list_executions(tenant_id, limit, token, states, None, parent_key=head.key)
+        return Page([child.summary() for child in page.items], page.next_token)
+
     def history(self, tenant_id: str, execution_id: str, limit: int, token: str | None) -> Page:
         head = self._head(tenant_id, execution_id)
         page = self.executions.history(tenant_id, head.key, limit, token)
@@ -202,6 +209,9 @@ class ExecutionService:
     def cancel(self, tenant_id: str, execution_id: str, reason: str | None = None) -> dict[str, Any]:
         for _ in range(10):
             head = self._head(tenant_id, execution_id)
+            if head.parent_key is not None:
+                parent = head.iteration()["parentId"]
+                raise Conflict(f"execution {execution_id!r} is an iteration of {parent!r}: cancel that execution")
             if head.finished:
                 if head.state == CANCELLED:
                     flush(head, self.executions, self.queue)  # idempotent; finishes a cut-short cancel

@@ -84,8 +84,17 @@ class ExecutionStore(Protocol):
     def delete_unstarted(self, head: Execution) -> None: ...
 
     def list_executions(
-        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
-    ) -> Page: ...
+        self,
+        tenant_id: str,
+        limit: int,
+        token: str | None,
+        states: Sequence[str],
+        definition_id: str | None,
+        parent_key: str | None = None,
+    ) -> Page:
+        """Top-level executions, newest first; or with ``parent_key`` that execution's
+        iterations, in (step attempt, index) order."""
+        ...
 
     def put_history(self, head: Execution) -> None:
         """Write the head's pending history events under idempotent keys."""

@@ -483,3 +483,68 @@ def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(h
 
 def events_of_child(harness: Harness, child: Any) -> list[dict[str, Any]]:
     return list(harness.adapters.executions.history(T, child.key, 1000, None).items)
+
+
+APPROVALS = """
+id: approvals
+steps:
+  - id: ask-each
+    type: map
+    items: "input.people"
+    maxConcurrency: 2
+    iterator:
+      steps:
+        - {id: approve, type: callback, end: true}
+    end: true
+"""
+
+
+def test_iterations_are_listed_read_and_completed_through_the_api(harness: Harness) -> None:
+    """A map over callbacks: the iterations' ids from /iterations work for GET, /history and
+    /steps/{stepId}/complete like any execution's; cancelling one alone is refused."""
+    from tests.support import api_client, serve_api
+
+    define(harness, APPROVALS)
+    with serve_api(harness.settings, harness.clock, harness.adapters) as url, api_client(url, T) as http:
+        started = http.post(
+            f"/sedo/tenants/{T}/definitions/approvals/execute", json={"input": {"people": ["ann", "bob", "cy"]}}
+        )
+        assert started.status_code == 201, started.text
+        parent_id = started.json()["id"]
+        harness.drain()
+        listed = http.get(f"/sedo/tenants/{T}/executions/{parent_id}/iterations", params={"limit": 1})
+        assert listed.status_code == 200, listed.text
+        first = listed.json()
+        assert [i["iteration"] for i in first] == [{"parentId": parent_id, "stepId": "ask-each", "index": 0}]
+        assert "Sedo-Next-Token" in listed.headers
+        rest = http.get(
+            f"/sedo/tenants/{T}/executions/{parent_id}/iterations",
+            params={"nextToken": listed.headers["Sedo-Next-Token"]},
+        ).json()
+        assert [i["iteration"]["index"] for i in first + rest] == [0, 1]  # maxConcurrency 2: two so far
+        for round_ in range(3):
+            waiting = http.get(
+                f"/sedo/tenants/{T}/executions/{parent_id}/iterations", params={"state": "StepStarted"}
+            ).json()
+            assert waiting, round_
+            child_id = waiting[0]["id"]
+            child = http.get(f"/sedo/tenants/{T}/executions/{child_id}").json()
+            assert child["iteration"]["parentId"] == parent_id and child["awaiting"]["stepId"] == "approve"
+            history = http.get(f"/sedo/tenants/{T}/executions/{child_id}/history").json()
+            assert [e["type"] for e in history][:2] == ["ExecutionSubmitted", "ExecutionStarted"]
+            refused = http.post(f"/sedo/tenants/{T}/executions/{child_id}/cancel", json={})
+            assert refused.status_code == 409 and parent_id in refused.json()["detail"]
+            done = http.post(
+                f"/sedo/tenants/{T}/executions/{child_id}/steps/approve/complete",
+                json={"taskToken": child["awaiting"]["taskToken"], "output": {"ok": child["input"]}},
+            )
+            assert done.status_code == 202, done.text
+            harness.drain()
+        parent = http.get(f"/sedo/tenants/{T}/executions/{parent_id}").json()
+        assert parent["state"] == "ExecutionSucceeded", parent
+        assert parent["output"] == [{"ok": "ann"}, {"ok": "bob"}, {"ok": "cy"}]
+        assert http.get(f"/sedo/tenants/{T}/executions/{parent_id}/iterations?state=StepStarted").json() == []
+        not_found = http.get(f"/sedo/tenants/{T}/executions/{parent_id}.9.0")
+        assert not_found.status_code == 404
+        malformed = http.get(f"/sedo/tenants/{T}/executions/{parent_id}.x.0")
+        assert malformed.status_code == 400

@@ -94,6 +94,16 @@ class Handlers:
     ) -> Response:
         return _page(self.services.executions.list(tenant_id, limit, next_token, state or (), definition_id))
 
+    def list_iterations(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        state: list[str] | None = None,
+        limit: int = 50,
+        next_token: str | None = None,
+    ) -> Response:
+        return _page(self.services.executions.iterations(tenant_id, execution_id, limit, next_token, state or ()))
+
     def get_execution(self, tenant_id: str, execution_id: str) -> Response:
         return _json(self.services.executions.get(tenant_id, execution_id))
 
