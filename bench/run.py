@@ -727,6 +727,21 @@ def workload_result(
         "latency": latency(committed),
         "timerLatenessMs": summary_ms([s.lateness for s in committed if s.lateness is not None]),
         "totals": {"usd": lines, "sfnTransitions": transitions, "wakeUps": len(committed)},
+        **({"perItem": per_item(workload.items, executions, tally, lines)} if workload.items else {}),
+    }
+
+
+def per_item(items: int, executions: int, tally: instrument.Tally, lines: dict[str, float]) -> dict[str, Any]:
+    """A fan-out workload's figures per iteration: everything the run cost, over its items."""
+    count = items * executions
+    return {
+        "items": items,
+        "awsRequests": round((tally.requests() - tally.sqs_idle_polls) / count, 4),
+        "wcu": round(tally.wcu / count, 4),
+        "rcu": round(tally.rcu / count, 4),
+        "sqsBilledRequests": round(tally.sqs_billed / count, 4),
+        "costUsd": round(lines["total"] / count, 10),
+        "costPerMillionItemsUsd": round(lines["total"] / count * 1_000_000, 4),
     }
 
 
@@ -750,6 +765,13 @@ def throughput_and_ceiling(
     medians over rounds; the ratio is the median of the per-round ratios.
     """
     workloads = [w for w, _ in runs if w.throughput]
+    if not workloads:  # e.g. --workloads map: nothing to run flat out
+        skipped = "no workload of this run takes part in the throughput rounds"
+        return {"rounds": 0, "wakeUpsPerSecond": None, "ratioToCeiling": None, "skipped": skipped}, {
+            "rounds": 0,
+            "wakeUpsPerSecond": None,
+            "skipped": skipped,
+        }
     weights = [w.executions for w in workloads]
     per_round = max(len(workloads), round(executions * scale / rounds))
     # the same definitions with 1 s waits: the same wake-ups, less idle time at the tail
@@ -942,6 +964,37 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [
         "",
         "Per million transitions, the largest lines: " + ", ".join(f"{k} {_usd(v)}" for k, v in biggest) + ".",
+    ]
+    fanouts = [w for w in doc["workloads"] if "perItem" in w]
+    if fanouts:
+        lines += [
+            "",
+            "Fan-out, per item: "
+            + "; ".join(
+                f"{w['name']} ({w['perItem']['items']:,} items in {w['elapsedSeconds']:g} s): "
+                f"{w['perItem']['awsRequests']:g} AWS requests, {w['perItem']['wcu']:g} WCU, "
+                f"{w['perItem']['rcu']:g} RCU, {_usd(w['perItem']['costUsd'], 8)} "
+                f"({_usd(w['perItem']['costPerMillionItemsUsd'])} per million items)"
+                for w in fanouts
+            )
+            + ".",
+        ]
+    if doc["throughput"].get("wakeUpsPerSecond") is None:
+        lines += ["", "### Throughput", "", "(not measured: no workload in this run takes part in throughput rounds)"]
+    else:
+        lines += _throughput_lines(doc)
+    lines += [
+        "",
+        "### Latency per wake-up (ms)",
+        "",
+        "| | p50 | p99 | n |",
+        "|---|---:|---:|---:|",
+    ]
+    return _rest(doc, lines)
+
+
+def _throughput_lines(doc: dict[str, Any]) -> list[str]:
+    return [
         "",
         "### Throughput",
         "",
@@ -957,12 +1010,10 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{r['wakeUpsPerSecond']:g}/{r['ceilingWakeUpsPerSecond']:g}" for r in doc["throughput"]["perRound"]
         )
         + ")",
-        "",
-        "### Latency per wake-up (ms)",
-        "",
-        "| | p50 | p99 | n |",
-        "|---|---:|---:|---:|",
     ]
+
+
+def _rest(doc: dict[str, Any], lines: list[str]) -> str:
     lat = doc["latency"]
     for label, key in (
         ("engine (advance, pure compute)", "engineMs"),

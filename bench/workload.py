@@ -18,8 +18,11 @@ and the fault-injection tests run a chosen few. A workload file holds:
     ``{$range: N}`` stands for the list ``[0, 1, ..., N-1]`` (large map inputs).
 ``executions``
     How many executions ``make bench`` runs (``--scale`` multiplies it).
+``items``
+    Optional: for a fan-out workload, the iterations per execution; the results then
+    carry ``perItem`` figures (each execution's cost and requests divided by it).
 ``optional``
-    ``true``: run only when named with ``--workloads`` (long runs such as a 10,000-item map).
+    ``true``: run only when named with ``--workloads``.
 ``throughput``
     ``false``: leave it out of the throughput rounds (fan-outs, whose iterations dwarf them).
 ``timeout``
@@ -53,6 +56,7 @@ class Workload:
     source: str
     optional: bool = False
     throughput: bool = True
+    items: int | None = None
     timeout: float = 300.0
 
     @property
@@ -100,6 +104,7 @@ def load(path: Path) -> Workload:
         source=source,
         optional=bool(raw.get("optional", False)),
         throughput=bool(raw.get("throughput", True)),
+        items=int(raw["items"]) if raw.get("items") else None,
         timeout=float(raw.get("timeout", 300)),
     )
 
