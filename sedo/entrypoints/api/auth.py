@@ -79,6 +79,7 @@ OPERATION_ROLES: dict[str, str] = {
     "list_executions": "viewer",
     "get_execution": "viewer",
     "get_history": "viewer",
+    "list_iterations": "viewer",
     "execute": "operator",
     "cancel_execution": "operator",
     "complete_step": "operator",
