@@ -60,6 +60,11 @@ class Workload:
     timeout: float = 300.0
 
     @property
+    def fans_out(self) -> bool:
+        """Whether a step of it is a map or parallel (its iterations' steps count too)."""
+        return any(step.get("type") in ("map", "parallel") for step in self.document.get("steps", []))
+
+    @property
     def definition_id(self) -> str:
         return str(self.document["id"])
 
