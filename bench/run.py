@@ -396,33 +396,25 @@ class Bench:
         if response.status_code != 201:
             raise RuntimeError(f"workload {workload.name}: the API refused its definition: {response.text}")
 
-    def _child_steps(self, execution_id: str, events: Any) -> int:
+    def _child_steps(self, execution_id: str) -> int:
         """Steps entered by a map's or parallel's iterations, nested ones included (Step
         Functions bills those too). One scan of the history table by key prefix: moto answers
         every Query by walking the whole table, so a query per child would take hours at
         10,000 items (the scan is the observer's, outside the counted requests)."""
+        from sedo.adapters.dynamodb import all_items
         from sedo.domain.execution import STEP_STARTED, split_execution_id
 
         store: Any = self.observer_services.executions.executions
-        if not hasattr(store, "client") or not any(e["type"] == STEP_STARTED for e in events):
+        if not hasattr(store, "client"):
             return 0
         _, _, key = split_execution_id(execution_id)
-        steps = 0
-        position: dict[str, Any] | None = None
-        while True:
-            args: dict[str, Any] = {
-                "TableName": store.history_table,
-                "FilterExpression": "begins_with(pk, :prefix)",
-                "ExpressionAttributeValues": {":prefix": {"S": f"{TENANT}#{key}."}},
-            }
-            if position:
-                args["ExclusiveStartKey"] = position
-            response = store.client.scan(**args)
-            for item in response.get("Items", []):
-                steps += sum(1 for e in json.loads(item["events"]["S"]) if e["type"] == STEP_STARTED)
-            position = response.get("LastEvaluatedKey")
-            if position is None:
-                return steps
+        pages = all_items(
+            store.client.scan,
+            TableName=store.history_table,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": f"{TENANT}#{key}."}},
+        )
+        return sum(1 for item in pages for e in json.loads(item["events"]["S"]) if e["type"] == STEP_STARTED)
 
     def verify(self, execution_ids: list[str], fans_out: bool = False) -> dict[str, Any]:
         """Every execution succeeded; its history says how many steps it entered."""
@@ -435,7 +427,7 @@ class Bench:
             page = self.observer_services.executions.history(TENANT, execution_id, 100_000, None)
             steps += sum(1 for e in page.items if e["type"] == STEP_STARTED)
             if fans_out:
-                steps += self._child_steps(execution_id, page.items)
+                steps += self._child_steps(execution_id)
         if states[SUCCEEDED] != len(execution_ids):
             raise RuntimeError(f"not every execution succeeded: {dict(states)}")
         return {"states": dict(states), "stepsEntered": steps}

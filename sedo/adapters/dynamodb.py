@@ -14,7 +14,7 @@ Tables (declared in template.yaml, the one source of truth):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -56,6 +56,26 @@ def _condition_failed(exc: ClientError) -> bool:
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
     )
+
+
+def conditional(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any] | None:
+    """A conditional write's response, or None when DynamoDB refused it for its condition."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+
+
+def all_items(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a Query or Scan, page after page."""
+    while True:
+        response = call(**kwargs)
+        yield from response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _fill(
@@ -443,28 +463,25 @@ class DynamoFanOutStore:
             pending: dict[str, Any] = {self.table: requests[start : start + 25]}
             while pending:
                 pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": pk,
-                    "sk": _s(f"{instance}#map"),
-                    "total": _n(counter.total),
-                    "concurrency": _n(counter.concurrency),
-                    "tolerated": _n(counter.tolerated),
-                    "done": _n(0),
-                    "succeeded": _n(0),
-                    "failures": {"M": {}},
-                    "bytes": _n(0),
-                    "closed": {"BOOL": False},
-                    "branches": {"BOOL": counter.branches},
-                    "meta": _s(json.dumps(counter.meta or {}, separators=(",", ":"))),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        conditional(  # already there on a redelivered fan-out
+            self.client.put_item,
+            TableName=self.table,
+            Item={
+                "pk": pk,
+                "sk": _s(f"{instance}#map"),
+                "total": _n(counter.total),
+                "concurrency": _n(counter.concurrency),
+                "tolerated": _n(counter.tolerated),
+                "done": _n(0),
+                "succeeded": _n(0),
+                "failures": {"M": {}},
+                "bytes": _n(0),
+                "closed": {"BOOL": False},
+                "branches": {"BOOL": counter.branches},
+                "meta": _s(json.dumps(counter.meta or {}, separators=(",", ":"))),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def counter(self, tenant_id: str, parent_key: str, instance: int) -> FanOutCounter | None:
         item = self.client.get_item(
@@ -521,110 +538,93 @@ class DynamoFanOutStore:
         every result and failure is written."""
         pk = self._pk(tenant_id, parent_key)
         document = json.dumps(result, separators=(",", ":"))
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={"pk": pk, "sk": _s(f"{instance}#r#{index:06d}"), "ok": {"BOOL": succeeded}, "doc": _s(document)},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item={"pk": pk, "sk": _s(f"{instance}#r#{index:06d}"), "ok": {"BOOL": succeeded}, "doc": _s(document)},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
         number = index // self.BUCKET
         bucket_key = {"pk": pk, "sk": _s(f"{instance}#b#{number:05d}")}
-        try:
-            bucket = self.client.update_item(
-                TableName=self.table,
-                Key=bucket_key,
-                UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b",
-                ConditionExpression="NOT contains(members, :i)",
-                ExpressionAttributeNames={"#bytes": "bytes"},
-                ExpressionAttributeValues={
-                    ":member": {"NS": [str(index)]},
-                    ":i": _n(index),
-                    ":s": _n(1 if succeeded else 0),
-                    ":f": _n(0 if succeeded else 1),
-                    ":b": _n(len(document)),
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        counted = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=bucket_key,
+            UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b",
+            ConditionExpression="NOT contains(members, :i)",
+            ExpressionAttributeNames={"#bytes": "bytes"},
+            ExpressionAttributeValues={
+                ":member": {"NS": [str(index)]},
+                ":i": _n(index),
+                ":s": _n(1 if succeeded else 0),
+                ":f": _n(0 if succeeded else 1),
+                ":b": _n(len(document)),
+            },
+            ReturnValues="ALL_NEW",
+        )
+        if counted is not None:
+            bucket = counted["Attributes"]
+        else:  # counted before: finish what that call may have left undone
             bucket = self.client.get_item(TableName=self.table, Key=bucket_key, ConsistentRead=True)["Item"]
         members = len(bucket["members"]["NS"])
         failed = int(bucket["failed"]["N"])
         counter_key = {"pk": pk, "sk": _s(f"{instance}#map")}
         if members >= min(self.BUCKET, total - number * self.BUCKET):
             return self._fold(counter_key, number, bucket)
-        if failed:
-            try:
-                item = self.client.update_item(
-                    TableName=self.table,
-                    Key=counter_key,
-                    UpdateExpression="SET failures.#bucket = :n",
-                    ConditionExpression="attribute_exists(pk) AND "
-                    "(attribute_not_exists(failures.#bucket) OR failures.#bucket < :n)",
-                    ExpressionAttributeNames={"#bucket": str(number)},
-                    ExpressionAttributeValues={":n": _n(failed)},
-                    ReturnValues="ALL_NEW",
-                )["Attributes"]
-            except ClientError as exc:
-                if not _condition_failed(exc):
-                    raise
-                return self.counter(tenant_id, parent_key, instance)
-            return self._counter(item)
-        return None
+        if not failed:
+            return None
+        raised = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=counter_key,
+            UpdateExpression="SET failures.#bucket = :n",
+            ConditionExpression="attribute_exists(pk) AND "
+            "(attribute_not_exists(failures.#bucket) OR failures.#bucket < :n)",
+            ExpressionAttributeNames={"#bucket": str(number)},
+            ExpressionAttributeValues={":n": _n(failed)},
+            ReturnValues="ALL_NEW",
+        )
+        return self._counter(raised["Attributes"]) if raised else self.counter(tenant_id, parent_key, instance)
 
     def _fold(self, counter_key: dict[str, Any], number: int, bucket: dict[str, Any]) -> FanOutCounter | None:
         """Add a full bucket's totals to the counter, once."""
-        try:
-            item = self.client.update_item(
-                TableName=self.table,
-                Key=counter_key,
-                UpdateExpression="ADD buckets :bucket, done :done, succeeded :s, #bytes :b SET failures.#bucket = :f",
-                ConditionExpression="attribute_exists(pk) AND NOT contains(buckets, :number)",
-                ExpressionAttributeNames={"#bytes": "bytes", "#bucket": str(number)},
-                ExpressionAttributeValues={
-                    ":bucket": {"NS": [str(number)]},
-                    ":number": _n(number),
-                    ":done": _n(len(bucket["members"]["NS"])),
-                    ":s": bucket["succeeded"],
-                    ":b": bucket["bytes"],
-                    ":f": bucket["failed"],
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            found = self.client.get_item(TableName=self.table, Key=counter_key, ConsistentRead=True).get("Item")
-            return self._counter(found) if found else None
-        return self._counter(item)
+        folded = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=counter_key,
+            UpdateExpression="ADD buckets :bucket, done :done, succeeded :s, #bytes :b SET failures.#bucket = :f",
+            ConditionExpression="attribute_exists(pk) AND NOT contains(buckets, :number)",
+            ExpressionAttributeNames={"#bytes": "bytes", "#bucket": str(number)},
+            ExpressionAttributeValues={
+                ":bucket": {"NS": [str(number)]},
+                ":number": _n(number),
+                ":done": _n(len(bucket["members"]["NS"])),
+                ":s": bucket["succeeded"],
+                ":b": bucket["bytes"],
+                ":f": bucket["failed"],
+            },
+            ReturnValues="ALL_NEW",
+        )
+        if folded is not None:
+            return self._counter(folded["Attributes"])
+        found = self.client.get_item(TableName=self.table, Key=counter_key, ConsistentRead=True).get("Item")
+        return self._counter(found) if found else None
 
     def progress(self, tenant_id: str, parent_key: str, instance: int) -> dict[str, int] | None:
         counter = self.counter(tenant_id, parent_key, instance)
         if counter is None:
             return None
         done = succeeded = failed = 0
-        position: dict[str, Any] | None = None
-        while True:
-            args: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-                "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#b#")},
-                "ProjectionExpression": "members, succeeded, failed",
-            }
-            if position:
-                args["ExclusiveStartKey"] = position
-            response = self.client.query(**args)
-            for item in response.get("Items", []):
-                done += len(item["members"]["NS"])
-                succeeded += int(item["succeeded"]["N"])
-                failed += int(item["failed"]["N"])
-            position = response.get("LastEvaluatedKey")
-            if position is None:
-                break
+        for item in all_items(
+            self.client.query,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#b#")},
+            ProjectionExpression="members, succeeded, failed",
+        ):
+            done += len(item["members"]["NS"])
+            succeeded += int(item["succeeded"]["N"])
+            failed += int(item["failed"]["N"])
         return replace(counter, done=done, succeeded=succeeded, failed=failed).progress()
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
@@ -638,27 +638,20 @@ class DynamoFanOutStore:
     def results(
         self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#r#")},
+        }
+        if failed_only:
+            args["FilterExpression"] = "ok = :f"
+            args["ExpressionAttributeValues"][":f"] = {"BOOL": False}
         found: list[dict[str, Any]] = []
-        position: dict[str, Any] | None = None
-        while True:
-            args: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-                "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#r#")},
-            }
-            if failed_only:
-                args["FilterExpression"] = "ok = :f"
-                args["ExpressionAttributeValues"][":f"] = {"BOOL": False}
-            if position:
-                args["ExclusiveStartKey"] = position
-            response = self.client.query(**args)
-            for item in response.get("Items", []):
-                found.append(json.loads(item["doc"]["S"]))
-                if limit is not None and len(found) >= limit:
-                    return found
-            position = response.get("LastEvaluatedKey")
-            if position is None:
-                return found
+        for item in all_items(self.client.query, **args):
+            found.append(json.loads(item["doc"]["S"]))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
 
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int

@@ -144,8 +144,6 @@ def start_execution(
 def cancel(head: Execution, now: datetime, reason: str | None = None) -> Commit:
     """End a running execution as cancelled; its pending messages become stale."""
     segment = _Segment(head, now, produced_by="api:cancel")
-    if (head.awaiting or {}).get("kind") == "fanin":
-        segment.send("sweep", instance=head.instance)  # cancel the running children
     segment.emit(ex.CANCELLED, stepId=head.step, cause=reason, index=head.index)
     segment.head.cause = reason
     segment.end(ex.CANCELLED)
@@ -217,8 +215,6 @@ def advance(
     elif kind == "retry":
         segment.run(definition, awaiting["step"], retrying=True)
     elif kind == "exec-timeout":
-        if awaiting.get("kind") == "fanin":
-            segment.send("sweep", instance=head.instance)  # cancel the iterations still running
         segment.fail_execution(
             failures.TIMEOUT, f"the execution did not finish within {definition.document.get('timeoutSeconds')} s"
         )
@@ -240,15 +236,13 @@ def advance(
         elif kind == "fanin":
             if wake.data.get("status") == "succeeded":
                 outcome = Done(output=wake.data.get("output"))
+                segment.gathered = True  # every iteration is in: nothing to sweep
             else:
                 outcome = Failed(str(wake.data.get("error") or failures.RUNTIME), str(wake.data.get("cause") or ""))
-                segment.send("sweep", instance=head.instance)  # cancel the iterations still running
         elif kind == "timeout":
             outcome = Failed(
                 failures.TIMEOUT, f"step {step.id!r} did not finish within {step.config.get('timeoutSeconds')} s"
             )
-            if awaiting.get("kind") == "fanin":
-                segment.send("sweep", instance=head.instance)  # cancel the iterations still running
         else:  # heartbeat-timeout
             outcome = Failed(
                 failures.HEARTBEAT_TIMEOUT,
@@ -279,6 +273,11 @@ class _Segment:
         self.produced_by = produced_by
         self.logs: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
+        #: The fan-out step attempt the head awaited when the segment began, if any; and
+        #: whether its iterations all came in (``gathered``), else they must be swept.
+        awaiting = head.awaiting or {}
+        self._fanin = head.instance if awaiting.get("kind") == "fanin" else None
+        self.gathered = False
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -335,6 +334,11 @@ class _Segment:
         head.seq = self.original_seq + 1 if new_seq is None else new_seq
         head.updated_at = self.ts
         head.produced_by = self.produced_by
+        awaiting = head.awaiting or {}
+        still_waiting = awaiting.get("kind") == "fanin" and head.instance == self._fanin
+        if self._fanin is not None and not self.gathered and not still_waiting:
+            # The step attempt ended (cancel, failure, timeout) with iterations still out.
+            self.send("sweep", instance=self._fanin)
         for index, message in enumerate(self._messages):
             wake = WakeUp(
                 tenant_id=head.tenant_id,

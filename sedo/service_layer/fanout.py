@@ -87,8 +87,8 @@ class FanOut:
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:
                 return  # already running or done
             child = existing  # created before a crash: make sure its start was sent
-        now = self.store.counter(tenant_id, parent_key, instance)
-        if now is None or now.closed:
+        latest = self.store.counter(tenant_id, parent_key, instance)
+        if latest is None or latest.closed:
             # The step ended (cancel, failure, timeout) since the caller read the counter, and
             # its sweep may have paged past this index already: the child must not run.
             if child.pending_events:
