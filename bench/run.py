@@ -201,10 +201,10 @@ class Bench:
         from aws_lambda_powertools import Logger
 
         import sedo.service_layer.processing as processing
-        from processor.handler import make_handler
         from sedo import bootstrap
         from sedo.adapters.aws import client
         from sedo.entrypoints.local.moto import MotoServer, provision, use_local_credentials
+        from sedo.entrypoints.processor import make_handler
         from tests.support import api_client, serve_api
 
         use_local_credentials()
@@ -883,7 +883,7 @@ METHODS = {
     "emulator": "moto server (one process) on 127.0.0.1; every figure is from one run on a shared machine: "
     "percentiles and medians, never a best-of. Timings include the emulator's own latency.",
     "cost": "Each workload's executions are started through the real API over HTTP (uvicorn + Connexion) and "
-    "run to completion by the real processor Lambda handler (processor.handler.make_handler), fed by the local "
+    "run to completion by the real processor Lambda handler (sedo.entrypoints.processor.make_handler), fed by the local "
     "SQS event source mapping (sedo.entrypoints.local.esm) with real queue timers. botocore event hooks on the "
     "adapters' own clients count every AWS request by component, service and operation. DynamoDB capacity units "
     "are computed from item sizes by DynamoDB's rules (moto reports a constant; its figure is kept as "

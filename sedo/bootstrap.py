@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
-    from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, FanOutStore, Queue
+    from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
 
 
@@ -26,13 +26,13 @@ class Adapters:
     queue: Queue
     clock: Clock
     invoker: Invoker | None = None
-    fanout: FanOutStore | None = None
+    iterations: IterationStore | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
     from sedo.adapters.aws import client
     from sedo.adapters.clock import SystemClock
-    from sedo.adapters.dynamodb import DynamoDefinitionStore, DynamoExecutionStore, DynamoFanOutStore
+    from sedo.adapters.dynamodb import DynamoDefinitionStore, DynamoExecutionStore, DynamoIterationStore
     from sedo.adapters.sqs import SqsQueue
 
     dynamodb = client("dynamodb", settings)
@@ -42,7 +42,7 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
         queue=SqsQueue(client("sqs", settings), settings.queue_url, settings.max_delay_seconds),
         clock=clock or SystemClock(),
         invoker=_LazyInvoker(settings),
-        fanout=DynamoFanOutStore(dynamodb, settings.executions_table),
+        iterations=DynamoIterationStore(dynamodb, settings.executions_table),
     )
 
 
@@ -94,7 +94,7 @@ class _LazyInvoker:
 
 def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) -> Adapters:
     from sedo.adapters.clock import FakeClock
-    from sedo.adapters.memory import MemoryDefinitionStore, MemoryExecutionStore, MemoryFanOutStore, MemoryQueue
+    from sedo.adapters.memory import MemoryDefinitionStore, MemoryExecutionStore, MemoryIterationStore, MemoryQueue
 
     executions = MemoryExecutionStore()
     return Adapters(
@@ -103,7 +103,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         MemoryQueue(),
         clock or FakeClock(),
         invoker,
-        MemoryFanOutStore(executions),
+        MemoryIterationStore(executions),
     )
 
 
@@ -120,30 +120,30 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
 
     options = LanguageOptions(allowed_functions=allowed_functions(settings) if settings is not None else None)
     definitions = DefinitionService(adapters.definitions, adapters.clock, options)
-    fanout = None
-    if adapters.fanout is not None:
-        from sedo.service_layer.fanout import FanOut
+    iterations = None
+    if adapters.iterations is not None:
+        from sedo.service_layer.iterations import IterationService
 
-        fanout = FanOut(adapters.fanout, adapters.executions, adapters.queue, adapters.clock)
+        iterations = IterationService(adapters.iterations, adapters.executions, adapters.queue, adapters.clock)
     return ApiServices(
         definitions=definitions,
-        executions=ExecutionService(definitions, adapters.executions, adapters.queue, adapters.clock, fanout),
+        executions=ExecutionService(definitions, adapters.executions, adapters.queue, adapters.clock, iterations),
     )
 
 
 def processor(adapters: Adapters, settings: Settings | None = None, logger: Any = None) -> WakeUpProcessor:
-    from sedo.domain.engine import Limits
+    from sedo.domain.engine import Budget
     from sedo.service_layer.processing import WakeUpProcessor
 
     settings = settings or Settings()
-    limits = Limits(max_steps_per_wakeup=settings.max_steps_per_wakeup)
+    budget = Budget(max_steps_per_wakeup=settings.max_steps_per_wakeup)
     return WakeUpProcessor(
         adapters.definitions,
         adapters.executions,
         adapters.queue,
         adapters.clock,
-        limits,
+        budget,
         logger=logger,
         invoker=adapters.invoker,
-        fanout=adapters.fanout,
+        iterations=adapters.iterations,
     )

@@ -14,7 +14,6 @@ from typing import Any
 
 import uvicorn
 
-from processor.handler import make_handler
 from sedo import bootstrap
 from sedo.adapters.aws import client
 from sedo.adapters.clock import FakeClock
@@ -22,6 +21,7 @@ from sedo.config import Settings
 from sedo.entrypoints.api.app import create_app
 from sedo.entrypoints.local.esm import EventSourceMapping, LambdaContext, to_lambda_event
 from sedo.entrypoints.local.moto import free_port
+from sedo.entrypoints.processor import make_handler
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from sedo.adapters import tokens
 from sedo.domain.errors import BadRequest, Conflict
 from sedo.domain.execution import SUBMITTED, Execution
-from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, FanOutCounter, Page
+from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, IterationCounter, Page
 
 BY_DEFINITION_INDEX = "byDefinition"
 
@@ -427,7 +427,7 @@ class DynamoExecutionStore:
         return item["key"]["S"], item["inputHash"]["S"]
 
 
-class DynamoFanOutStore:
+class DynamoIterationStore:
     """Fan-out records in the executions table, in the parent's partition ``tenant#parent``:
     the counter (``sk=instance#map``), the inputs in chunks (``instance#i#chunk``), one
     result per iteration (``instance#r#index``) and one completion bucket per ``BUCKET``
@@ -445,7 +445,9 @@ class DynamoFanOutStore:
     def _pk(tenant_id: str, parent_key: str) -> dict[str, str]:
         return _s(f"{tenant_id}#{parent_key}")
 
-    def create(self, tenant_id: str, parent_key: str, instance: int, counter: FanOutCounter, inputs: list[Any]) -> None:
+    def create(
+        self, tenant_id: str, parent_key: str, instance: int, counter: IterationCounter, inputs: list[Any]
+    ) -> None:
         pk = self._pk(tenant_id, parent_key)
         requests = [
             {
@@ -483,7 +485,7 @@ class DynamoFanOutStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def counter(self, tenant_id: str, parent_key: str, instance: int) -> FanOutCounter | None:
+    def counter(self, tenant_id: str, parent_key: str, instance: int) -> IterationCounter | None:
         item = self.client.get_item(
             TableName=self.table,
             Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#map")},
@@ -492,8 +494,8 @@ class DynamoFanOutStore:
         return self._counter(item) if item else None
 
     @staticmethod
-    def _counter(item: dict[str, Any]) -> FanOutCounter:
-        return FanOutCounter(
+    def _counter(item: dict[str, Any]) -> IterationCounter:
+        return IterationCounter(
             total=int(item["total"]["N"]),
             concurrency=int(item["concurrency"]["N"]),
             tolerated=int(item["tolerated"]["N"]),
@@ -522,7 +524,7 @@ class DynamoFanOutStore:
         succeeded: bool,
         result: dict[str, Any],
         total: int,
-    ) -> FanOutCounter | None:
+    ) -> IterationCounter | None:
         """Four idempotent writes, no transaction (constant size, whatever the item count):
 
         1. the result item, refused if it exists;
@@ -586,7 +588,7 @@ class DynamoFanOutStore:
         )
         return self._counter(raised["Attributes"]) if raised else self.counter(tenant_id, parent_key, instance)
 
-    def _fold(self, counter_key: dict[str, Any], number: int, bucket: dict[str, Any]) -> FanOutCounter | None:
+    def _fold(self, counter_key: dict[str, Any], number: int, bucket: dict[str, Any]) -> IterationCounter | None:
         """Add a full bucket's totals to the counter, once."""
         folded = conditional(
             self.client.update_item,

@@ -22,14 +22,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from sedo.domain import failures
+from sedo.domain.limits import MAX_INVOKE_PAYLOAD_BYTES
 from sedo.domain.steps.base import InvokeRequest, InvokeResult
 from sedo.domain.steps.invoke import function_allowed
 
 log = logging.getLogger("sedo.invoke")
-
-#: Lambda's synchronous payload limit is 6 MB; sedo keeps results far smaller so
-#: they fit the execution head (see the security limits).
-MAX_PAYLOAD_BYTES = 256 * 1024
 
 
 def _encode(payload: Any) -> bytes | InvokeResult:
@@ -37,17 +34,17 @@ def _encode(payload: Any) -> bytes | InvokeResult:
         body = json.dumps(payload, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
         return InvokeResult(error=failures.RUNTIME, cause=f"payload is not JSON: {exc}")
-    if len(body) > MAX_PAYLOAD_BYTES:
+    if len(body) > MAX_INVOKE_PAYLOAD_BYTES:
         return InvokeResult(
-            error=failures.PAYLOAD_TOO_LARGE, cause=f"payload is {len(body)} bytes; at most {MAX_PAYLOAD_BYTES}"
+            error=failures.PAYLOAD_TOO_LARGE, cause=f"payload is {len(body)} bytes; at most {MAX_INVOKE_PAYLOAD_BYTES}"
         )
     return body
 
 
 def _decode_result(body: bytes) -> InvokeResult:
-    if len(body) > MAX_PAYLOAD_BYTES:
+    if len(body) > MAX_INVOKE_PAYLOAD_BYTES:
         return InvokeResult(
-            error=failures.PAYLOAD_TOO_LARGE, cause=f"result is {len(body)} bytes; at most {MAX_PAYLOAD_BYTES}"
+            error=failures.PAYLOAD_TOO_LARGE, cause=f"result is {len(body)} bytes; at most {MAX_INVOKE_PAYLOAD_BYTES}"
         )
     if not body.strip():
         return InvokeResult(output=None)
@@ -242,7 +239,7 @@ class HttpInvoker:
                 redirect=False,
                 preload_content=False,
             )
-            data = response.read(MAX_PAYLOAD_BYTES + 1)
+            data = response.read(MAX_INVOKE_PAYLOAD_BYTES + 1)
             response.release_conn()
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             return InvokeResult(error=failures.TIMEOUT, cause=f"{method} {url}: {exc}")

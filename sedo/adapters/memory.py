@@ -138,7 +138,7 @@ class MemoryQueue:
         return sent
 
 
-class MemoryFanOutStore:
+class MemoryIterationStore:
     def __init__(self, executions: MemoryExecutionStore) -> None:
         self.executions = executions
         self.counters: dict[tuple[str, str, int], Any] = {}

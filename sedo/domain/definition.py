@@ -22,6 +22,14 @@ class Step:
 
 
 @dataclass(frozen=True)
+class DefinitionRef:
+    """Which definition version an execution runs, without the definition itself."""
+
+    id: str
+    version: int
+
+
+@dataclass(frozen=True)
 class Definition:
     id: str
     version: int

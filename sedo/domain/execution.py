@@ -13,6 +13,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sedo.domain.protocol import (
+    Awaiting,
+    CallbackAwait,
+    RetryAwait,
+    TimerAwait,
+    WakeKind,
+    awaiting_from_dict,
+    awaiting_to_dict,
+)
+
 SUBMITTED = "ExecutionSubmitted"
 STARTED = "ExecutionStarted"
 STEP_STARTED = "StepStarted"
@@ -43,16 +53,6 @@ def execution_id(tenant_id: str, definition_id: str, key: str) -> str:
     return f"{tenant_id}:{definition_id}:{key}"
 
 
-def child_key(parent_key: str, instance: int, index: int) -> str:
-    """Iteration ``index`` of the fan-out step attempt ``instance`` of execution ``parent_key``."""
-    return f"{parent_key}.{instance}.{index}"
-
-
-def split_child_key(key: str) -> tuple[str, int, int]:
-    parent, instance, index = key.rsplit(".", 2)
-    return parent, int(instance), int(index)
-
-
 def split_execution_id(value: str) -> tuple[str, str, str]:
     """``tenant:definition:key`` -> parts; ValueError when it is not of that shape."""
     parts = value.split(":")
@@ -72,7 +72,7 @@ class WakeUp:
     tenant_id: str
     key: str
     seq: int
-    kind: str
+    kind: WakeKind
     mid: str
     due: str | None = None
     delay: int = 0
@@ -83,7 +83,7 @@ class WakeUp:
             "tenantId": self.tenant_id,
             "key": self.key,
             "seq": self.seq,
-            "kind": self.kind,
+            "kind": str(self.kind),
             "mid": self.mid,
         }
         if self.due is not None:
@@ -103,7 +103,7 @@ class WakeUp:
                 tenant_id=str(body["tenantId"]),
                 key=str(body["key"]),
                 seq=int(body["seq"]),
-                kind=str(body["kind"]),
+                kind=WakeKind(body["kind"]),
                 mid=str(body["mid"]),
                 due=body.get("due"),
                 delay=int(body.get("delay", 0)),
@@ -128,8 +128,8 @@ class Execution:
     state: str = SUBMITTED
     step: str | None = None
     stash: dict[str, Any] = field(default_factory=dict)
-    #: What the execution waits for: {"kind": "start"|"continue"|"timer", "step": id, "due": ts}
-    awaiting: dict[str, Any] | None = None
+    #: What the execution waits for (see sedo.domain.protocol); None once it finished.
+    awaiting: Awaiting | None = None
     attempt: int = 1
     #: Id of the current step's StepStarted event: names this attempt of this step, so
     #: its timeout timer is dropped as stale once the step has moved on.
@@ -163,11 +163,13 @@ class Execution:
         return self.state in TERMINAL_STATES
 
     def to_document(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        document["awaiting"] = awaiting_to_dict(self.awaiting)
+        return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Execution:
-        return cls(**document)
+        return cls(**{**document, "awaiting": awaiting_from_dict(document.get("awaiting"))})
 
     def summary(self) -> dict[str, Any]:
         """What the API shows in a list."""
@@ -200,13 +202,14 @@ class Execution:
         body["input"] = self.input
         if self.name is not None:
             body["name"] = self.name
-        if self.awaiting and self.awaiting.get("kind") in ("timer", "retry") and self.awaiting.get("due"):
-            body["waitingUntil"] = self.awaiting["due"]
-        if self.awaiting and self.awaiting.get("kind") == "callback" and not self.finished:
+        awaiting = self.awaiting
+        if isinstance(awaiting, TimerAwait | RetryAwait) and awaiting.due:
+            body["waitingUntil"] = awaiting.due
+        if isinstance(awaiting, CallbackAwait) and not self.finished:
             body["awaiting"] = {
-                "stepId": self.awaiting.get("step"),
-                "taskToken": self.awaiting.get("token"),
-                "heartbeatDue": self.awaiting.get("heartbeatDue"),
+                "stepId": awaiting.step,
+                "taskToken": awaiting.token,
+                "heartbeatDue": awaiting.heartbeat_due,
             }
         if self.state == SUCCEEDED:
             body["output"] = self.output

@@ -13,7 +13,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
-MAX_EXPRESSION_LENGTH = 4096
+from sedo.domain.limits import MAX_EXPRESSION_LENGTH
 
 
 class ExpressionError(ValueError):

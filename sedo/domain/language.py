@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -18,19 +18,16 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, UnknownDialect, specification_with
 
-from sedo.domain import limits
+from sedo.domain import limits, schemas
 from sedo.domain.definition import Definition, parse_definition
 from sedo.domain.errors import InvalidDefinition, Problem
 from sedo.domain.expressions import ExpressionError, compile_expression
 from sedo.domain.policies import CATCH_SCHEMA, RETRY_SCHEMA
 from sedo.domain.steps import STEP_TYPES
-from sedo.domain.steps.base import LanguageOptions
+from sedo.domain.steps.base import CheckContext, LanguageOptions
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
-MAX_STEPS = 500
-#: Compact JSON size of a whole definition: well inside a 400 KB DynamoDB item.
-MAX_DOCUMENT_BYTES = limits.MAX_DEFINITION_BYTES
 
 #: Fields every step may carry, whatever its type.
 COMMON_STEP_PROPERTIES: dict[str, Any] = {
@@ -59,7 +56,7 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         "id": {"type": "string", "pattern": ID_PATTERN},
         "description": {"type": "string", "maxLength": 2048},
         "inputSchema": {"type": ["object", "boolean"]},
-        "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": {"type": "object"}},
+        "steps": {"type": "array", "minItems": 1, "maxItems": limits.MAX_STEPS, "items": {"type": "object"}},
         "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 31_622_400},
         "output": {"type": "string", "minLength": 1},
     },
@@ -290,7 +287,7 @@ _NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definit
 def _input_schema_problems(schema: Any) -> list[Problem]:
     if isinstance(schema, bool):
         return []
-    shape = limits.schema_shape_problem(schema)
+    shape = schemas.schema_shape_problem(schema)
     if shape is not None:
         return [Problem("/inputSchema", shape)]
     problems: list[Problem] = []
@@ -325,7 +322,7 @@ def _input_schema_problems(schema: Any) -> list[Problem]:
             problems.append(Problem(where, f"{ref!r} points to nothing in inputSchema"))
     if not problems:  # regular expressions that backtrack for ever, references that never end
         problems.extend(
-            Problem(pointer("inputSchema") + where, message) for where, message in limits.schema_problems(schema)
+            Problem(pointer("inputSchema") + where, message) for where, message in schemas.schema_problems(schema)
         )
     return problems
 
@@ -380,9 +377,9 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
     problems = list(_unrepresentable(document, ()))
     problems.extend(_schema_problems(_DOCUMENT_VALIDATOR, document))
     size = len(json.dumps(document, separators=(",", ":"), default=str))
-    if size > MAX_DOCUMENT_BYTES:
+    if size > limits.MAX_DEFINITION_BYTES:
         problems.append(
-            Problem("", f"the definition is {size} bytes as JSON; at most {MAX_DOCUMENT_BYTES} are allowed")
+            Problem("", f"the definition is {size} bytes as JSON; at most {limits.MAX_DEFINITION_BYTES} are allowed")
         )
     if "inputSchema" in document and isinstance(document["inputSchema"], (dict, bool)):
         problems.extend(_input_schema_problems(document["inputSchema"]))
@@ -394,8 +391,20 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
     return problems
 
 
+def _nested_problems(options: LanguageOptions) -> Callable[[Any, str], list[Problem]]:
+    """Validate a nested step list (a map's iterator, a parallel branch) as a definition of
+    its own, with paths below ``path``: what :class:`CheckContext` hands a step type."""
+
+    def nested(steps: Any, path: str) -> list[Problem]:
+        found = validate_document({"id": "nested", "steps": steps}, options)
+        return [Problem(path + p.path, p.message) for p in found if p.path.startswith("/steps")]
+
+    return nested
+
+
 def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
     problems: list[Problem] = []
+    ctx = CheckContext(options, _nested_problems(options))
     first_index: dict[str, int] = {}
     edges: dict[str, list[tuple[str, str]]] = {}  # step id -> [(path, target)]
     ends: set[str] = set()
@@ -421,7 +430,7 @@ def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
             schema_problems = _schema_problems(_STEP_VALIDATORS[step_type.name], raw, "steps", index)
             problems.extend(schema_problems)
             if not schema_problems:
-                problems.extend(step_type.check(raw, path, options))
+                problems.extend(step_type.check(raw, path, ctx))
                 fields = [(k, raw.get(k)) for k in COMMON_EXPRESSIONS] + step_type.expression_fields(raw)
                 problems.extend(
                     _expression_problems(
@@ -529,9 +538,9 @@ def input_problems(schema: Any, instance: Any) -> list[str]:
     """Every way ``instance`` breaks the definition's ``inputSchema``, as readable lines."""
     if schema is None:
         return []
-    # Within a step budget (limits.TooComplex, a 400, when exceeded): a schema is the tenant's code.
+    # Within a step budget (schemas.TooComplex, a 400, when exceeded): a schema is the tenant's code.
     try:
-        errors = limits.schema_errors(schema, instance)
+        errors = schemas.schema_errors(schema, instance)
     except RecursionError:
         return ["inputSchema refers to itself without end; fix the definition's $ref loops"]
     messages = []

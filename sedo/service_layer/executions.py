@@ -15,9 +15,10 @@ from sedo.domain import engine, limits
 from sedo.domain.errors import BadRequest, Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_problems
+from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, WakeKind
 from sedo.service_layer.definitions import DefinitionService
-from sedo.service_layer.fanout import FanOut
 from sedo.service_layer.flush import flush
+from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
 
 log = logging.getLogger("sedo.executions")
@@ -35,13 +36,13 @@ class ExecutionService:
         executions: ExecutionStore,
         queue: Queue,
         clock: Clock,
-        fanout: FanOut | None = None,
+        iterations: IterationService | None = None,
     ) -> None:
         self.definitions = definitions
         self.executions = executions
         self.queue = queue
         self.clock = clock
-        self.fanout = fanout
+        self.iteration_service = iterations
 
     # -- start ----------------------------------------------------------------------
 
@@ -130,13 +131,13 @@ class ExecutionService:
     def get(self, tenant_id: str, execution_id: str) -> dict[str, Any]:
         head = self._head(tenant_id, execution_id)
         body = head.describe()
-        if self.fanout is not None:
-            if (head.awaiting or {}).get("kind") == "fanin" and not head.finished:
-                progress = self.fanout.progress(head)
+        if self.iteration_service is not None:
+            if isinstance(head.awaiting, FanInAwait) and not head.finished:
+                progress = self.iteration_service.progress(head)
                 if progress is not None:
                     body["progress"] = {"stepId": head.step, **progress}
             if "output" in body:
-                body["output"] = self.fanout.assemble(tenant_id, body["output"])
+                body["output"] = self.iteration_service.assemble(tenant_id, body["output"])
         return body
 
     def list(
@@ -169,11 +170,8 @@ class ExecutionService:
 
     # -- control --------------------------------------------------------------------
 
-    #: A completion's output or error travels in one SQS message (256 KB at most).
-    MAX_SIGNAL_BYTES = 200 * 1024
-
     def signal(
-        self, tenant_id: str, execution_id: str, step_id: str, kind: str, token: str, data: dict[str, Any]
+        self, tenant_id: str, execution_id: str, step_id: str, kind: WakeKind, token: str, data: dict[str, Any]
     ) -> dict[str, Any]:
         """Complete, fail or heartbeat a step that awaits a callback, if ``token`` is its current token.
 
@@ -182,13 +180,15 @@ class ExecutionService:
         execution's own sequence of transitions.
         """
         head = self._head(tenant_id, execution_id)
-        awaiting = head.awaiting or {}
-        if head.finished or awaiting.get("kind") != "callback" or awaiting.get("step") != step_id:
+        awaiting = head.awaiting
+        if head.finished or not isinstance(awaiting, CallbackAwait) or awaiting.step != step_id:
             where = f"at {head.step!r}" if not head.finished else head.state
             raise Conflict(f"step {step_id!r} is not waiting for a completion (the execution is {where})")
-        if not hmac.compare_digest(token.encode(), str(awaiting.get("token", "")).encode()):
+        if not hmac.compare_digest(token.encode(), awaiting.token.encode()):
             raise Conflict(f"the task token does not match step {step_id!r}'s current await (stale or wrong token)")
-        if kind == "heartbeat" and not awaiting.get("heartbeatSeconds"):
+        if kind not in CALLBACK_KINDS:
+            raise BadRequest(f"{str(kind)!r} is not a completion call")
+        if kind == WakeKind.HEARTBEAT and not awaiting.heartbeat_seconds:
             raise BadRequest(f"step {step_id!r} takes no heartbeats (it has no heartbeatSeconds)")
         if "output" in data:  # it goes into the stash, which lives in the execution's one item
             limits.check_stash_value(data["output"], f"the output of step {step_id!r}")
@@ -201,8 +201,8 @@ class ExecutionService:
             data={"token": token, **data},
         ).to_body()
         size = len(json.dumps(body))
-        if size > self.MAX_SIGNAL_BYTES:
-            raise TooLarge(f"the {kind} call is {size} bytes; at most {self.MAX_SIGNAL_BYTES} are accepted")
+        if size > limits.MAX_SIGNAL_BYTES:
+            raise TooLarge(f"the {kind} call is {size} bytes; at most {limits.MAX_SIGNAL_BYTES} are accepted")
         self.queue.send([body])
         return {"id": head.id, "stepId": step_id, "accepted": kind}
 

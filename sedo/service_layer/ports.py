@@ -118,7 +118,7 @@ class Clock(Protocol):
 
 
 @dataclass(frozen=True)
-class FanOutCounter:
+class IterationCounter:
     """The fan-in record of one fan-out step attempt: totals and what the children need.
 
     A store may count in batches: ``done``, ``succeeded`` and ``bytes`` may lag behind the
@@ -145,14 +145,16 @@ class FanOutCounter:
         return {"total": self.total, "succeeded": self.succeeded, "failed": self.failed, "running": self.running}
 
 
-class FanOutStore(Protocol):
+class IterationStore(Protocol):
     """Storage of fan-out steps: counters, iteration inputs, results. Per-item work is O(1)."""
 
-    def create(self, tenant_id: str, parent_key: str, instance: int, counter: FanOutCounter, inputs: list[Any]) -> None:
+    def create(
+        self, tenant_id: str, parent_key: str, instance: int, counter: IterationCounter, inputs: list[Any]
+    ) -> None:
         """Create the counter and store the inputs (idempotent)."""
         ...
 
-    def counter(self, tenant_id: str, parent_key: str, instance: int) -> FanOutCounter | None: ...
+    def counter(self, tenant_id: str, parent_key: str, instance: int) -> IterationCounter | None: ...
 
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any: ...
 
@@ -165,7 +167,7 @@ class FanOutStore(Protocol):
         succeeded: bool,
         result: dict[str, Any],
         total: int,
-    ) -> FanOutCounter | None:
+    ) -> IterationCounter | None:
         """Store an iteration's result and count it, exactly once however often it is called
         (redelivery calls it again, and must finish what a crashed call began).
 

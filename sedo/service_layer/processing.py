@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from sedo.domain.definition import Definition, parse_definition, scoped
-from sedo.domain.engine import Commit, Limits, Rearm, Stale, advance
+from sedo.domain.engine import Budget, Commit, Decision, Rearm, Stale, advance
 from sedo.domain.execution import Execution, WakeUp
+from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
-from sedo.service_layer.fanout import FanOut
 from sedo.service_layer.flush import flush
-from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, FanOutStore, Queue
+from sedo.service_layer.iterations import IterationService
+from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
 
-#: What ``process`` reports, for logs, metrics and tests.
-COMMITTED, STALE, REFLUSHED, REARMED, CONFLICT, MISSING, FANNED_OUT, SWEPT = (
-    "committed",
-    "stale",
-    "reflushed",
-    "rearmed",
-    "conflict",
-    "missing",
-    "fanned-out",
-    "swept",
-)
+
+class Processed(StrEnum):
+    """What :meth:`WakeUpProcessor.process` did with a wake-up, for logs, metrics and tests."""
+
+    COMMITTED = "committed"
+    STALE = "stale"
+    REFLUSHED = "reflushed"
+    REARMED = "rearmed"
+    CONFLICT = "conflict"
+    MISSING = "missing"
+    FANNED_OUT = "fanned-out"
+    SWEPT = "swept"
 
 
 class PoisonMessage(ValueError):
@@ -44,22 +48,28 @@ class WakeUpProcessor:
         executions: ExecutionStore,
         queue: Queue,
         clock: Clock,
-        limits: Limits = Limits(),
+        budget: Budget = Budget(),
         logger: logging.Logger | Any = None,
         cache_size: int = 256,
         invoker: Invoker | None = None,
-        fanout: FanOutStore | None = None,
+        iterations: IterationStore | None = None,
     ) -> None:
         self.invoker = invoker
-        self.fanout = FanOut(fanout, executions, queue, clock) if fanout is not None else None
+        self.iterations = IterationService(iterations, executions, queue, clock) if iterations is not None else None
         self.definitions = definitions
         self.executions = executions
         self.queue = queue
         self.clock = clock
-        self.limits = limits
+        self.budget = budget
         self.log = logger or logging.getLogger("sedo.processor")
         self._cache: OrderedDict[tuple[str, str, int, tuple[str, ...]], Definition] = OrderedDict()
         self._cache_size = cache_size
+        #: The processor's half of the protocol: kinds it handles before (or instead of) the engine.
+        self._handlers: dict[WakeKind, Callable[[_Delivery], Processed]] = {
+            WakeKind.SWEEP: self.on_sweep,
+            WakeKind.FAN_OUT: self.on_fan_out,
+            WakeKind.FAN_IN: self.on_fan_in,
+        }
 
     def definition(
         self, tenant_id: str, definition_id: str, version: int, scope: list[str] | tuple[str, ...] = ()
@@ -78,7 +88,7 @@ class WakeUpProcessor:
             self._cache.popitem(last=False)
         return definition
 
-    def process(self, body: Any, receive_count: int = 2) -> str:
+    def process(self, body: Any, receive_count: int = 2) -> Processed:
         """Apply one wake-up. ``receive_count`` is SQS's ApproximateReceiveCount: only a
         message received again (its first processing may have crashed after the commit)
         re-flushes the head's outbox; a duplicate *send* arrives with count 1 and is
@@ -87,44 +97,91 @@ class WakeUpProcessor:
             wake = WakeUp.from_body(body)
         except ValueError as exc:
             raise PoisonMessage(str(exc)) from exc
-        context = {"tenantId": wake.tenant_id, "executionKey": wake.key, "seq": wake.seq, "kind": wake.kind}
-        if wake.kind == "sweep":
-            self._fanout().sweep(wake.tenant_id, wake.key, int(wake.data["instance"]), int(wake.data.get("after", 0)))
-            return SWEPT
+        delivery = _Delivery(
+            wake,
+            receive_count,
+            {"tenantId": wake.tenant_id, "executionKey": wake.key, "seq": wake.seq, "kind": wake.kind},
+        )
+        return self._handlers.get(wake.kind, self.on_engine_wakeup)(delivery)
+
+    # -- one handler per processor-level kind ------------------------------------------
+
+    def on_sweep(self, delivery: _Delivery) -> Processed:
+        wake = delivery.wake
+        self._iterations().sweep(wake.tenant_id, wake.key, int(wake.data["instance"]), int(wake.data.get("after", 0)))
+        return Processed.SWEPT
+
+    def on_fan_out(self, delivery: _Delivery) -> Processed:
+        head = self._read(delivery)
+        if head is None:
+            return Processed.MISSING
+        if not self._awaits_fan_in(head, delivery.wake):
+            return Processed.STALE
+        definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
+        self._iterations().start(head, definition)
+        return Processed.FANNED_OUT
+
+    def on_fan_in(self, delivery: _Delivery) -> Processed:
+        head = self._read(delivery)
+        if head is None:
+            return Processed.MISSING
+        if self._awaits_fan_in(head, delivery.wake):
+            gathered = self._iterations().gather(head)
+            if gathered is None:
+                return Processed.STALE  # not all iterations are in: a later completion wakes the parent
+            delivery.wake = replace(delivery.wake, data={**delivery.wake.data, **gathered})
+        return self._advance(delivery, head)
+
+    def on_engine_wakeup(self, delivery: _Delivery) -> Processed:
+        head = self._read(delivery)
+        if head is None:
+            return Processed.MISSING
+        return self._advance(delivery, head)
+
+    # -- the engine's wake-ups -----------------------------------------------------------
+
+    def _read(self, delivery: _Delivery) -> Execution | None:
+        wake = delivery.wake
         head = self.executions.get(wake.tenant_id, wake.key)
         if head is None:
-            self.log.warning("wake-up for an execution that does not exist; dropped", extra=context)
-            return MISSING
-        context["executionId"] = head.id
-        definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
-        awaits_fanin = (head.awaiting or {}).get("kind") == "fanin" and not head.finished
-        if wake.kind == "fanout":
-            if not (awaits_fanin and wake.data.get("instance") == head.instance):
-                return STALE
-            self._fanout().fanout(head, definition)
-            return FANNED_OUT
-        if wake.kind == "fanin" and awaits_fanin and wake.data.get("instance") == head.instance:
-            gathered = self._fanout().gather(head)
-            if gathered is None:
-                return STALE  # not all iterations are in: a later completion wakes the parent
-            wake = replace(wake, data={**wake.data, **gathered})
-        decision = advance(definition, head, wake, self.clock.now(), self.limits, self.invoker)
+            self.log.warning("wake-up for an execution that does not exist; dropped", extra=delivery.context)
+            return None
+        delivery.context["executionId"] = head.id
+        return head
 
+    @staticmethod
+    def _awaits_fan_in(head: Execution, wake: WakeUp) -> bool:
+        return (
+            isinstance(head.awaiting, FanInAwait) and not head.finished and wake.data.get("instance") == head.instance
+        )
+
+    def _advance(self, delivery: _Delivery, head: Execution) -> Processed:
+        context = delivery.context
+        definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
+        decision = self.decide(definition, head, delivery.wake)
         if isinstance(decision, Stale):
-            if decision.reflush and receive_count > 1:
+            if decision.reflush and delivery.receive_count > 1:
                 self.log.info("redelivered producer of the head; re-flushing its outbox", extra=context)
                 self._after_commit(head)
-                return REFLUSHED
+                return Processed.REFLUSHED
             self.log.debug("stale wake-up dropped: %s", decision.reason, extra=context)
-            return STALE
+            return Processed.STALE
         if isinstance(decision, Rearm):
             self.queue.send([decision.message.to_body()])
             self.log.debug("timer re-armed", extra={**context, "delay": decision.message.delay})
-            return REARMED
-        assert isinstance(decision, Commit)
+            return Processed.REARMED
         if not self.executions.commit(decision.head, decision.expected_seq):
             self.log.info("another worker advanced the execution first; dropped", extra=context)
-            return CONFLICT
+            return Processed.CONFLICT
+        self._log_commit(decision, context)
+        self._after_commit(decision.head)
+        return Processed.COMMITTED
+
+    def decide(self, definition: Definition, head: Execution, wake: WakeUp) -> Decision:
+        """The engine's decision for one wake-up (pure compute)."""
+        return advance(definition, head, wake, self.clock.now(), self.budget, self.invoker)
+
+    def _log_commit(self, decision: Commit, context: dict[str, Any]) -> None:
         new = decision.head
         for entry in decision.logs:
             self.log.info(entry["message"], extra={**context, "stepId": entry["stepId"], "echo": True})
@@ -138,15 +195,22 @@ class WakeUpProcessor:
                 "events": len(new.pending_events),
             },
         )
-        self._after_commit(new)
-        return COMMITTED
 
     def _after_commit(self, head: Execution) -> None:
         flush(head, self.executions, self.queue)
         if head.parent_key is not None and head.finished:
-            self._fanout().child_finished(head)
+            self._iterations().child_finished(head)
 
-    def _fanout(self) -> FanOut:
-        if self.fanout is None:
-            raise RuntimeError("this processor has no fan-out store configured")
-        return self.fanout
+    def _iterations(self) -> IterationService:
+        if self.iterations is None:
+            raise RuntimeError("this processor has no iteration store configured")
+        return self.iterations
+
+
+@dataclass
+class _Delivery:
+    """One wake-up being processed: the message, SQS's receive count, the log context."""
+
+    wake: WakeUp
+    receive_count: int
+    context: dict[str, Any] = field(default_factory=dict)

@@ -101,7 +101,7 @@ def test_map_never_exceeds_max_concurrency(harness: Harness) -> None:
             break
         harness.invoke(messages)
         harness.ack(messages)
-        children, _ = harness.adapters.fanout.children(T, key, 3, 0, 1000)  # type: ignore[union-attr]
+        children, _ = harness.adapters.iterations.children(T, key, 3, 0, 1000)  # type: ignore[union-attr]
         running = [c for c in children if not c.finished]
         peak = max(peak, len(running))
         progress = harness.services.executions.get(T, execution_id).get("progress")
@@ -177,7 +177,7 @@ steps:
     from sedo.domain.execution import split_execution_id
 
     _, _, key = split_execution_id(execution_id)
-    children, _ = harness.adapters.fanout.children(T, key, 3, 0, 1000)  # type: ignore[union-attr]
+    children, _ = harness.adapters.iterations.children(T, key, 3, 0, 1000)  # type: ignore[union-attr]
     assert len(children) == 3  # only the first wave was ever started
     assert all(c.state == "ExecutionCancelled" for c in children)
     assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionCancelled"
@@ -308,15 +308,15 @@ class CrashingClient:
 def test_each_iteration_counts_once_through_crashes_and_redelivery(harness: Harness) -> None:
     import random
 
-    from sedo.adapters.dynamodb import DynamoFanOutStore
-    from sedo.service_layer.ports import FanOutCounter
+    from sedo.adapters.dynamodb import DynamoIterationStore
+    from sedo.service_layer.ports import IterationCounter
 
-    store = harness.adapters.fanout
-    assert isinstance(store, DynamoFanOutStore)
+    store = harness.adapters.iterations
+    assert isinstance(store, DynamoIterationStore)
     total, parent, instance = 250, "parent-crash", 7  # buckets of 100, 100 and 50
     rng = random.Random(1234)
     failing = set(rng.sample(range(total), 30))
-    store.create(T, parent, instance, FanOutCounter(total=total, concurrency=total, tolerated=total), [0] * total)
+    store.create(T, parent, instance, IterationCounter(total=total, concurrency=total, tolerated=total), [0] * total)
 
     def result(index: int) -> dict[str, Any]:
         if index in failing:
@@ -329,7 +329,9 @@ def test_each_iteration_counts_once_through_crashes_and_redelivery(harness: Harn
     woke = 0
     for index in order:
         attempted.add(index)
-        crashing = DynamoFanOutStore(CrashingClient(store.client, rng.randint(1, 4), rng.random() < 0.5), store.table)
+        crashing = DynamoIterationStore(
+            CrashingClient(store.client, rng.randint(1, 4), rng.random() < 0.5), store.table
+        )
         with pytest.raises(Crash):
             while True:  # a call with fewer writes than ``at`` does not crash: deliver it again
                 crashing.record(T, parent, instance, index, index not in failing, result(index), total)
@@ -357,12 +359,12 @@ def test_each_iteration_counts_once_through_crashes_and_redelivery(harness: Harn
 
 
 def test_failures_past_tolerance_show_before_any_bucket_is_full(harness: Harness) -> None:
-    from sedo.service_layer.ports import FanOutCounter
+    from sedo.service_layer.ports import IterationCounter
 
-    store = harness.adapters.fanout
+    store = harness.adapters.iterations
     assert store is not None
     parent, instance = "parent-tolerance", 3
-    store.create(T, parent, instance, FanOutCounter(total=1000, concurrency=50, tolerated=2), [0] * 1000)
+    store.create(T, parent, instance, IterationCounter(total=1000, concurrency=50, tolerated=2), [0] * 1000)
     seen = []
     for index in (5, 150, 151, 420):  # failures in three buckets, none of them full
         error = {"index": index, "succeeded": False, "error": "Boom", "cause": None}
@@ -377,13 +379,13 @@ def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None
     """Two failures in one bucket, interleaved: A counts itself into the bucket, B counts
     itself and writes the bucket's failures (2) to the counter, then A writes its older
     view (1). The counter keeps 2."""
-    from sedo.adapters.dynamodb import DynamoFanOutStore
-    from sedo.service_layer.ports import FanOutCounter
+    from sedo.adapters.dynamodb import DynamoIterationStore
+    from sedo.service_layer.ports import IterationCounter
 
-    store = harness.adapters.fanout
-    assert isinstance(store, DynamoFanOutStore)
+    store = harness.adapters.iterations
+    assert isinstance(store, DynamoIterationStore)
     parent, instance = "parent-late", 1
-    store.create(T, parent, instance, FanOutCounter(total=100, concurrency=10, tolerated=5), [0] * 100)
+    store.create(T, parent, instance, IterationCounter(total=100, concurrency=10, tolerated=5), [0] * 100)
 
     def failure(index: int) -> dict[str, Any]:
         return {"index": index, "succeeded": False, "error": "Boom", "cause": None}
@@ -403,7 +405,7 @@ def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None
 
             return call
 
-    a = DynamoFanOutStore(BIsFaster(store.client), store.table)
+    a = DynamoIterationStore(BIsFaster(store.client), store.table)
     after = a.record(T, parent, instance, 1, False, failure(1), 100)
     assert after is not None and after.failed == 2
     counter = store.counter(T, parent, instance)
@@ -434,7 +436,7 @@ def children_of(harness: Harness, execution_id: str) -> list[Any]:
 
     _, _, key = split_execution_id(execution_id)
     started = [e for e in events_of(harness, T, execution_id) if e["type"] == "StepStarted" and e["stepId"] == "each"]
-    children, _ = harness.adapters.fanout.children(T, key, started[0]["id"], 0, 1000)  # type: ignore[union-attr]
+    children, _ = harness.adapters.iterations.children(T, key, started[0]["id"], 0, 1000)  # type: ignore[union-attr]
     return children
 
 
@@ -455,12 +457,12 @@ def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(h
     the cancel's sweep closed it and paged the children, then it starts the next one."""
     from sedo.adapters.clock import FakeClock
     from sedo.domain.execution import split_execution_id
-    from sedo.service_layer.fanout import FanOut
+    from sedo.service_layer.iterations import IterationService
 
     define(harness, squares(concurrency=1))
     execution_id = harness.services.executions.start(T, "squares", {"numbers": [1, 2, 3]})[0]["id"]
     _, _, key = split_execution_id(execution_id)
-    store = harness.adapters.fanout
+    store = harness.adapters.iterations
     assert store is not None
     record = store.record
     raced = []
@@ -469,7 +471,7 @@ def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(h
         if not raced:
             raced.append(instance)
             harness.services.executions.cancel(T, execution_id, "stop")
-            sweeper = FanOut(store, harness.adapters.executions, harness.adapters.queue, FakeClock())
+            sweeper = IterationService(store, harness.adapters.executions, harness.adapters.queue, FakeClock())
             sweeper.sweep(tenant_id, parent_key, instance, 0)
         return record(tenant_id, parent_key, instance, *args)
 

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from sedo import bootstrap
 from sedo.adapters.clock import FakeClock
 from sedo.domain import engine
-from sedo.domain.engine import Commit, FutureMessage, Limits, Rearm, Stale
+from sedo.domain.engine import Budget, Commit, FutureMessage, Rearm, Stale
 from sedo.domain.execution import CANCELLED, SUCCEEDED, WakeUp
 from sedo.domain.language import load_definition, load_text
 from sedo.domain.timefmt import parse_ts
-from sedo.service_layer.processing import COMMITTED, REARMED, STALE
+from sedo.service_layer.processing import Processed
 
 DEFINITION = load_definition(
     load_text(
@@ -122,11 +122,11 @@ def test_step_budget_yields_with_a_continue_message() -> None:
     )
     clock = FakeClock()
     head = engine.start_execution(tenant_id="t", definition=definition, input={}, key="k", now=clock.now())
-    limits = Limits(max_steps_per_wakeup=5)
+    budget = Budget(max_steps_per_wakeup=5)
     wakeups = 0
     message = head.outbox[0]
     while True:
-        decision = engine.advance(definition, head, WakeUp.from_body(message), clock.now(), limits)
+        decision = engine.advance(definition, head, WakeUp.from_body(message), clock.now(), budget)
         assert isinstance(decision, Commit)
         head = decision.head
         wakeups += 1
@@ -231,12 +231,12 @@ def test_any_delivery_schedule_ends_every_execution_exactly_once(schedule: list[
 def test_process_outcomes() -> None:
     world = World(executions=1)
     [start_message] = world.pool
-    assert world.processor.process(start_message) == COMMITTED
-    assert world.processor.process(start_message, 1) == STALE  # a duplicate send
+    assert world.processor.process(start_message) == Processed.COMMITTED
+    assert world.processor.process(start_message, 1) == Processed.STALE  # a duplicate send
     assert world.processor.process(start_message, 2) == "reflushed"  # a redelivery
     [timer] = world.queue.drain()[:1]
     world.clock.advance(600)
-    assert world.processor.process(timer) == REARMED
+    assert world.processor.process(timer) == Processed.REARMED
     world.clock.advance(600)
-    assert world.processor.process(timer) == COMMITTED
-    assert world.processor.process({**timer, "mid": "x"}) == STALE
+    assert world.processor.process(timer) == Processed.COMMITTED
+    assert world.processor.process({**timer, "mid": "x"}) == Processed.STALE

@@ -17,13 +17,12 @@ from hypothesis import strategies as st
 from sedo.domain.definition import Definition
 from sedo.domain.errors import BadRequest, InvalidDefinition, Problem
 from sedo.domain.language import (
-    MAX_DOCUMENT_BYTES,
-    MAX_STEPS,
     input_problems,
     load_definition,
     load_text,
     validate_document,
 )
+from sedo.domain.limits import MAX_DEFINITION_BYTES, MAX_STEPS
 from tests.malformed import Case, cases, mismatch, normalise
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -298,7 +297,7 @@ def test_too_many_steps_is_one_short_problem() -> None:
 
 
 def test_a_definition_too_large_to_store_is_a_problem() -> None:
-    steps = MAX_DOCUMENT_BYTES // 4000 + 2
+    steps = MAX_DEFINITION_BYTES // 4000 + 2
     document = linear(*["x" * 4000] * steps)
     problems = validate_document(document)
     assert [(p.path, "bytes as JSON" in p.message) for p in problems] == [("", True)]

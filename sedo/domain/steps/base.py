@@ -7,7 +7,7 @@ schema (inside it) and its tests, and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
 from sedo.domain.failures import RUNTIME
+from sedo.domain.protocol import StepAwaiting, WakeKind
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,19 @@ class LanguageOptions:
 
     #: Lambda function names (fnmatch patterns) invoke steps may name; None: not checked.
     allowed_functions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What the language hands a step type's :meth:`StepType.check`.
+
+    ``nested(steps, path)`` validates a nested step list (a map's iterator, a parallel
+    branch) as a definition of its own, with problems at paths below ``path``: the
+    language owns validation, so step types never import it.
+    """
+
+    options: LanguageOptions
+    nested: Callable[[Any, str], list[Problem]]
 
 
 @dataclass(frozen=True)
@@ -79,11 +93,9 @@ class Done:
 
 @dataclass(frozen=True)
 class Await:
-    """The step waits: for a timer (``due``) or for a completion call (``callback``)."""
+    """The step waits: for a timer, a completion call (the engine adds the task token), or its fan-in."""
 
-    kind: str
-    due: datetime | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    what: StepAwaiting
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,7 @@ Outcome = Done | Await | Failed | End
 class Wake:
     """The part of a wake-up a step sees when it is resumed."""
 
-    kind: str
+    kind: WakeKind
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -126,7 +138,7 @@ class StepType(Protocol):
     #: Fields of this type that hold JMESPath expressions (JSON Pointers below the step).
     expressions: tuple[str, ...]
 
-    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, ctx: CheckContext) -> list[Problem]:
         """Semantic checks beyond the schema (called only when the schema passed)."""
         ...
 
@@ -153,7 +165,7 @@ class SimpleStep:
     excluded_common: tuple[str, ...] = ()
     expressions: tuple[str, ...] = ()
 
-    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, ctx: CheckContext) -> list[Problem]:
         return []
 
     def targets(self, raw: Mapping[str, Any], path: str) -> list[tuple[str, str]]:

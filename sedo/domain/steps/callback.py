@@ -8,6 +8,7 @@ For human approvals and other outside events: the token is shown on the executio
 from __future__ import annotations
 
 from sedo.domain.definition import Step
+from sedo.domain.protocol import CallbackAwait
 from sedo.domain.steps.base import Await, Outcome, SimpleStep, StepContext
 
 HEARTBEAT = {"type": "integer", "minimum": 1, "maximum": 31_622_400}
@@ -18,7 +19,7 @@ class Callback(SimpleStep):
     properties = {"heartbeatSeconds": HEARTBEAT}
 
     def start(self, step: Step, ctx: StepContext) -> Outcome:
-        return Await(kind="callback", data={"heartbeatSeconds": step.config.get("heartbeatSeconds")})
+        return Await(CallbackAwait(step=step.id, heartbeat_seconds=step.config.get("heartbeatSeconds")))
 
 
 STEP = Callback()

@@ -18,12 +18,14 @@ from typing import Any
 
 from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
+from sedo.domain.limits import MAX_SYNC_TIMEOUT_SECONDS
+from sedo.domain.protocol import CallbackAwait
 from sedo.domain.steps.base import (
     Await,
+    CheckContext,
     Done,
     Failed,
     InvokeRequest,
-    LanguageOptions,
     Outcome,
     SimpleStep,
     StepContext,
@@ -31,7 +33,6 @@ from sedo.domain.steps.base import (
 from sedo.domain.steps.callback import HEARTBEAT
 
 #: A synchronous call never waits longer than this (it holds a processor invocation).
-MAX_SYNC_TIMEOUT_SECONDS = 60
 DEFAULT_SYNC_TIMEOUT_SECONDS = 30
 
 
@@ -65,15 +66,15 @@ class Invoke(SimpleStep):
         "heartbeatSeconds": HEARTBEAT,
     }
 
-    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, ctx: CheckContext) -> list[Problem]:
         problems: list[Problem] = []
         if ("function" in raw) == ("http" in raw):
             problems.append(Problem(path, "an invoke step needs exactly one of 'function' or 'http'"))
         name = raw.get("function")
-        if isinstance(name, str) and options.allowed_functions is not None:
+        if isinstance(name, str) and ctx.options.allowed_functions is not None:
             bare = name.split(":", 1)[0]
-            if not function_allowed(bare, options.allowed_functions):
-                allowed = ", ".join(options.allowed_functions) or "none configured"
+            if not function_allowed(bare, ctx.options.allowed_functions):
+                allowed = ", ".join(ctx.options.allowed_functions) or "none configured"
                 problems.append(
                     Problem(
                         f"{path}/function",
@@ -118,7 +119,7 @@ class Invoke(SimpleStep):
         if result.error is not None:
             return Failed(result.error, result.cause or "")
         if asynchronous:
-            return Await(kind="callback", data={"heartbeatSeconds": config.get("heartbeatSeconds")})
+            return Await(CallbackAwait(step=step.id, heartbeat_seconds=config.get("heartbeatSeconds")))
         return Done(output=result.output)
 
 

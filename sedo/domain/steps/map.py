@@ -18,10 +18,10 @@ from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
 from sedo.domain.expressions import ExpressionError, evaluate
 from sedo.domain.failures import BAD_EXPRESSION
-from sedo.domain.steps.base import Await, Done, Failed, LanguageOptions, Outcome, SimpleStep, StepContext
-from sedo.domain.steps.fanout import NESTED_STEPS, nested_problems
-
-MAX_ITEMS = 100_000
+from sedo.domain.limits import MAX_MAP_CONCURRENCY, MAX_MAP_ITEMS
+from sedo.domain.protocol import FanInAwait
+from sedo.domain.steps.base import Await, CheckContext, Done, Failed, Outcome, SimpleStep, StepContext
+from sedo.domain.steps.nested import NESTED_STEPS
 
 
 class Map(SimpleStep):
@@ -29,15 +29,15 @@ class Map(SimpleStep):
     properties = {
         "items": {"type": "string", "minLength": 1},
         "iterator": NESTED_STEPS,
-        "maxConcurrency": {"type": "integer", "minimum": 0, "maximum": 10_000},
+        "maxConcurrency": {"type": "integer", "minimum": 0, "maximum": MAX_MAP_CONCURRENCY},
         "toleratedFailureCount": {"type": "integer", "minimum": 0},
         "toleratedFailurePercentage": {"type": "number", "minimum": 0, "maximum": 100},
     }
     required = ("items", "iterator")
     expressions = ("/items",)
 
-    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
-        problems = nested_problems(raw["iterator"]["steps"], f"{path}/iterator", options)
+    def check(self, raw: Mapping[str, Any], path: str, ctx: CheckContext) -> list[Problem]:
+        problems = ctx.nested(raw["iterator"]["steps"], f"{path}/iterator")
         if "toleratedFailureCount" in raw and "toleratedFailurePercentage" in raw:
             problems.append(Problem(path, "give toleratedFailureCount or toleratedFailurePercentage, not both"))
         return problems
@@ -49,8 +49,8 @@ class Map(SimpleStep):
             return Failed(BAD_EXPRESSION, f"items: {exc}")
         if not isinstance(items, list):
             return Failed(BAD_EXPRESSION, f"items must select an array, not {type(items).__name__}")
-        if len(items) > MAX_ITEMS:
-            return Failed(BAD_EXPRESSION, f"{len(items)} items; a map takes at most {MAX_ITEMS}")
+        if len(items) > MAX_MAP_ITEMS:
+            return Failed(BAD_EXPRESSION, f"{len(items)} items; a map takes at most {MAX_MAP_ITEMS}")
         if not items:
             return Done(output=[])
         total = len(items)
@@ -59,11 +59,8 @@ class Map(SimpleStep):
             tolerated = int(total * float(step.config["toleratedFailurePercentage"]) / 100)
         concurrency = int(step.config.get("maxConcurrency", 0)) or total
         # The items are not kept: the fan-out recomputes them from the stash, which
-        # does not change while the step waits (see engine.iteration_inputs).
-        return Await(
-            kind="fanin",
-            data={"total": total, "concurrency": concurrency, "tolerated": tolerated},
-        )
+        # does not change while the step waits (see sedo.domain.iterations.iteration_inputs).
+        return Await(FanInAwait(step=step.id, total=total, concurrency=concurrency, tolerated=tolerated))
 
 
 STEP = Map()

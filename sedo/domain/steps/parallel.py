@@ -11,27 +11,26 @@ from typing import Any
 
 from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
-from sedo.domain.steps.base import Await, LanguageOptions, Outcome, SimpleStep, StepContext
-from sedo.domain.steps.fanout import NESTED_STEPS, nested_problems
+from sedo.domain.limits import MAX_BRANCHES
+from sedo.domain.protocol import FanInAwait
+from sedo.domain.steps.base import Await, CheckContext, Outcome, SimpleStep, StepContext
+from sedo.domain.steps.nested import NESTED_STEPS
 
 
 class Parallel(SimpleStep):
     name = "parallel"
-    properties = {"branches": {"type": "array", "minItems": 1, "maxItems": 100, "items": NESTED_STEPS}}
+    properties = {"branches": {"type": "array", "minItems": 1, "maxItems": MAX_BRANCHES, "items": NESTED_STEPS}}
     required = ("branches",)
 
-    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, ctx: CheckContext) -> list[Problem]:
         problems: list[Problem] = []
         for index, branch in enumerate(raw["branches"]):
-            problems += nested_problems(branch["steps"], f"{path}/branches/{index}", options)
+            problems += ctx.nested(branch["steps"], f"{path}/branches/{index}")
         return problems
 
     def start(self, step: Step, ctx: StepContext) -> Outcome:
         branches = len(step.config["branches"])
-        return Await(
-            kind="fanin",
-            data={"total": branches, "concurrency": branches, "tolerated": 0, "branches": True},
-        )
+        return Await(FanInAwait(step=step.id, total=branches, concurrency=branches, tolerated=0, branches=True))
 
 
 STEP = Parallel()

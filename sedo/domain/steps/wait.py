@@ -13,11 +13,10 @@ from typing import Any
 from sedo.domain.definition import Step
 from sedo.domain.errors import Problem
 from sedo.domain.failures import RUNTIME
-from sedo.domain.steps.base import Await, Done, Failed, LanguageOptions, Outcome, SimpleStep, StepContext, Wake
+from sedo.domain.limits import MAX_WAIT_SECONDS
+from sedo.domain.protocol import TimerAwait, WakeKind
+from sedo.domain.steps.base import Await, CheckContext, Done, Failed, Outcome, SimpleStep, StepContext, Wake
 from sedo.domain.timefmt import format_ts, parse_ts
-
-#: One year: long enough for any workflow, short enough to catch typos.
-MAX_WAIT_SECONDS = 366 * 24 * 3600
 
 
 class Wait(SimpleStep):
@@ -27,7 +26,7 @@ class Wait(SimpleStep):
         "until": {"type": "string", "description": "RFC 3339 timestamp, e.g. 2030-01-01T00:00:00Z"},
     }
 
-    def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
+    def check(self, raw: Mapping[str, Any], path: str, ctx: CheckContext) -> list[Problem]:
         has_seconds, has_until = "seconds" in raw, "until" in raw
         if has_seconds == has_until:
             return [Problem(path, "a wait step needs exactly one of 'seconds' or 'until'")]
@@ -53,10 +52,10 @@ class Wait(SimpleStep):
         due = self.due(step, ctx.now)
         if due <= ctx.now:
             return Done(output={"waitedUntil": format_ts(due)})
-        return Await(kind="timer", due=due)
+        return Await(TimerAwait(step=step.id, due=format_ts(due)))
 
     def resume(self, step: Step, ctx: StepContext, wake: Wake) -> Outcome:
-        if wake.kind != "timer":
+        if wake.kind != WakeKind.TIMER:
             return Failed(RUNTIME, f"wait step resumed by {wake.kind!r}")
         return Done(output={"waitedUntil": str(wake.data.get("due", format_ts(ctx.now)))})
 

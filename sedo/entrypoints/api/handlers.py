@@ -13,6 +13,7 @@ from connexion import request
 
 from sedo.bootstrap import ApiServices
 from sedo.domain.language import load_text
+from sedo.domain.protocol import WakeKind
 from sedo.service_layer.ports import Page
 
 Response = tuple[Any, int, dict[str, str]]
@@ -115,17 +116,21 @@ class Handlers:
     def complete_step(self, tenant_id: str, execution_id: str, step_id: str, body: dict[str, Any]) -> Response:
         data = {"output": body.get("output")}
         accepted = self.services.executions.signal(
-            tenant_id, execution_id, step_id, "complete", body["taskToken"], data
+            tenant_id, execution_id, step_id, WakeKind.COMPLETE, body["taskToken"], data
         )
         return _json(accepted, 202)
 
     def fail_step(self, tenant_id: str, execution_id: str, step_id: str, body: dict[str, Any]) -> Response:
         data: dict[str, Any] = {k: body[k] for k in ("error", "cause") if k in body}
-        accepted = self.services.executions.signal(tenant_id, execution_id, step_id, "fail", body["taskToken"], data)
+        accepted = self.services.executions.signal(
+            tenant_id, execution_id, step_id, WakeKind.FAIL, body["taskToken"], data
+        )
         return _json(accepted, 202)
 
     def heartbeat_step(self, tenant_id: str, execution_id: str, step_id: str, body: dict[str, Any]) -> Response:
-        accepted = self.services.executions.signal(tenant_id, execution_id, step_id, "heartbeat", body["taskToken"], {})
+        accepted = self.services.executions.signal(
+            tenant_id, execution_id, step_id, WakeKind.HEARTBEAT, body["taskToken"], {}
+        )
         return _json(accepted, 202)
 
     def cancel_execution(self, tenant_id: str, execution_id: str, body: dict[str, Any] | None = None) -> Response:

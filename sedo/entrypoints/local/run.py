@@ -45,7 +45,9 @@ def run(
         settings = provision(moto.endpoint, parameters={"QueueVisibilityTimeoutSeconds": str(visibility_timeout)})
         settings = auth.local_verification(settings, signing_key)
         export(settings)
-        from processor.handler import handler  # the Lambda handler, configured from the environment
+        from sedo.entrypoints.processor import handler_from_env
+
+        handler = handler_from_env()  # the Lambda handler, configured from the exported environment
 
         duplicates = os.environ.get("SEDO_LOCAL_DUPLICATE_DELIVERY", "") == "1"  # fault injection for tests
         esm = EventSourceMapping(

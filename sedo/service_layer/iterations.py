@@ -1,6 +1,6 @@
 """Fan-out and fan-in for map and parallel steps.
 
-- ``fanout`` (on the parent's ``fanout`` wake-up, after the parent committed its await):
+- ``start`` (on the parent's ``fanout`` wake-up, after the parent committed its await):
   store the counter and the iteration inputs, start the first ``concurrency`` children.
 - ``child_finished`` (after a child's final commit, and again on any redelivery): record
   its result and count it once (the store's idempotent writes refuse a second count); then start
@@ -21,12 +21,14 @@ import secrets
 from typing import Any
 
 from sedo.domain import engine, failures
-from sedo.domain.definition import Definition, scoped
-from sedo.domain.execution import SUBMITTED, SUCCEEDED, Execution, WakeUp, child_key, split_child_key
+from sedo.domain.definition import Definition, DefinitionRef
+from sedo.domain.execution import SUBMITTED, SUCCEEDED, Execution, WakeUp
+from sedo.domain.iterations import child_key, child_scope, iteration_inputs, split_child_key
+from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.service_layer.flush import flush
-from sedo.service_layer.ports import Clock, ExecutionStore, FanOutCounter, FanOutStore, Queue
+from sedo.service_layer.ports import Clock, ExecutionStore, IterationCounter, IterationStore, Queue
 
-log = logging.getLogger("sedo.fanout")
+log = logging.getLogger("sedo.iterations")
 
 #: Results up to this size (JSON, all iterations) are inlined into the step's output;
 #: larger ones are stored apart and referenced, and assembled when the execution is read.
@@ -35,8 +37,8 @@ RESULTS_REF = "sedo:results"
 SWEEP_PAGE = 100
 
 
-class FanOut:
-    def __init__(self, store: FanOutStore, executions: ExecutionStore, queue: Queue, clock: Clock) -> None:
+class IterationService:
+    def __init__(self, store: IterationStore, executions: ExecutionStore, queue: Queue, clock: Clock) -> None:
         self.store = store
         self.executions = executions
         self.queue = queue
@@ -44,19 +46,19 @@ class FanOut:
 
     # -- fan-out ------------------------------------------------------------------
 
-    def fanout(self, parent: Execution, definition: Definition) -> None:
-        awaiting = parent.awaiting or {}
-        inputs = engine.iteration_inputs(definition, parent)
-        step_id = str(awaiting["step"])
-        counter = FanOutCounter(
-            total=int(awaiting["total"]),
-            concurrency=int(awaiting["concurrency"]),
-            tolerated=int(awaiting["tolerated"]),
-            branches=bool(awaiting.get("branches")),
+    def start(self, parent: Execution, definition: Definition) -> None:
+        awaiting = parent.awaiting
+        assert isinstance(awaiting, FanInAwait)
+        inputs = iteration_inputs(definition, parent)
+        counter = IterationCounter(
+            total=awaiting.total,
+            concurrency=awaiting.concurrency,
+            tolerated=awaiting.tolerated,
+            branches=awaiting.branches,
             meta={
                 "definitionId": parent.definition_id,
                 "definitionVersion": parent.definition_version,
-                "scope": [*parent.scope, step_id],
+                "scope": [*parent.scope, awaiting.step],
                 "parentId": parent.id,
             },
         )
@@ -65,15 +67,14 @@ class FanOut:
             self._start_child(parent.tenant_id, parent.key, parent.instance, index, inputs[index], counter)
 
     def _start_child(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: FanOutCounter
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
     ) -> None:
         meta = counter.meta or {}
-        scope = list(meta["scope"])
-        if counter.branches:
-            scope[-1] = f"{scope[-1]}#{index}"
+        *parent_scope, step_id = meta["scope"]
+        scope = child_scope(parent_scope, str(step_id), index, counter.branches)
         child = engine.start_execution(
             tenant_id=tenant_id,
-            definition=_Version(meta["definitionId"], int(meta["definitionVersion"])),  # type: ignore[arg-type]
+            definition=DefinitionRef(str(meta["definitionId"]), int(meta["definitionVersion"])),
             input=item,
             key=child_key(parent_key, instance, index),
             now=self.clock.now(),
@@ -128,7 +129,7 @@ class FanOut:
                 tenant_id=child.tenant_id,
                 key=parent_key,
                 seq=0,
-                kind="fanin",
+                kind=WakeKind.FAN_IN,
                 mid=f"fanin.{instance}.{index}",
                 data={"instance": instance},
             )
@@ -185,7 +186,7 @@ class FanOut:
                 tenant_id,
                 parent_key,
                 0,
-                "sweep",
+                WakeKind.SWEEP,
                 f"sweep.{instance}.{following}",
                 data={"instance": instance, "after": following},
             )
@@ -205,15 +206,3 @@ class FanOut:
                 return
             child = fresh
         log.warning("could not cancel child %s: it kept changing", child.key)
-
-
-class _Version:
-    """Enough of a Definition for start_execution (id and version) without loading it."""
-
-    def __init__(self, definition_id: str, version: int) -> None:
-        self.id = definition_id
-        self.version = version
-
-
-def child_definition(root: Definition, child: Execution) -> Definition:
-    return scoped(root, child.scope)

@@ -1,0 +1,47 @@
+"""The pure parts of fan-out (map and parallel steps): child keys and iteration inputs.
+
+A map or parallel step attempt (the parent's ``instance``) runs each iteration or
+branch as a child execution keyed ``<parent key>.<instance>.<index>``. The child's
+nested definition is the root definition ``scoped`` to the parent's scope plus the
+step id (``id#n`` for branch ``n`` of a parallel). The service that drives the I/O is
+:mod:`sedo.service_layer.iterations`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sedo.domain.definition import Definition
+from sedo.domain.execution import Execution
+from sedo.domain.expressions import evaluate
+from sedo.domain.protocol import FanInAwait
+
+
+def child_key(parent_key: str, instance: int, index: int) -> str:
+    """Iteration ``index`` of the fan-out step attempt ``instance`` of execution ``parent_key``."""
+    return f"{parent_key}.{instance}.{index}"
+
+
+def split_child_key(key: str) -> tuple[str, int, int]:
+    parent, instance, index = key.rsplit(".", 2)
+    return parent, int(instance), int(index)
+
+
+def child_scope(parent_scope: list[str], step_id: str, index: int, branches: bool) -> list[str]:
+    """The scope a child runs in: the parent's plus the map step, or the parallel's branch."""
+    return [*parent_scope, f"{step_id}#{index}" if branches else step_id]
+
+
+def iteration_inputs(definition: Definition, head: Execution) -> list[Any]:
+    """The inputs of a waiting fan-out step's children, recomputed from the unchanged stash."""
+    awaiting = head.awaiting
+    if not isinstance(awaiting, FanInAwait):
+        raise ValueError(f"execution {head.id} does not await a fan-in")
+    step = definition.step(awaiting.step)
+    step_input = evaluate(step.config["input"], head.stash) if "input" in step.config else head.stash
+    if awaiting.branches:
+        return [step_input] * awaiting.total
+    items = evaluate(step.config["items"], step_input)
+    if not isinstance(items, list) or len(items) != awaiting.total:  # pragma: no cover - stash is frozen
+        raise ValueError(f"the items of step {step.id!r} changed while it waited")
+    return items
