@@ -38,7 +38,7 @@ class ExecutionService:
         clock: Clock,
         iterations: IterationService | None = None,
     ) -> None:
-        self.definitions = definitions
+        self.definition_service = definitions
         self.executions = executions
         self.queue = queue
         self.clock = clock
@@ -55,7 +55,7 @@ class ExecutionService:
         existing execution, and resume it if an earlier attempt stopped half-way.
         """
         limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
-        definition = self.definitions.latest_for_execution(tenant_id, definition_id)
+        definition = self.definition_service.latest_for_execution(tenant_id, definition_id)
         problems = input_problems(definition.input_schema, input)
         if problems:
             raise InvalidInput("\n".join(problems), errors=problems)

@@ -1,0 +1,77 @@
+"""What the DynamoDB stores share: attribute values, keys, conditional writes, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+BY_DEFINITION_INDEX = "byDefinition"
+
+
+def execution_key(tenant_id: str, key: str) -> dict[str, dict[str, str]]:
+    """Where a head lives. Top-level executions: ``pk=tenant``. Children of a fan-out step
+    (key ``parent.instance.index``) live in their parent's partition, ``pk=tenant#parent``,
+    ``sk=0000000instance.000index``, so tenant listings never see them, and a sweep or a
+    listing pages them in (step attempt, index) order."""
+    if "." not in key:
+        return {"pk": _s(tenant_id), "sk": _s(key)}
+    parent, instance, index = key.rsplit(".", 2)
+    return {"pk": _s(f"{tenant_id}#{parent}"), "sk": _s(_child_sk(int(instance), int(index)))}
+
+
+def _child_sk(instance: int, index: int) -> str:
+    return f"{instance:010d}.{index:06d}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+def conditional(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any] | None:
+    """A conditional write's response, or None when DynamoDB refused it for its condition."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+
+
+def all_items(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a Query or Scan, page after page."""
+    while True:
+        response = call(**kwargs)
+        yield from response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _fill(
+    query: Callable[[int, dict[str, Any] | None], dict[str, Any]],
+    limit: int,
+    start: dict[str, Any] | None,
+    keep: Callable[[list[dict[str, Any]]], list[Any]],
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """Run a (filtered) query page after page until ``limit`` items are kept or the data ends."""
+    items: list[Any] = []
+    position = start
+    while True:
+        response = query(limit - len(items), position)
+        items.extend(keep(response.get("Items", [])))
+        position = response.get("LastEvaluatedKey")
+        if position is None or len(items) >= limit:
+            return items, position
