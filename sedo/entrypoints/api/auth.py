@@ -59,6 +59,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sedo.config import DEFAULT_LEEWAY_SECONDS, DEFAULT_TENANTS_CLAIM
+from sedo.domain.limits import MAX_LOCAL_TTL_SECONDS, MAX_TOKEN_LENGTH
+
 if TYPE_CHECKING:
     from sedo.config import Settings
 
@@ -88,17 +91,12 @@ OPERATION_ROLES: dict[str, str] = {
 }
 DEFAULT_ROLE = "author"
 
-DEFAULT_TENANTS_CLAIM = "sedo:tenants"
 LOCAL_ISSUER = "sedo-local"
 LOCAL_AUDIENCE = "sedo"
 LOCAL_SUBJECT = "local-developer"
 SIGNING_KEY_FILE = "jwt-signing-key.pem"
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-#: Longer Authorization values are refused before any parsing.
-MAX_TOKEN_LENGTH = 16 * 1024
-#: Clock skew tolerated on exp/nbf/iat.
-DEFAULT_LEEWAY_SECONDS = 30
 
 #: Asymmetric algorithms only: HMAC would let anyone who knows the public key sign.
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -611,7 +609,6 @@ def mint_token(
 
 _TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_LOCAL_TTL_SECONDS = 366 * 86400
 
 
 def parse_ttl(text: str) -> int:
@@ -621,7 +618,7 @@ def parse_ttl(text: str) -> int:
         raise ValueError(f"{text!r} is not a lifetime: write e.g. 3600, 30m, 12h or 7d")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds > MAX_LOCAL_TTL_SECONDS:
-        raise ValueError("a local token lives at most 366 days")
+        raise ValueError(f"a local token lives at most {MAX_LOCAL_TTL_SECONDS // 86400} days")
     return seconds
 
 
