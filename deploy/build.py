@@ -8,9 +8,10 @@ What goes in, and nothing else:
   pyproject.toml, plus the ``api`` extra for the API, at the exact versions pinned in
   requirements.txt (a dependency without a pin fails the build), as wheels for the
   Lambda platform (runtime and architecture read from template.yaml);
-- the ``sedo`` package without the local stack and the CLI (the processor also
-  without the API), ``processor/`` for the processor, ``openapi/sedo.yaml`` for the
-  API (found there by sedo.config: ``<parent of sedo>/openapi/sedo.yaml``);
+- the ``sedo`` package without the local stack, its signing key and the CLI (the
+  processor also without the API and ``sedo/auth``), ``processor/`` for the
+  processor, ``openapi/sedo.yaml`` for the API (found there by sedo.config:
+  ``<parent of sedo>/openapi/sedo.yaml``);
 - bytecode for all of it, compiled by the runtime's own Python version with
   ``unchecked-hash`` invalidation: Lambda's file system is read-only, so pyc files
   that fail a timestamp check (zip round trips change mtimes) would be recompiled in
@@ -46,13 +47,13 @@ KINDS = {
     "api": (
         ["api"],
         ["sedo"],
-        ["sedo/entrypoints/local", "sedo/entrypoints/cli.py"],
+        ["sedo/entrypoints/local", "sedo/entrypoints/cli.py", "sedo/auth/local.py"],
         ["openapi/sedo.yaml"],
     ),
     "processor": (
         [],
         ["sedo", "processor"],
-        ["sedo/entrypoints/local", "sedo/entrypoints/cli.py", "sedo/entrypoints/api"],
+        ["sedo/entrypoints/local", "sedo/entrypoints/cli.py", "sedo/entrypoints/api", "sedo/auth"],
         [],
     ),
 }

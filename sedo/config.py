@@ -11,6 +11,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: The claim of a bearer token that grants roles per tenant (SEDO_JWT_TENANTS_CLAIM renames it).
+DEFAULT_TENANTS_CLAIM = "sedo:tenants"
+#: Clock skew tolerated on a token's exp/nbf/iat (SEDO_JWT_LEEWAY_SECONDS).
+DEFAULT_LEEWAY_SECONDS = 30
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -34,15 +39,15 @@ class Settings:
     #: Locally: a YAML file mapping function names to Python callables (no Lambda).
     local_functions: Path | None = None
     openapi_path: Path = field(default_factory=lambda: REPO_ROOT / "openapi" / "sedo.yaml")
-    #: Bearer tokens (sedo/entrypoints/api/auth.py): the issuer and audience they must name,
+    #: Bearer tokens (sedo/auth/, checked by sedo/entrypoints/api/auth.py): the issuer and audience they must name,
     #: and where their signing keys come from: a fixed PEM public key, a JWKS URL, or (neither)
     #: the issuer's OpenID configuration. The API refuses to start without issuer and audience.
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_public_key: str | None = None
     jwt_jwks_url: str | None = None
-    jwt_tenants_claim: str = "sedo:tenants"
-    jwt_leeway_seconds: int = 30
+    jwt_tenants_claim: str = DEFAULT_TENANTS_CLAIM
+    jwt_leeway_seconds: int = DEFAULT_LEEWAY_SECONDS
     #: Locally: state of `make run` (the emulator's log, the token signing key).
     local_dir: Path = field(default_factory=lambda: REPO_ROOT / ".local")
     #: Locally: the signing key `make run` and `sedo token` use (default: local_dir/jwt-signing-key.pem).
@@ -72,8 +77,8 @@ class Settings:
             jwt_audience=_env("SEDO_JWT_AUDIENCE"),
             jwt_public_key=_env("SEDO_JWT_PUBLIC_KEY") or _read(_env("SEDO_JWT_PUBLIC_KEY_FILE")),
             jwt_jwks_url=_env("SEDO_JWT_JWKS_URL"),
-            jwt_tenants_claim=_env("SEDO_JWT_TENANTS_CLAIM", "sedo:tenants") or "sedo:tenants",
-            jwt_leeway_seconds=int(_env("SEDO_JWT_LEEWAY_SECONDS", "30") or 30),
+            jwt_tenants_claim=_env("SEDO_JWT_TENANTS_CLAIM") or DEFAULT_TENANTS_CLAIM,
+            jwt_leeway_seconds=int(_env("SEDO_JWT_LEEWAY_SECONDS") or DEFAULT_LEEWAY_SECONDS),
             local_dir=Path(_env("SEDO_LOCAL_DIR") or REPO_ROOT / ".local"),
             jwt_signing_key_file=Path(p) if (p := _env("SEDO_JWT_SIGNING_KEY_FILE")) else None,
             http_allow_cidrs=tuple(

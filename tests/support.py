@@ -205,7 +205,7 @@ def _create_test_key() -> Path:
     import shutil
     import tempfile
 
-    from sedo.entrypoints.api.auth import ensure_signing_key
+    from sedo.auth.local import ensure_signing_key
 
     directory = Path(tempfile.mkdtemp(prefix="sedo-test-key-"))
     atexit.register(shutil.rmtree, directory, True)
@@ -226,7 +226,7 @@ def with_test_auth(settings: Settings) -> Settings:
     """``settings`` verifying tokens from the test key, unless they already name a verifier."""
     if settings.jwt_issuer and settings.jwt_audience:
         return settings
-    from sedo.entrypoints.api.auth import LOCAL_AUDIENCE, LOCAL_ISSUER, public_key_pem
+    from sedo.auth.local import LOCAL_AUDIENCE, LOCAL_ISSUER, public_key_pem
 
     return replace(
         settings,
@@ -239,8 +239,8 @@ def with_test_auth(settings: Settings) -> Settings:
 
 def mint(tenant: str | dict[str, str] | None, role: str = "author", ttl: int = 3600, **options: Any) -> str:
     """A token signed with the test key. ``tenant`` may be a {tenant: role} map; ``options``
-    go to :func:`sedo.entrypoints.api.auth.mint_token` (issuer, audience, now, extra, ...)."""
-    from sedo.entrypoints.api.auth import mint_token
+    go to :func:`sedo.auth.local.mint_token` (issuer, audience, now, extra, ...)."""
+    from sedo.auth.local import mint_token
 
     grants = {} if tenant is None else (dict(tenant) if isinstance(tenant, dict) else {tenant: role})
     key = options.pop("key", None) or signing_key()

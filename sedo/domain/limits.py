@@ -46,6 +46,12 @@ MAX_HEAD_BYTES = 350 * KIB
 #: Nesting of JSON/YAML documents and values: objects and arrays inside each other.
 MAX_DEPTH = 64
 
+#: A bearer token (the Authorization value after ``Bearer``): longer ones are refused
+#: before any parsing (sedo/auth/verifier.py).
+MAX_TOKEN_LENGTH = 16 * KIB
+#: The lifetime of a token ``sedo token`` mints for the local stack (sedo/auth/local.py).
+MAX_LOCAL_TTL_SECONDS = 366 * 86400
+
 #: JMESPath expressions: length, and nesting of brackets/parentheses.
 MAX_EXPRESSION_LENGTH = 4096
 MAX_EXPRESSION_DEPTH = 32

@@ -37,15 +37,17 @@ def _validate(paths: list[Path]) -> int:
 
 
 def _token(tenants: list[str], role: str, ttl: str, subject: str) -> int:
+    from sedo.auth import local
+    from sedo.auth.errors import ConfigurationError
+    from sedo.auth.grants import check_grants
     from sedo.config import Settings
-    from sedo.entrypoints.api import auth
 
     try:
-        seconds = auth.parse_ttl(ttl)
-        auth.check_grants(dict.fromkeys(tenants, role))
-        key = auth.load_signing_key(auth.local_signing_key_path(Settings.from_env()))
-        print(auth.mint_token(key, dict.fromkeys(tenants, role), seconds, subject=subject))
-    except (ValueError, auth.ConfigurationError) as exc:
+        seconds = local.parse_ttl(ttl)
+        check_grants(dict.fromkeys(tenants, role))
+        key = local.load_signing_key(local.local_signing_key_path(Settings.from_env()))
+        print(local.mint_token(key, dict.fromkeys(tenants, role), seconds, subject=subject))
+    except (ValueError, ConfigurationError) as exc:
         print(f"sedo token: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         return _token(args.tenant, args.role, args.ttl, args.subject)
     if args.command == "local":
-        from sedo.entrypoints.api.auth import ConfigurationError
+        from sedo.auth.errors import ConfigurationError
         from sedo.entrypoints.local.run import run
 
         try:

@@ -246,6 +246,8 @@ def test_artifacts_hold_only_what_the_functions_need(built: Path) -> None:
         assert not (artifact / "sedo" / "entrypoints" / "local").exists()
         assert not list(artifact.rglob("tests/test_*.py"))
     assert not (processor / "sedo" / "entrypoints" / "api").exists()
+    assert not (processor / "sedo" / "auth").exists()  # tokens are the API's business
+    assert (api / "sedo" / "auth" / "verifier.py").is_file() and not (api / "sedo" / "auth" / "local.py").exists()
     for artifact in (api, processor):  # Lambda's limit for a function's unzipped code
         assert sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file()) < 250 * 2**20
 

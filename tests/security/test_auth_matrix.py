@@ -22,7 +22,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from sedo.entrypoints.api.auth import OPERATION_ROLES, ROLES, ensure_signing_key, public_key_pem
+from sedo.auth.grants import OPERATION_ROLES, ROLES
+from sedo.auth.local import ensure_signing_key, public_key_pem
 from tests.security.conftest import assert_problem
 from tests.security.operations import PROTECTED, Operation, operations, spec
 from tests.support import api_client, mint, signing_key

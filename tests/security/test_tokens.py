@@ -19,10 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from sedo import bootstrap
+from sedo.auth import local
+from sedo.auth.errors import AuthError, ConfigurationError
+from sedo.auth.grants import Principal, authorize, format_tenants_claim, parse_tenants_claim
+from sedo.auth.verifier import TokenVerifier
 from sedo.config import Settings
 from sedo.domain.errors import Unavailable
-from sedo.entrypoints.api import auth
 from sedo.entrypoints.api.app import create_app
+from sedo.entrypoints.api.auth import verifier_from_settings
 from sedo.entrypoints.cli import main
 from tests.support import mint, signing_key
 
@@ -43,7 +47,7 @@ from tests.support import mint, signing_key
     ],
 )
 def test_the_tenants_claim_as_object_or_string(value: Any, grants: dict[str, str]) -> None:
-    assert auth.parse_tenants_claim(value) == grants
+    assert parse_tenants_claim(value) == grants
 
 
 @pytest.mark.parametrize(
@@ -61,56 +65,56 @@ def test_the_tenants_claim_as_object_or_string(value: Any, grants: dict[str, str
 )
 def test_a_malformed_tenants_claim_is_refused_with_the_reason(value: Any, words: str) -> None:
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace("*", r"\*")):
-        auth.parse_tenants_claim(value)
+        parse_tenants_claim(value)
 
 
 def test_the_string_form_round_trips() -> None:
     grants = {"123": "author", "t-9": "viewer"}
-    assert auth.parse_tenants_claim(auth.format_tenants_claim(grants)) == grants
+    assert parse_tenants_claim(format_tenants_claim(grants)) == grants
 
 
 # --- verification with a fixed key ---------------------------------------------------------
 
 
 @pytest.fixture
-def verifier() -> auth.TokenVerifier:
-    return auth.TokenVerifier(
-        issuer=auth.LOCAL_ISSUER, audience=auth.LOCAL_AUDIENCE, public_key_pem=auth.public_key_pem(signing_key())
+def verifier() -> TokenVerifier:
+    return TokenVerifier(
+        issuer=local.LOCAL_ISSUER, audience=local.LOCAL_AUDIENCE, public_key_pem=local.public_key_pem(signing_key())
     )
 
 
-def test_a_valid_token_yields_its_principal(verifier: auth.TokenVerifier) -> None:
+def test_a_valid_token_yields_its_principal(verifier: TokenVerifier) -> None:
     principal = verifier.principal(mint({"123": "author", "456": "viewer"}, subject="alice"))
     assert principal.subject == "alice" and dict(principal.tenants) == {"123": "author", "456": "viewer"}
 
 
-def test_leeway_tolerates_small_clock_skew(verifier: auth.TokenVerifier) -> None:
+def test_leeway_tolerates_small_clock_skew(verifier: TokenVerifier) -> None:
     verifier.principal(mint("123", ttl=10, now=time.time() - 25))  # expired 15 s ago: inside 30 s
-    with pytest.raises(auth.AuthError, match="expired"):
+    with pytest.raises(AuthError, match="expired"):
         verifier.principal(mint("123", ttl=10, now=time.time() - 60))
 
 
 def test_several_audiences_and_cognito_access_tokens() -> None:
-    verifier = auth.TokenVerifier(
-        issuer=auth.LOCAL_ISSUER, audience="web-client, cli-client", public_key_pem=auth.public_key_pem(signing_key())
+    verifier = TokenVerifier(
+        issuer=local.LOCAL_ISSUER, audience="web-client, cli-client", public_key_pem=local.public_key_pem(signing_key())
     )
     verifier.principal(mint("1", audience="cli-client"))
     verifier.principal(mint("1", audience=["other", "web-client"]))  # type: ignore[arg-type]
     # Cognito access tokens name the app client in client_id and have no aud.
     now = time.time()
-    claims = {"iss": auth.LOCAL_ISSUER, "exp": now + 60, "client_id": "web-client", "sedo:tenants": "1:viewer"}
-    token = jwt.encode(claims, auth._private_key(signing_key()), algorithm="ES256")
+    claims = {"iss": local.LOCAL_ISSUER, "exp": now + 60, "client_id": "web-client", "sedo:tenants": "1:viewer"}
+    token = jwt.encode(claims, local._private_key(signing_key()), algorithm="ES256")
     assert dict(verifier.principal(token).tenants) == {"1": "viewer"}
-    with pytest.raises(auth.AuthError, match="audience"):
+    with pytest.raises(AuthError, match="audience"):
         claims["client_id"] = "someone-else"
-        verifier.principal(jwt.encode(claims, auth._private_key(signing_key()), algorithm="ES256"))
+        verifier.principal(jwt.encode(claims, local._private_key(signing_key()), algorithm="ES256"))
 
 
-def test_a_renamed_tenants_claim(verifier: auth.TokenVerifier) -> None:
-    renamed = auth.TokenVerifier(
-        issuer=auth.LOCAL_ISSUER,
-        audience=auth.LOCAL_AUDIENCE,
-        public_key_pem=auth.public_key_pem(signing_key()),
+def test_a_renamed_tenants_claim(verifier: TokenVerifier) -> None:
+    renamed = TokenVerifier(
+        issuer=local.LOCAL_ISSUER,
+        audience=local.LOCAL_AUDIENCE,
+        public_key_pem=local.public_key_pem(signing_key()),
         tenants_claim="custom:sedo_tenants",
     )
     token = mint(None, extra={"custom:sedo_tenants": "123:operator"})
@@ -119,16 +123,16 @@ def test_a_renamed_tenants_claim(verifier: auth.TokenVerifier) -> None:
 
 
 def test_authorize_is_the_role_table() -> None:
-    alice = auth.Principal("alice", {"123": "operator"})
-    auth.authorize(alice, "execute", "123")
-    auth.authorize(alice, "get_history", "123")
-    with pytest.raises(auth.AuthError, match="needs the role 'author'") as refused:
-        auth.authorize(alice, "create_definition", "123")
+    alice = Principal("alice", {"123": "operator"})
+    authorize(alice, "execute", "123")
+    authorize(alice, "get_history", "123")
+    with pytest.raises(AuthError, match="needs the role 'author'") as refused:
+        authorize(alice, "create_definition", "123")
     assert refused.value.status == 403
-    with pytest.raises(auth.AuthError, match="does not grant access to tenant '456'"):
-        auth.authorize(alice, "get_execution", "456")
-    with pytest.raises(auth.AuthError, match="needs the role 'author'"):
-        auth.authorize(alice, "an_operation_nobody_listed", "123")  # fail closed
+    with pytest.raises(AuthError, match="does not grant access to tenant '456'"):
+        authorize(alice, "get_execution", "456")
+    with pytest.raises(AuthError, match="needs the role 'author'"):
+        authorize(alice, "an_operation_nobody_listed", "123")  # fail closed
 
 
 # --- JWKS from the issuer's OpenID configuration --------------------------------------------
@@ -189,7 +193,7 @@ def issuer() -> Iterator[Issuer]:
 
 
 def test_keys_come_from_the_issuers_jwks_and_are_cached(issuer: Issuer) -> None:
-    verifier = auth.verifier_from_settings(Settings(jwt_issuer=issuer.url, jwt_audience="sedo-api"))
+    verifier = verifier_from_settings(Settings(jwt_issuer=issuer.url, jwt_audience="sedo-api"))
     assert verifier.uses_jwks and issuer.hits == []  # nothing fetched at startup
     for _ in range(3):
         assert dict(verifier.principal(issuer.token()).tenants) == {"123": "viewer"}
@@ -197,14 +201,14 @@ def test_keys_come_from_the_issuers_jwks_and_are_cached(issuer: Issuer) -> None:
 
 
 def test_jwks_tokens_that_must_fail(issuer: Issuer) -> None:
-    verifier = auth.verifier_from_settings(Settings(jwt_issuer=issuer.url, jwt_audience="sedo-api"))
-    with pytest.raises(auth.AuthError, match="not one of the issuer's"):
+    verifier = verifier_from_settings(Settings(jwt_issuer=issuer.url, jwt_audience="sedo-api"))
+    with pytest.raises(AuthError, match="not one of the issuer's"):
         verifier.principal(issuer.token(kid="unknown-key"))
-    with pytest.raises(auth.AuthError, match="audience"):
+    with pytest.raises(AuthError, match="audience"):
         verifier.principal(issuer.token(aud="another-api"))
-    with pytest.raises(auth.AuthError, match="expired"):
+    with pytest.raises(AuthError, match="expired"):
         verifier.principal(issuer.token(exp=int(time.time()) - 3600))
-    with pytest.raises(auth.AuthError, match="asymmetric"):
+    with pytest.raises(AuthError, match="asymmetric"):
         verifier.principal(jwt.encode({"iss": issuer.url}, "secret", algorithm="HS256"))
     forged = jwt.encode(
         {"iss": issuer.url, "aud": "sedo-api", "exp": time.time() + 60},
@@ -212,13 +216,13 @@ def test_jwks_tokens_that_must_fail(issuer: Issuer) -> None:
         algorithm="RS256",
         headers={"kid": issuer.kid},
     )
-    with pytest.raises(auth.AuthError, match="signature"):
+    with pytest.raises(AuthError, match="signature"):
         verifier.principal(forged)
 
 
 def test_an_issuer_whose_configuration_names_another_issuer_is_unavailable(issuer: Issuer) -> None:
     issuer.claimed_issuer = "https://evil.example"
-    verifier = auth.verifier_from_settings(Settings(jwt_issuer=issuer.url, jwt_audience="sedo-api"))
+    verifier = verifier_from_settings(Settings(jwt_issuer=issuer.url, jwt_audience="sedo-api"))
     with pytest.raises(Unavailable, match="is not the OpenID configuration"):
         verifier.principal(issuer.token())
 
@@ -227,13 +231,13 @@ def test_an_unreachable_issuer_is_a_503_not_a_401() -> None:
     from sedo.entrypoints.local.moto import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    verifier = auth.TokenVerifier(issuer=url, audience="a", discovery_timeout=1)
+    verifier = TokenVerifier(issuer=url, audience="a", discovery_timeout=1)
     with pytest.raises(Unavailable, match="cannot read the issuer's OpenID configuration"):
         verifier.principal(jwt.encode({"iss": url}, rsa.generate_private_key(65537, 2048), algorithm="RS256"))
 
 
 def test_keys_are_only_fetched_over_https_except_from_this_host() -> None:
-    verifier = auth.TokenVerifier(issuer="http://idp.example.com", audience="a")
+    verifier = TokenVerifier(issuer="http://idp.example.com", audience="a")
     with pytest.raises(Unavailable, match="only fetched over https"):
         verifier.principal(jwt.encode({"iss": "x"}, rsa.generate_private_key(65537, 2048), algorithm="RS256"))
 
@@ -253,20 +257,20 @@ def test_keys_are_only_fetched_over_https_except_from_this_host() -> None:
 )
 def test_the_api_refuses_to_start_without_a_way_to_verify_tokens(settings: Settings, words: str) -> None:
     services = bootstrap.api_services(bootstrap.memory_adapters(), settings)
-    with pytest.raises(auth.ConfigurationError, match=words):
+    with pytest.raises(ConfigurationError, match=words):
         create_app(services, settings)
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pem = tmp_path / "public.pem"
-    pem.write_text(auth.public_key_pem(signing_key()))
+    pem.write_text(local.public_key_pem(signing_key()))
     monkeypatch.setenv("SEDO_JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/pool")
     monkeypatch.setenv("SEDO_JWT_AUDIENCE", "client-a,client-b")
     monkeypatch.setenv("SEDO_JWT_PUBLIC_KEY_FILE", str(pem))
     monkeypatch.setenv("SEDO_JWT_TENANTS_CLAIM", "custom:sedo_tenants")
     settings = Settings.from_env()
     assert settings.jwt_public_key == pem.read_text() and settings.jwt_tenants_claim == "custom:sedo_tenants"
-    verifier = auth.verifier_from_settings(settings)
+    verifier = verifier_from_settings(settings)
     assert verifier.audiences == ("client-a", "client-b") and not verifier.uses_jwks
     monkeypatch.setenv("SEDO_JWT_PUBLIC_KEY_FILE", str(tmp_path / "missing.pem"))
     with pytest.raises(RuntimeError, match="cannot read"):
@@ -278,9 +282,9 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 def test_the_local_key_is_created_once_private_and_reused(tmp_path: Path) -> None:
     path = tmp_path / "state" / "jwt-signing-key.pem"
-    first = auth.ensure_signing_key(path)
+    first = local.ensure_signing_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert auth.ensure_signing_key(path) == first
+    assert local.ensure_signing_key(path) == first
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
 
 
@@ -292,11 +296,11 @@ def test_sedo_token_mints_from_the_local_key(
     assert main(["token", "--tenant", "123", "--role", "operator"]) == 2
     err = capsys.readouterr().err
     assert "no signing key at" in err and "run 'make run' once" in err
-    key = auth.ensure_signing_key(tmp_path / auth.SIGNING_KEY_FILE)  # what make run does
+    key = local.ensure_signing_key(tmp_path / local.SIGNING_KEY_FILE)  # what make run does
     assert main(["token", "--tenant", "123", "--tenant", "456", "--role", "operator", "--ttl", "30m"]) == 0
     token = capsys.readouterr().out.strip()
-    settings = auth.local_verification(Settings(), key)
-    principal = auth.verifier_from_settings(settings).principal(token)
+    settings = local.local_verification(Settings(), key)
+    principal = verifier_from_settings(settings).principal(token)
     assert dict(principal.tenants) == {"123": "operator", "456": "operator"}
     assert 1790 <= principal.claims["exp"] - principal.claims["iat"] <= 1800
     for argv, words in (
@@ -311,10 +315,10 @@ def test_sedo_token_mints_from_the_local_key(
 def test_the_signing_key_file_setting_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEDO_LOCAL_DIR", str(tmp_path / "elsewhere"))
     settings = Settings.from_env()
-    assert auth.local_signing_key_path(settings) == Path(os.environ["SEDO_JWT_SIGNING_KEY_FILE"])
+    assert local.local_signing_key_path(settings) == Path(os.environ["SEDO_JWT_SIGNING_KEY_FILE"])
     assert (
-        auth.local_signing_key_path(replace(settings, jwt_signing_key_file=None))
-        == tmp_path / "elsewhere" / auth.SIGNING_KEY_FILE
+        local.local_signing_key_path(replace(settings, jwt_signing_key_file=None))
+        == tmp_path / "elsewhere" / local.SIGNING_KEY_FILE
     )
 
 
@@ -322,4 +326,4 @@ def test_the_signing_key_file_setting_wins(tmp_path: Path, monkeypatch: pytest.M
     ("text", "seconds"), [("3600", 3600), ("30m", 1800), ("12h", 43200), ("7d", 604800), (" 5s ", 5)]
 )
 def test_parse_ttl(text: str, seconds: int) -> None:
-    assert auth.parse_ttl(text) == seconds
+    assert local.parse_ttl(text) == seconds

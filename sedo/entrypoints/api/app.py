@@ -12,6 +12,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.problem import problem
 from connexion.resolver import Resolver
 
+from sedo.auth.errors import AuthError
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
 from sedo.domain.errors import InvalidDefinition, SedoError
@@ -54,14 +55,9 @@ def undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionRes
 
 def auth_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """401/403 as problem+json with ``WWW-Authenticate: Bearer`` (RFC 6750)."""
-    if not isinstance(exc, auth.AuthError):  # Connexion's own: no bearer token, or an unusable header
-        if "invalid authorization header" in str(getattr(exc, "detail", "")).lower():
-            exc = auth.unauthenticated("the Authorization header is not 'Bearer <token>'", error="invalid_request")
-        else:
-            exc = auth.AuthError(401, auth.MISSING_TOKEN)
-    assert isinstance(exc, auth.AuthError)
-    headers = {"WWW-Authenticate": exc.challenge}
-    return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), headers=headers)
+    refusal = auth.as_auth_error(exc)
+    headers = {"WWW-Authenticate": refusal.challenge}
+    return problem(refusal.status, refusal.title, refusal.detail, type=_slug(refusal.title), headers=headers)
 
 
 def too_deep(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -88,7 +84,7 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
     app.add_middleware(BodyGuard, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(SedoError, sedo_problem)
     app.add_error_handler(UnicodeDecodeError, undecodable_body)
-    app.add_error_handler(auth.AuthError, auth_problem)
+    app.add_error_handler(AuthError, auth_problem)
     app.add_error_handler(OAuthProblem, auth_problem)
     app.add_error_handler(RecursionError, too_deep)
     return app

@@ -11,9 +11,6 @@ from sedo.config import REPO_ROOT
 
 log = logging.getLogger("sedo.local")
 
-#: The token `make run` prints: long enough for a working day.
-LOCAL_TOKEN_TTL_SECONDS = 12 * 3600
-
 
 def run(
     port: int = 3000,
@@ -25,8 +22,9 @@ def run(
     import uvicorn
 
     from sedo.adapters.aws import client
+    from sedo.auth import local
     from sedo.config import Settings
-    from sedo.entrypoints.api import app_from_settings, auth
+    from sedo.entrypoints.api import app_from_settings
     from sedo.entrypoints.local.esm import EventSourceMapping
     from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
 
@@ -37,13 +35,13 @@ def run(
     state.mkdir(parents=True, exist_ok=True)
     # Tokens: a signing key kept under the state directory (created once), its public key
     # verifies them, and the banner prints a ready one for the README's tenant 123.
-    signing_key = auth.ensure_signing_key(auth.local_signing_key_path(Settings.from_env()))
+    signing_key = local.ensure_signing_key(local.local_signing_key_path(Settings.from_env()))
     moto = MotoServer(port=moto_port)
     esm: EventSourceMapping | None = None
     try:
         moto.start(log=state / "moto.log")
         settings = provision(moto.endpoint, parameters={"QueueVisibilityTimeoutSeconds": str(visibility_timeout)})
-        settings = auth.local_verification(settings, signing_key)
+        settings = local.local_verification(settings, signing_key)
         export(settings)
         from sedo.entrypoints.processor import handler_from_env
 
@@ -62,7 +60,7 @@ def run(
         app = app_from_settings(settings)
         base = f"http://{host}:{port}"
         example = REPO_ROOT / "definitions" / "example-definition.yaml"
-        token = auth.mint_token(signing_key, {"123": "author"}, LOCAL_TOKEN_TTL_SECONDS)
+        token = local.mint_token(signing_key, {"123": "author"}, local.LOCAL_TOKEN_TTL_SECONDS)
         print(
             f"""
 sedo local stack is up
@@ -71,7 +69,7 @@ sedo local stack is up
 {settings.history_table}
   processor    {workers} workers polling {settings.queue_url}
 
-Token: author of tenant 123, valid {LOCAL_TOKEN_TTL_SECONDS // 3600} h \
+Token: author of tenant 123, valid {local.LOCAL_TOKEN_TTL_SECONDS // 3600} h \
 (more: .venv/bin/sedo token --tenant 123 --role author)
   export TOKEN={token}
 
