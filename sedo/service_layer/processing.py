@@ -18,6 +18,7 @@ from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.steps.base import Invoker
 from sedo.service_layer.fanout import FanOut
 from sedo.service_layer.flush import flush
+from sedo.service_layer.observe import WakeObserver, observed, timed_engine
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, FanOutStore, Queue
 
 #: What ``process`` reports, for logs, metrics and tests.
@@ -49,8 +50,10 @@ class WakeUpProcessor:
         cache_size: int = 256,
         invoker: Invoker | None = None,
         fanout: FanOutStore | None = None,
+        observer: WakeObserver | None = None,
     ) -> None:
         self.invoker = invoker
+        self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.fanout = FanOut(fanout, executions, queue, clock) if fanout is not None else None
         self.definitions = definitions
         self.executions = executions
@@ -78,6 +81,7 @@ class WakeUpProcessor:
             self._cache.popitem(last=False)
         return definition
 
+    @observed
     def process(self, body: Any, receive_count: int = 2) -> str:
         """Apply one wake-up. ``receive_count`` is SQS's ApproximateReceiveCount: only a
         message received again (its first processing may have crashed after the commit)
@@ -108,7 +112,8 @@ class WakeUpProcessor:
             if gathered is None:
                 return STALE  # not all iterations are in: a later completion wakes the parent
             wake = replace(wake, data={**wake.data, **gathered})
-        decision = advance(definition, head, wake, self.clock.now(), self.limits, self.invoker)
+        now = self.clock.now()
+        decision = timed_engine(wake, now, lambda: advance(definition, head, wake, now, self.limits, self.invoker))
 
         if isinstance(decision, Stale):
             if decision.reflush and receive_count > 1:
