@@ -185,7 +185,6 @@ class Tally:
 
 
 class _Local(threading.local):
-    active: bool = False
     aws_seconds: float = 0.0
     aws_calls: int = 0
 
@@ -201,14 +200,16 @@ class Recorder:
 
     # -- wiring -------------------------------------------------------------------------
 
-    def instrument(self, client: Any, component: str) -> Any:
+    def instrument(self, client: Any, component: str, per_wakeup: bool = False) -> Any:
+        """Counts ``client``'s calls as ``component``'s; ``per_wakeup``: its calls' time also
+        adds up per thread for :meth:`take_wakeup_io` (a client only wake-ups use)."""
         service = client.meta.service_model.service_id.hyphenize()
         events = client.meta.events
         events.register(f"provide-client-params.{service}", self._keep_params)
         if service == "dynamodb":
             events.register("before-parameter-build.dynamodb", self._ask_capacity)
         events.register(f"before-call.{service}", self._start)
-        events.register(f"after-call.{service}", lambda **kw: self._finish(component, service, **kw))
+        events.register(f"after-call.{service}", lambda **kw: self._finish(component, service, per_wakeup, **kw))
         return client
 
     @staticmethod
@@ -226,12 +227,12 @@ class Recorder:
 
     # -- per wake-up I/O time (thread-local) ----------------------------------------------
 
-    def begin_wakeup(self) -> None:
-        self.local.active, self.local.aws_seconds, self.local.aws_calls = True, 0.0, 0
-
-    def end_wakeup(self) -> tuple[float, int]:
-        self.local.active = False
-        return self.local.aws_seconds, self.local.aws_calls
+    def take_wakeup_io(self) -> tuple[float, int]:
+        """Seconds in, and number of, this thread's calls on ``per_wakeup`` clients since the
+        last take: one wake-up's AWS I/O when taken as it ends (its clients serve nothing else)."""
+        taken = self.local.aws_seconds, self.local.aws_calls
+        self.local.aws_seconds, self.local.aws_calls = 0.0, 0
+        return taken
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -247,6 +248,7 @@ class Recorder:
         self,
         component: str,
         service: str,
+        per_wakeup: bool,
         http_response: Any,
         parsed: dict[str, Any],
         model: Any,
@@ -254,7 +256,7 @@ class Recorder:
         **_: Any,
     ) -> None:
         elapsed = time.perf_counter() - context.get("bench_started", time.perf_counter())
-        if self.local.active:
+        if per_wakeup:
             self.local.aws_seconds += elapsed
             self.local.aws_calls += 1
         op = model.name

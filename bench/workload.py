@@ -28,6 +28,9 @@ and the fault-injection tests run a chosen few. A workload file holds:
 ``timeout``
     Seconds its cost run may take (default 300).
 
+``load_all(..., range_cap=N)`` (the bench's ``--quick``) shrinks every ``{$range: M}`` and
+``items`` to at most N, for a smoke run.
+
 Workloads with ``invoke`` steps call the functions the processor's invoker is
 configured with (locally: definitions/functions/local.yaml).
 """
@@ -91,7 +94,7 @@ def _apply_patch(document: dict[str, Any], patch: dict[str, Any], source: str) -
         steps[step_id].update(fields)
 
 
-def load(path: Path) -> Workload:
+def load(path: Path, range_cap: int | None = None) -> Workload:
     raw = yaml.safe_load(path.read_text())
     source = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
     definition = raw["definition"]
@@ -104,29 +107,35 @@ def load(path: Path) -> Workload:
         name=str(raw.get("name") or path.stem),
         description=str(raw.get("description") or ""),
         document=document,
-        input=_expand(raw.get("input", {})),
+        input=_expand(raw.get("input", {}), range_cap),
         executions=int(raw.get("executions", 20)),
         source=source,
         optional=bool(raw.get("optional", False)),
         throughput=bool(raw.get("throughput", True)),
-        items=int(raw["items"]) if raw.get("items") else None,
+        items=_capped(int(raw["items"]), range_cap) if raw.get("items") else None,
         timeout=float(raw.get("timeout", 300)),
     )
 
 
-def _expand(value: Any) -> Any:
+def _expand(value: Any, range_cap: int | None = None) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$range"}:
-            return list(range(int(value["$range"])))
-        return {k: _expand(v) for k, v in value.items()}
+            return list(range(_capped(int(value["$range"]), range_cap)))
+        return {k: _expand(v, range_cap) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v) for v in value]
+        return [_expand(v, range_cap) for v in value]
     return value
 
 
-def load_all(directory: Path = WORKLOADS_DIR, names: list[str] | None = None) -> list[Workload]:
+def _capped(count: int, cap: int | None) -> int:
+    return count if cap is None else min(count, cap)
+
+
+def load_all(
+    directory: Path = WORKLOADS_DIR, names: list[str] | None = None, range_cap: int | None = None
+) -> list[Workload]:
     """Every workload in ``directory`` (sorted by file name), or just ``names``, in that order."""
-    found = {w.name: w for w in (load(p) for p in sorted(directory.glob("*.yaml")))}
+    found = {w.name: w for w in (load(p, range_cap) for p in sorted(directory.glob("*.yaml")))}
     if names is None:
         return [w for w in found.values() if not w.optional]
     missing = [n for n in names if n not in found]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
+    from sedo.service_layer.observe import WakeObserver
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
 
@@ -131,7 +132,10 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
     )
 
 
-def processor(adapters: Adapters, settings: Settings | None = None, logger: Any = None) -> WakeUpProcessor:
+def processor(
+    adapters: Adapters, settings: Settings | None = None, logger: Any = None, observer: WakeObserver | None = None
+) -> WakeUpProcessor:
+    """The processor's graph; ``observer`` is told about every wake-up (sedo/service_layer/observe.py)."""
     from sedo.domain.engine import Budget
     from sedo.service_layer.processing import WakeUpProcessor
 
@@ -146,4 +150,5 @@ def processor(adapters: Adapters, settings: Settings | None = None, logger: Any 
         logger=logger,
         invoker=adapters.invoker,
         iterations=adapters.iterations,
+        observer=observer,
     )

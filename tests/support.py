@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,41 +11,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from sedo import bootstrap
 from sedo.adapters.aws import client
 from sedo.adapters.clock import FakeClock
 from sedo.config import Settings
-from sedo.entrypoints.api.app import create_app
 from sedo.entrypoints.local.esm import EventSourceMapping, LambdaContext, to_lambda_event
-from sedo.entrypoints.local.moto import free_port
+from sedo.entrypoints.local.serve import serve_api as serve_local_api
 from sedo.entrypoints.processor import make_handler
 
 
 @contextmanager
 def serve_api(settings: Settings, clock: Any = None, adapters: Any = None) -> Iterator[str]:
-    """The Connexion app on a free 127.0.0.1 port, in a thread; yields its base URL.
-
-    ``adapters``: use these (e.g. with instrumented clients, for the benchmark) instead of new ones.
-    """
-    settings = with_test_auth(settings)
-    adapters = adapters or bootstrap.aws_adapters(settings, clock)
-    app = create_app(bootstrap.api_services(adapters, settings), settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("API server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    """The API in-process (sedo.entrypoints.local.serve), verifying tokens from the test key."""
+    with serve_local_api(with_test_auth(settings), clock, adapters) as base_url:
+        yield base_url
 
 
 def queue_depth(sqs: Any, queue_url: str) -> int:

@@ -21,6 +21,7 @@ from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
+from sedo.service_layer.observe import WakeObserver, observed, timed_engine
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
 
 
@@ -53,7 +54,9 @@ class WakeUpProcessor:
         cache_size: int = 256,
         invoker: Invoker | None = None,
         iterations: IterationStore | None = None,
+        observer: WakeObserver | None = None,
     ) -> None:
+        self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
         self.iterations = IterationService(iterations, executions, queue, clock) if iterations is not None else None
         self.definitions = definitions
@@ -88,6 +91,7 @@ class WakeUpProcessor:
             self._cache.popitem(last=False)
         return definition
 
+    @observed
     def process(self, body: Any, receive_count: int = 2) -> Processed:
         """Apply one wake-up. ``receive_count`` is SQS's ApproximateReceiveCount: only a
         message received again (its first processing may have crashed after the commit)
@@ -179,7 +183,8 @@ class WakeUpProcessor:
 
     def decide(self, definition: Definition, head: Execution, wake: WakeUp) -> Decision:
         """The engine's decision for one wake-up (pure compute)."""
-        return advance(definition, head, wake, self.clock.now(), self.budget, self.invoker)
+        now = self.clock.now()
+        return timed_engine(wake, now, lambda: advance(definition, head, wake, now, self.budget, self.invoker))
 
     def _log_commit(self, decision: Commit, context: dict[str, Any]) -> None:
         new = decision.head

@@ -1,0 +1,319 @@
+"""The benchmark's stack: moto, the real API and processor on instrumented adapters.
+
+:class:`Bench` starts one moto server on 127.0.0.1, the API in-process (uvicorn) and the
+processor Lambda handler behind the local SQS event source mapping. The clients the
+adapters create carry botocore hooks (bench/instrument.py) that count every request; the
+processor reports every wake-up to the bench through its observer seam
+(sedo/service_layer/observe.py): result, decision, engine and invoke time, timer lateness.
+Nothing in sedo is patched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench import instrument
+from bench.workload import Workload
+from sedo.config import REPO_ROOT, Settings
+from sedo.domain.engine import Commit
+from sedo.service_layer.processing import Processed
+
+if TYPE_CHECKING:
+    import httpx
+
+    from sedo.bootstrap import Adapters
+    from sedo.service_layer.observe import WakeReport
+
+TENANT = "bench"
+#: Lifetime of the bench's API token: longer than any run.
+TOKEN_TTL_SECONDS = 6 * 3600
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class CountingStream(io.StringIO):
+    """Where the processor's logger writes: counts the bytes CloudWatch Logs would ingest
+    (and keeps none of them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+        self.lock = threading.Lock()
+
+    def write(self, text: str, /) -> int:
+        with self.lock:
+            self.bytes += len(text.encode())
+        return len(text)
+
+
+@dataclass
+class WakeUpSample:
+    phase: str
+    kind: str
+    result: str
+    total: float
+    engine: float
+    aws: float
+    aws_calls: int
+    invoke: float
+    ended: float
+    lateness: float | None = None
+
+
+@dataclass
+class PhaseLog:
+    invocations: list[float] = field(default_factory=list)  # processor handler durations, seconds
+    records: int = 0
+    api: list[float] = field(default_factory=list)  # API request durations, seconds
+    log_bytes: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+
+
+class Bench:
+    """The running stack, the samples and logs of every phase, and the bench's own reads."""
+
+    def __init__(self, workers: int, state_dir: Path) -> None:
+        self.workers = workers
+        self.state_dir = state_dir
+        self.samples: list[WakeUpSample] = []
+        self.errors: list[str] = []
+        self.finished: set[tuple[str, str]] = set()
+        self.phases: dict[str, PhaseLog] = {}
+        self.lock = threading.Lock()
+        self.stack = ExitStack()
+        self.phase = "setup"
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Bench:
+        try:
+            self._start()
+        except BaseException:
+            self.stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+    def _start(self) -> None:
+        from aws_lambda_powertools import Logger
+
+        from sedo.entrypoints.processor import make_handler
+        from sedo import bootstrap
+        from sedo.adapters.aws import client
+        from sedo.entrypoints.local.moto import MotoServer, provision, use_local_credentials
+        from sedo.service_layer.observe import TimedInvoker
+
+        use_local_credentials()
+        # invoke steps (the map workload) call the local example functions, as under `make run`
+        os.environ.setdefault("SEDO_LOCAL_FUNCTIONS", str(REPO_ROOT / "definitions" / "functions" / "local.yaml"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        moto = MotoServer()
+        moto.start(log=self.state_dir / "moto.log")
+        self.stack.callback(moto.stop)
+        say(f"moto server on {moto.endpoint}")
+        self.settings: Settings = provision(
+            moto.endpoint, stage="bench", parameters={"QueueVisibilityTimeoutSeconds": "10"}
+        )
+        settings = self.settings
+        # uncounted: the bench's own reads
+        self.observer_services = bootstrap.api_services(bootstrap.aws_adapters(settings), settings)
+        self.observer_sqs: Any = client("sqs", settings)
+        self.observer_dynamodb: Any = client("dynamodb", settings)
+        tables = {
+            name: instrument.Table.describe(self.observer_dynamodb, name)
+            for name in (settings.definitions_table, settings.executions_table, settings.history_table)
+        }
+        self.recorder = instrument.Recorder(tables)
+
+        processor_adapters = self._instrumented(bootstrap.aws_adapters(settings), "processor", per_wakeup=True)
+        if processor_adapters.invoker is not None:  # invoke time is not engine compute
+            processor_adapters = replace(processor_adapters, invoker=TimedInvoker(processor_adapters.invoker))
+        api_adapters = self._instrumented(bootstrap.aws_adapters(settings), "api")
+        self.api_services = bootstrap.api_services(api_adapters, settings)
+        self.esm_sqs: Any = self.recorder.instrument(client("sqs", settings), "esm")
+
+        self.log_stream = CountingStream()
+        logger = Logger(service="sedo-bench-processor", level="INFO", stream=self.log_stream)
+        processor = bootstrap.processor(processor_adapters, settings, logger, observer=self)
+        self._handler = make_handler(processor, logger)
+
+        base_url, token = self._serve_api(settings, api_adapters)
+        self.http = self.stack.enter_context(_api_client(base_url, token))
+        say(f"API on {base_url}; processor: {self.workers} event source workers")
+
+    def _instrumented(self, adapters: Adapters, component: str, per_wakeup: bool = False) -> Adapters:
+        """``adapters`` with their clients counted as ``component`` (each client once)."""
+        seen: set[int] = set()
+        for adapter in (adapters.definitions, adapters.executions, adapters.queue):
+            target = getattr(adapter, "client", None)
+            if target is not None and id(target) not in seen:
+                seen.add(id(target))
+                self.recorder.instrument(target, component, per_wakeup=per_wakeup)
+        return adapters
+
+    def _serve_api(self, settings: Settings, adapters: Adapters) -> tuple[str, str]:
+        """The API in-process, verifying tokens signed by a key of the bench's own."""
+        from sedo.auth import local as auth
+        from sedo.entrypoints.local.serve import serve_api
+
+        key = auth.ensure_signing_key(self.state_dir / auth.SIGNING_KEY_FILE)
+        api_settings = auth.local_verification(settings, key)
+        base_url: str = self.stack.enter_context(serve_api(api_settings, adapters=adapters))
+        return base_url, auth.mint_token(key, {TENANT: "author"}, TOKEN_TTL_SECONDS)
+
+    # -- what the processor reports ---------------------------------------------------------
+
+    def wake_up(self, report: WakeReport) -> None:
+        """The processor's observer: one sample per wake-up (sedo/service_layer/observe.py)."""
+        aws, calls = self.recorder.take_wakeup_io()
+        committed = report.result == Processed.COMMITTED
+        sample = WakeUpSample(
+            phase=self.phase,
+            kind=report.kind,
+            result=report.result,
+            total=report.timings.total,
+            engine=report.timings.engine,
+            aws=aws,
+            aws_calls=calls,
+            invoke=report.timings.invoke,
+            ended=time.monotonic(),
+            lateness=report.lateness if committed else None,
+        )
+        decision = report.decision
+        with self.lock:
+            self.samples.append(sample)
+            if isinstance(report.error, Exception):
+                self.errors.append(f"{self.phase}: {type(report.error).__name__}: {report.error}"[:500])
+            if committed and isinstance(decision, Commit) and decision.head.finished:
+                self.finished.add((decision.head.tenant_id, decision.head.key))
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The processor Lambda handler, its duration and batch size logged per phase."""
+        started = time.perf_counter()
+        try:
+            return self._handler(event, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            with self.lock:
+                log_ = self.phases.setdefault(self.phase, PhaseLog())
+                log_.invocations.append(elapsed)
+                log_.records += len(event.get("Records", []))
+
+    # -- phases ------------------------------------------------------------------------------
+
+    @contextmanager
+    def in_phase(self, name: str) -> Iterator[PhaseLog]:
+        log_ = self.phases.setdefault(name, PhaseLog())
+        log_.log_bytes -= self.log_stream.bytes
+        self.phase = self.recorder.phase = name
+        log_.started = time.monotonic()
+        try:
+            yield log_
+        finally:
+            log_.ended = time.monotonic()
+            log_.log_bytes += self.log_stream.bytes
+            self.phase = self.recorder.phase = "idle"
+
+    @contextmanager
+    def event_source(self) -> Iterator[None]:
+        from sedo.entrypoints.local.esm import EventSourceMapping
+
+        phase, self.recorder.phase = self.recorder.phase, "setup"
+        esm = EventSourceMapping(
+            self.esm_sqs, self.settings.queue_url, self.handler, self.settings.region, self.workers, wait_seconds=1
+        )
+        self.recorder.phase = phase
+        esm.start()
+        try:
+            yield
+        finally:
+            esm.stop()
+
+    def wait_finished(self, keys: set[tuple[str, str]], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                missing = keys - self.finished
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(missing)} of {len(keys)} executions did not finish within {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def wait_queue_empty(self, timeout: float = 60) -> None:
+        """Until every received message was deleted (the last acks belong to the phase)."""
+        deadline = time.monotonic() + timeout
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        while time.monotonic() < deadline:
+            attributes = self.observer_sqs.get_queue_attributes(QueueUrl=self.settings.queue_url, AttributeNames=names)
+            if all(int(v) == 0 for v in attributes["Attributes"].values()):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the queue did not drain")
+
+    def committed(self, phase: str) -> list[WakeUpSample]:
+        return [s for s in self.samples if s.phase == phase and s.result == Processed.COMMITTED]
+
+    # -- definitions and checks -----------------------------------------------------------------
+
+    def upload(self, workload: Workload) -> None:
+        self.phase = self.recorder.phase = "setup"
+        response = self.http.post(f"/sedo/tenants/{TENANT}/definitions", json=workload.document)
+        if response.status_code != 201:
+            raise RuntimeError(f"workload {workload.name}: the API refused its definition: {response.text}")
+
+    def _child_steps(self, execution_id: str) -> int:
+        """Steps entered by a map's or parallel's iterations, nested ones included (Step
+        Functions bills those too). One scan of the history table by key prefix: moto answers
+        every Query by walking the whole table, so a query per child would take hours at
+        10,000 items (the scan is the observer's, outside the counted requests)."""
+        from sedo.adapters.dynamodb import all_items
+        from sedo.domain.execution import STEP_STARTED, split_execution_id
+
+        _, _, key = split_execution_id(execution_id)
+        pages = all_items(
+            self.observer_dynamodb.scan,
+            TableName=self.settings.history_table,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": f"{TENANT}#{key}."}},
+        )
+        return sum(1 for item in pages for e in json.loads(item["events"]["S"]) if e["type"] == STEP_STARTED)
+
+    def verify(self, execution_ids: list[str], fans_out: bool = False) -> dict[str, Any]:
+        """Every execution succeeded; its history says how many steps it entered."""
+        from sedo.domain.execution import STEP_STARTED, SUCCEEDED
+
+        states: Counter[str] = Counter()
+        steps = 0
+        for execution_id in execution_ids:
+            states[self.observer_services.executions.get(TENANT, execution_id)["state"]] += 1
+            page = self.observer_services.executions.history(TENANT, execution_id, 100_000, None)
+            steps += sum(1 for e in page.items if e["type"] == STEP_STARTED)
+            if fans_out:
+                steps += self._child_steps(execution_id)
+        if states[SUCCEEDED] != len(execution_ids):
+            raise RuntimeError(f"not every execution succeeded: {dict(states)}")
+        return {"states": dict(states), "stepsEntered": steps}
+
+
+def _api_client(base_url: str, token: str) -> httpx.Client:
+    """An HTTP client for the API, as curl would talk to it, with the bench tenant's token."""
+    import httpx
+
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)

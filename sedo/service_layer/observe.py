@@ -1,0 +1,155 @@
+"""The processor's observer seam: one report per wake-up, for benchmarks and metrics.
+
+``WakeUpProcessor(..., observer=...)`` (or ``bootstrap.processor(..., observer=...)``)
+calls ``observer.wake_up(report)`` once per ``process`` call, after it returned or
+raised, on the thread that processed the wake-up. Without an observer nothing is timed.
+
+What a :class:`WakeReport` holds:
+
+- ``body``, ``kind``: the message body as received and its ``kind`` (``"?"`` if none);
+- ``result``: what ``process`` returned (``committed``, ``stale``, ...), or ``error`` if
+  it raised (``error`` then holds the exception, which still propagates);
+- ``decision``: the engine's :data:`~sedo.domain.engine.Decision`, or None when the
+  wake-up never reached the engine (fan-out, sweep, missing execution, poison);
+- ``timings`` (seconds): ``total`` (the whole ``process`` call), ``engine`` (inside
+  ``advance``, minus synchronous invokes: pure compute) and ``invoke`` (inside the
+  invoker, when it is a :class:`TimedInvoker`; compose one into the adapters to get it);
+- ``lateness`` (seconds): for a ``timer`` wake-up the engine committed on, the clock
+  when it ran minus the timer's due time; None otherwise.
+
+Nothing here changes what the processor does; it only measures around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from sedo.domain.engine import Commit, Decision
+from sedo.domain.execution import WakeUp
+from sedo.domain.steps.base import Invoker, InvokeRequest, InvokeResult
+from sedo.domain.timefmt import parse_ts
+
+#: ``WakeReport.result`` when ``process`` raised.
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class WakeTimings:
+    total: float
+    engine: float
+    invoke: float
+
+
+@dataclass(frozen=True)
+class WakeReport:
+    body: Any
+    kind: str
+    result: str
+    decision: Decision | None
+    timings: WakeTimings
+    lateness: float | None = None
+    error: BaseException | None = None
+
+
+class WakeObserver(Protocol):
+    def wake_up(self, report: WakeReport) -> None: ...
+
+
+class _Trace:
+    """What one observed wake-up measured so far (one per ``process`` call)."""
+
+    __slots__ = ("decision", "engine", "invoke", "lateness")
+
+    def __init__(self) -> None:
+        self.engine = 0.0
+        self.invoke = 0.0
+        self.decision: Decision | None = None
+        self.lateness: float | None = None
+
+
+_current: ContextVar[_Trace | None] = ContextVar("sedo_wake_trace", default=None)
+
+
+class _Observed(Protocol):
+    observer: WakeObserver | None
+
+
+S = TypeVar("S", bound=_Observed)
+P = ParamSpec("P")
+
+
+def observed(process: Callable[Concatenate[S, Any, P], str]) -> Callable[Concatenate[S, Any, P], str]:
+    """Decorates ``process(self, body, ...)``: reports each call to ``self.observer``."""
+
+    @wraps(process)
+    def wrapper(self: S, body: Any, /, *args: P.args, **kwargs: P.kwargs) -> str:
+        observer = self.observer
+        if observer is None:
+            return process(self, body, *args, **kwargs)
+        trace = _Trace()
+        token = _current.set(trace)
+        started = time.perf_counter()
+        result, error = ERROR, None
+        try:
+            result = process(self, body, *args, **kwargs)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            total = time.perf_counter() - started
+            _current.reset(token)
+            kind = body.get("kind") if isinstance(body, dict) else None
+            observer.wake_up(
+                WakeReport(
+                    body=body,
+                    kind="?" if kind is None else str(kind),
+                    result=result,
+                    decision=trace.decision,
+                    timings=WakeTimings(total, max(0.0, trace.engine - trace.invoke), trace.invoke),
+                    lateness=trace.lateness,
+                    error=error,
+                )
+            )
+
+    return wrapper
+
+
+def timed_engine(wake: WakeUp, now: datetime, decide: Callable[[], Decision]) -> Decision:
+    """``decide()`` (the engine's ``advance``), timed for the wake-up's observer if any."""
+    trace = _current.get()
+    if trace is None:
+        return decide()
+    started = time.perf_counter()
+    try:
+        decision = decide()
+    finally:
+        trace.engine += time.perf_counter() - started
+    trace.decision = decision
+    if wake.kind == "timer" and wake.due and isinstance(decision, Commit):
+        trace.lateness = (now - parse_ts(wake.due)).total_seconds()
+    return decision
+
+
+class TimedInvoker:
+    """An :class:`Invoker` decorator: time spent in ``inner`` counts as the wake-up's invoke
+    time (and not as engine compute) in its report."""
+
+    def __init__(self, inner: Invoker) -> None:
+        self.inner = inner
+
+    def invoke(self, request: InvokeRequest) -> InvokeResult:
+        trace = _current.get()
+        if trace is None:
+            return self.inner.invoke(request)
+        started = time.perf_counter()
+        try:
+            return self.inner.invoke(request)
+        finally:
+            trace.invoke += time.perf_counter() - started
