@@ -113,10 +113,10 @@ class Bench:
     def _start(self) -> None:
         from aws_lambda_powertools import Logger
 
-        from sedo.entrypoints.processor import make_handler
         from sedo import bootstrap
         from sedo.adapters.aws import client
         from sedo.entrypoints.local.moto import MotoServer, provision, use_local_credentials
+        from sedo.entrypoints.processor import make_handler
         from sedo.service_layer.observe import TimedInvoker
 
         use_local_credentials()
