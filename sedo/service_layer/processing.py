@@ -1,4 +1,4 @@
-"""The processor's use case: apply one wake-up to its execution (DESIGN.md §2).
+"""The processor's use case: apply one wake-up to its execution (docs/DESIGN.md §2).
 
 1. read the head (strongly consistent); 2. drop stale messages, re-flushing the
 head's outbox when the message is the one that produced it; 3. run the engine;
