@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 from sedo.config import Settings
 
 if TYPE_CHECKING:
+    from sedo.domain.engine import Budget
     from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
     from sedo.service_layer.observe import WakeObserver
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
+    from sedo.service_layer.sweeper import Sweeper
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
     dynamodb = client("dynamodb", settings)
     return Adapters(
         definitions=DynamoDefinitionStore(dynamodb, settings.definitions_table),
-        executions=DynamoExecutionStore(dynamodb, settings.executions_table, settings.history_table),
+        executions=DynamoExecutionStore(
+            dynamodb, settings.executions_table, settings.history_table, settings.retention_days
+        ),
         queue=SqsQueue(client("sqs", settings), settings.queue_url, settings.max_delay_seconds),
         clock=clock or SystemClock(),
         invoker=_LazyInvoker(settings),
@@ -136,11 +140,10 @@ def processor(
     adapters: Adapters, settings: Settings | None = None, logger: Any = None, observer: WakeObserver | None = None
 ) -> WakeUpProcessor:
     """The processor's graph; ``observer`` is told about every wake-up (sedo/service_layer/observe.py)."""
-    from sedo.domain.engine import Budget
     from sedo.service_layer.processing import WakeUpProcessor
 
     settings = settings or Settings()
-    budget = Budget(max_steps_per_wakeup=settings.max_steps_per_wakeup)
+    budget = budget_from(settings)
     return WakeUpProcessor(
         adapters.definitions,
         adapters.executions,
@@ -151,4 +154,28 @@ def processor(
         invoker=adapters.invoker,
         iterations=adapters.iterations,
         observer=observer,
+    )
+
+
+def budget_from(settings: Settings) -> Budget:
+    from sedo.domain.engine import Budget
+
+    return Budget(
+        max_steps_per_wakeup=settings.max_steps_per_wakeup,
+        durable_timers=settings.durable_timers,
+        sweep_grace_seconds=settings.sweep_grace_seconds,
+    )
+
+
+def sweeper(adapters: Adapters, settings: Settings | None = None) -> Sweeper:
+    from sedo.service_layer.sweeper import Sweeper
+
+    settings = settings or Settings()
+    return Sweeper(
+        adapters.executions,
+        adapters.queue,
+        adapters.clock,
+        adapters.iterations,
+        grace_seconds=settings.sweep_grace_seconds,
+        max_delay_seconds=settings.max_delay_seconds,
     )

@@ -54,6 +54,15 @@ class Settings:
     jwt_signing_key_file: Path | None = None
     #: CIDR ranges HTTP invoke targets may reach although netguard forbids them (e.g. link-local).
     http_allow_cidrs: tuple[str, ...] = ()
+    #: A sweeper runs (on AWS and under `make run`): timers beyond SQS's 900 s reach are sent
+    #: by it when due within reach, instead of re-armed every 15 minutes.
+    durable_timers: bool = False
+    #: How long a due message may be missing before the sweeper re-sends it; how often it runs.
+    sweep_grace_seconds: int = 120
+    sweep_seconds: int = 30
+    #: Finished executions and their history expire (DynamoDB TTL) this many days after they
+    #: end; 0 keeps them.
+    retention_days: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +93,10 @@ class Settings:
             http_allow_cidrs=tuple(
                 cidr.strip() for cidr in (_env("SEDO_HTTP_ALLOW_CIDRS", "") or "").split(",") if cidr.strip()
             ),
+            durable_timers=(_env("SEDO_DURABLE_TIMERS", "0") or "0") == "1",
+            sweep_grace_seconds=int(_env("SEDO_SWEEP_GRACE_SECONDS", "120") or 120),
+            sweep_seconds=int(_env("SEDO_SWEEP_SECONDS", "30") or 30),
+            retention_days=int(_env("SEDO_RETENTION_DAYS", "0") or 0),
         )
 
 

@@ -64,6 +64,10 @@ class Harness:
             self.sqs, self.queue_url, self.handler, settings.region, workers=1, wait_seconds=0
         )
 
+    def sweep(self) -> Any:
+        """One run of the sweeper (as the scheduled Lambda would), on the harness's clock."""
+        return bootstrap.sweeper(self.adapters, self.settings).sweep()
+
     # -- raw queue access --------------------------------------------------------------
 
     def receive(self, max_messages: int = 10, wait: int = 0) -> list[dict[str, Any]]:

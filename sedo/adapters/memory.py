@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from sedo.adapters import tokens
+from sedo.domain import liveness
 from sedo.domain.errors import Conflict
 from sedo.domain.execution import SUBMITTED, Execution
 from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
@@ -76,6 +77,20 @@ class MemoryExecutionStore:
         self.writes += 1
         self.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
         return True
+
+    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+        due = sorted(
+            (d["due_at"], t, k)
+            for (t, k), d in self.heads.items()
+            if d.get("due_at") is not None and d["due_at"] <= before and liveness.shard_of(t, k) == shard
+        )
+        offset = int(start or 0)
+        page = due[offset : offset + limit]
+        following = str(offset + limit) if offset + limit < len(due) else None
+        return [Execution.from_document(copy.deepcopy(self.heads[(t, k)])) for _, t, k in page], following
+
+    def reschedule(self, head: Execution) -> bool:
+        return self.commit(head, head.seq)
 
     def delete_unstarted(self, head: Execution) -> None:
         current = self.heads.get((head.tenant_id, head.key))

@@ -153,6 +153,13 @@ class Execution:
     pending_events: list[dict[str, Any]] = field(default_factory=list)
     #: ``mid`` of the message whose processing produced this head.
     produced_by: str | None = None
+    #: Timer messages that outlive the commit that sent them (the execution's and the
+    #: current step attempt's timeouts): kept so a sweeper can re-send them (liveness.py).
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    #: When a sweeper must look at this head if nothing happened (epoch seconds), and the
+    #: moment that was decided; None once finished.
+    due_at: int | None = None
+    due_from: float | None = None
 
     @property
     def id(self) -> str:

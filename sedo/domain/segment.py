@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sedo.domain import execution as ex
-from sedo.domain import failures, limits
+from sedo.domain import failures, limits, liveness
 from sedo.domain.definition import Definition, Step
 from sedo.domain.errors import SedoError
 from sedo.domain.execution import Execution, WakeUp
@@ -36,6 +36,11 @@ class Budget:
     max_steps_per_wakeup: int = 50
     #: The longest delay put on one message (longer waits re-arm).
     max_delay_seconds: int = limits.MAX_SQS_DELAY_SECONDS
+    #: A sweeper runs: timers beyond SQS's reach are deferred (sent by the sweeper when
+    #: due within reach) instead of re-armed every 15 minutes.
+    durable_timers: bool = False
+    #: How long past its due time a message may be missing before the sweeper re-sends it.
+    sweep_grace_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class Segment:
         if self._fanin is not None and not self.gathered and not still_waiting:
             # The step attempt ended (cancel, failure, timeout) with iterations still out.
             self.send(WakeKind.SWEEP, instance=self._fanin)
+        deferred_after = self.now.timestamp() + self.budget.max_delay_seconds
         for index, message in enumerate(self._messages):
             wake = WakeUp(
                 tenant_id=head.tenant_id,
@@ -152,10 +158,36 @@ class Segment:
                 delay=message.get("delay", 0),
                 data=message.get("data", {}),
             )
-            head.outbox.append(wake.to_body())
+            body = wake.to_body()
+            if self.budget.durable_timers and wake.due is not None and parse_ts(wake.due).timestamp() > deferred_after:
+                body["deferred"] = True  # out of SQS's reach: the sweeper sends it in time
+            head.outbox.append(body)
+            if wake.kind in liveness.LASTING_KINDS:
+                head.timers = [t for t in head.timers if t.get("kind") != wake.kind] + [body]
         for event in head.pending_events:
             event["seq"] = head.seq
+        self._schedule()
         return Commit(head=head, expected_seq=self.original_seq, logs=self.logs)
+
+    def _schedule(self) -> None:
+        """Keep the timers that still apply, and say when a sweeper must look at the head."""
+        head = self.head
+        if head.finished:
+            head.timers, head.due_at, head.due_from = [], None, None
+            return
+        head.timers = [
+            t
+            for t in head.timers
+            if t.get("kind") != WakeKind.TIMEOUT
+            or (head.awaiting is not None and (t.get("data") or {}).get("instance") == head.instance)
+        ]
+        decided = self.now.timestamp()
+        messages = liveness.live_messages(head.outbox, head.timers)
+        fan_in = isinstance(head.awaiting, FanInAwait)
+        head.due_at = liveness.due_at(
+            messages, decided, self.budget.sweep_grace_seconds, self.budget.max_delay_seconds, fan_in
+        )
+        head.due_from = decided
 
     # -- running steps ----------------------------------------------------------
 

@@ -13,5 +13,6 @@ from sedo.service_layer.ports import ExecutionStore, Queue
 def flush(head: Execution, executions: ExecutionStore, queue: Queue) -> None:
     if head.pending_events:
         executions.put_history(head)
-    if head.outbox:
-        queue.send(head.outbox)
+    ready = [message for message in head.outbox if not message.get("deferred")]
+    if ready:
+        queue.send(ready)

@@ -106,6 +106,15 @@ class ExecutionStore(Protocol):
         """Reserve an idempotency key; returns the (key, input hash) that holds it."""
         ...
 
+    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+        """Unfinished heads of sweep shard ``shard`` due at or before ``before`` (epoch seconds),
+        a page at a time (``start``: the token of the previous page)."""
+        ...
+
+    def reschedule(self, head: Execution) -> bool:
+        """Rewrite the head's sweep schedule (``due_at``), if its ``seq`` is still ``head.seq``."""
+        ...
+
 
 class Queue(Protocol):
     def send(self, messages: Sequence[dict[str, Any]]) -> None:

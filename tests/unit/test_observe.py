@@ -12,7 +12,7 @@ from sedo.adapters.clock import FakeClock
 from sedo.domain.engine import Commit
 from sedo.domain.steps.base import InvokeRequest, InvokeResult
 from sedo.service_layer.observe import ERROR, TimedInvoker, WakeReport
-from sedo.service_layer.processing import COMMITTED, MISSING, PoisonMessage, WakeUpProcessor
+from sedo.service_layer.processing import PoisonMessage, Processed, WakeUpProcessor
 
 DEFINITION = {
     "id": "observed",
@@ -58,19 +58,19 @@ def test_one_report_per_wake_up_with_decision_timings_and_lateness() -> None:
     observer = Recording()
     processor, queue, clock, pay = world(observer)
     [start] = queue.drain()
-    assert processor.process(start) == COMMITTED
+    assert processor.process(start) == Processed.COMMITTED
     [timer] = queue.drain()
     clock.advance(5 + 7)  # the timer runs 7 s after its due time
-    assert processor.process(timer) == COMMITTED
+    assert processor.process(timer) == Processed.COMMITTED
 
     first, second = observer.reports
-    assert (first.kind, first.result, first.body) == ("start", COMMITTED, start)
+    assert (first.kind, first.result, first.body) == ("start", Processed.COMMITTED, start)
     assert isinstance(first.decision, Commit) and first.decision.head.step == "pause"
     assert first.lateness is None and first.error is None
     assert first.timings.invoke == 0.0  # no invoke step ran
     assert first.timings.total >= first.timings.engine >= 0.0
 
-    assert (second.kind, second.result) == ("timer", COMMITTED)
+    assert (second.kind, second.result) == ("timer", Processed.COMMITTED)
     assert isinstance(second.decision, Commit) and second.decision.head.finished
     assert second.lateness == 7.0
     assert len(pay.requests) == 1
@@ -82,19 +82,19 @@ def test_wake_ups_that_never_reach_the_engine_and_errors_are_reported() -> None:
     observer = Recording()
     processor, _, _, _ = world(observer)
     missing = {"tenantId": "t", "key": "nope", "seq": 0, "kind": "start", "mid": "m"}
-    assert processor.process(missing) == MISSING
+    assert processor.process(missing) == Processed.MISSING
     with pytest.raises(PoisonMessage):
         processor.process({"kind": "start"})
     reached, failed = observer.reports
-    assert (reached.result, reached.decision) == (MISSING, None)
+    assert (reached.result, reached.decision) == (Processed.MISSING, None)
     assert failed.result == ERROR and isinstance(failed.error, PoisonMessage) and failed.kind == "start"
 
 
 def test_without_an_observer_the_processor_works_the_same() -> None:
     processor, queue, clock, pay = world(None)
     [start] = queue.drain()
-    assert processor.process(start) == COMMITTED
+    assert processor.process(start) == Processed.COMMITTED
     [timer] = queue.drain()
     clock.advance(5)
-    assert processor.process(timer) == COMMITTED
+    assert processor.process(timer) == Processed.COMMITTED
     assert len(pay.requests) == 1

@@ -8,6 +8,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 BY_DEFINITION_INDEX = "byDefinition"
+#: Unfinished heads by sweep shard and due time (sparse, keys only): see sedo/domain/liveness.py.
+BY_DUE_INDEX = "byDue"
 
 
 def execution_key(tenant_id: str, key: str) -> dict[str, dict[str, str]]:

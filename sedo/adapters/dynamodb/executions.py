@@ -9,24 +9,40 @@ from typing import Any
 from sedo.adapters import tokens
 from sedo.adapters.dynamodb.common import (
     BY_DEFINITION_INDEX,
+    BY_DUE_INDEX,
     _fill,
     _n,
     _s,
     conditional,
     execution_key,
 )
+from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
+from sedo.domain.limits import MAX_WAIT_SECONDS
+from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Page
 
 
 class DynamoExecutionStore:
-    def __init__(self, client: Any, table: str, history_table: str) -> None:
+    def __init__(self, client: Any, table: str, history_table: str, retention_days: int = 0) -> None:
         self.client = client
         self.table = table
         self.history_table = history_table
+        #: Finished heads and their history carry ``expiresAt`` (DynamoDB TTL) this long after
+        #: the end; 0 keeps everything.
+        self.retention_seconds = retention_days * 86400
 
-    @staticmethod
-    def _item(head: Execution) -> dict[str, Any]:
+    def _expires_at(self, head: Execution) -> int:
+        """History of a finished execution expires with its head; earlier segments' history
+        cannot know the end yet, so it keeps a year more (the longest wait) on top."""
+        if head.finished:
+            return (
+                int(parse_ts(head.ended_at or head.updated_at or head.created_at).timestamp()) + self.retention_seconds
+            )
+        written = parse_ts(head.updated_at or head.created_at).timestamp()
+        return int(written) + self.retention_seconds + MAX_WAIT_SECONDS
+
+    def _item(self, head: Execution) -> dict[str, Any]:
         item = {
             **execution_key(head.tenant_id, head.key),
             "seq": _n(head.seq),
@@ -35,6 +51,11 @@ class DynamoExecutionStore:
         }
         if head.parent_key is None:  # children stay out of the by-definition index (sparse)
             item["dpk"] = _s(f"{head.tenant_id}#{head.definition_id}")
+        if head.due_at is not None and not head.finished:  # the sweepers' index (sparse)
+            item["dueShard"] = _s(liveness.shard_of(head.tenant_id, head.key))
+            item["dueAt"] = _n(head.due_at)
+        if head.finished and self.retention_seconds:
+            item["expiresAt"] = _n(self._expires_at(head))
         return item
 
     @staticmethod
@@ -155,15 +176,15 @@ class DynamoExecutionStore:
 
     def put_history(self, head: Execution) -> None:
         events = head.pending_events
-        self.client.put_item(
-            TableName=self.history_table,
-            Item={
-                "pk": _s(f"{head.tenant_id}#{head.key}"),
-                "sk": _n(events[0]["id"]),
-                "seq": _n(head.seq),
-                "events": _s(json.dumps(events, separators=(",", ":"))),
-            },
-        )
+        item = {
+            "pk": _s(f"{head.tenant_id}#{head.key}"),
+            "sk": _n(events[0]["id"]),
+            "seq": _n(head.seq),
+            "events": _s(json.dumps(events, separators=(",", ":"))),
+        }
+        if self.retention_seconds:
+            item["expiresAt"] = _n(self._expires_at(head))
+        self.client.put_item(TableName=self.history_table, Item=item)
 
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
         start = (tokens.decode(tenant_id, token) or {}).get("from", 0)
@@ -199,3 +220,30 @@ class DynamoExecutionStore:
             return key, input_hash
         item = self.client.get_item(TableName=self.table, Key=item_key, ConsistentRead=True)["Item"]
         return item["key"]["S"], item["inputHash"]["S"]
+
+    # -- the sweepers' index --------------------------------------------------------
+
+    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_DUE_INDEX,
+            "KeyConditionExpression": "dueShard = :shard AND dueAt <= :before",
+            "ExpressionAttributeValues": {":shard": _s(shard), ":before": _n(before)},
+            "Limit": limit,
+        }
+        if start:
+            query["ExclusiveStartKey"] = json.loads(start)
+        response = self.client.query(**query)
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in response.get("Items", [])]
+        heads: list[Execution] = []
+        for offset in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self.table: {"Keys": keys[offset : offset + 100], "ConsistentRead": True}}
+            while pending:
+                got = self.client.batch_get_item(RequestItems=pending)
+                heads.extend(self._head(item) for item in got.get("Responses", {}).get(self.table, []))
+                pending = got.get("UnprocessedKeys") or {}
+        following = response.get("LastEvaluatedKey")
+        return heads, json.dumps(following, separators=(",", ":")) if following else None
+
+    def reschedule(self, head: Execution) -> bool:
+        return self.commit(head, head.seq)

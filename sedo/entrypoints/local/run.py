@@ -21,15 +21,19 @@ def run(
 ) -> int:
     import uvicorn
 
+    from sedo import bootstrap
     from sedo.adapters.aws import client
     from sedo.auth import local
     from sedo.config import Settings
     from sedo.entrypoints.api import app_from_settings
     from sedo.entrypoints.local.esm import EventSourceMapping
     from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
+    from sedo.entrypoints.sweeper import SweeperThread
 
     use_local_credentials()
     # invoke steps call local Python functions instead of Lambda (see the file for the names)
+    # a sweeper thread runs (below), so long timers are deferred to it as on AWS
+    os.environ.setdefault("SEDO_DURABLE_TIMERS", "1")
     os.environ.setdefault("SEDO_LOCAL_FUNCTIONS", str(REPO_ROOT / "definitions" / "functions" / "local.yaml"))
     state = Path(os.environ.get("SEDO_LOCAL_DIR", REPO_ROOT / ".local"))
     state.mkdir(parents=True, exist_ok=True)
@@ -38,6 +42,7 @@ def run(
     signing_key = local.ensure_signing_key(local.local_signing_key_path(Settings.from_env()))
     moto = MotoServer(port=moto_port)
     esm: EventSourceMapping | None = None
+    sweeper: SweeperThread | None = None
     try:
         moto.start(log=state / "moto.log")
         settings = provision(moto.endpoint, parameters={"QueueVisibilityTimeoutSeconds": str(visibility_timeout)})
@@ -57,6 +62,10 @@ def run(
             duplicate_delivery=duplicates,
         )
         esm.start()
+        sweeper = SweeperThread(
+            bootstrap.sweeper(bootstrap.aws_adapters(settings), settings).sweep, settings.sweep_seconds
+        )
+        sweeper.start()
         app = app_from_settings(settings)
         base = f"http://{host}:{port}"
         example = REPO_ROOT / "definitions" / "example-definition.yaml"
@@ -85,6 +94,8 @@ Ctrl-C stops everything.
         server.run()
         return 0 if server.started else 1
     finally:
+        if sweeper is not None:
+            sweeper.stop()
         if esm is not None:
             esm.stop()
         moto.stop()

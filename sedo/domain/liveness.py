@@ -1,0 +1,111 @@
+"""When a sweeper must look at an execution, and what it then re-sends (docs/DESIGN.md §5).
+
+Every message an unfinished execution waits for is kept in its head: the outbox of its
+last commit, and the *timers* that outlive a commit (the execution's and the current
+step attempt's timeouts). From them the head gets a due time, ``due_at`` (epoch seconds,
+rounded up to the minute): the moment by which something should have happened, plus a
+grace period. An index on it lets the sweeper find, at a cost of O(overdue executions),
+the heads whose messages were lost (a purged queue, a dead letter, a bug) and re-send
+them; the ``seq`` guard and the relevance checks make a duplicate harmless.
+
+A timer further away than SQS's 900 s reach is *deferred*: sent by nobody at commit, its
+``due_at`` is :data:`ARM_LEAD_SECONDS` before its due time, when the sweeper sends it
+with the remaining delay. A year-long wait costs one message, not 35,040 re-arms.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.domain.timefmt import parse_ts
+
+#: Index shards: the sweeper queries each; no shard takes more than 1/32 of the writes.
+SHARDS = 32
+#: A deferred timer is sent this long before it is due (well inside SQS's 900 s reach,
+#: with room for a sweeper that runs once a minute).
+ARM_LEAD_SECONDS = 600
+#: How often a map or parallel that awaits its children is re-checked (its fan-in).
+FAN_IN_RECHECK_SECONDS = 300
+#: Timers that outlive the commit that set them.
+LASTING_KINDS = frozenset({WakeKind.TIMEOUT, WakeKind.EXEC_TIMEOUT})
+
+
+def shard_of(tenant_id: str, key: str) -> str:
+    return f"d{zlib.crc32(f'{tenant_id}/{key}'.encode()) % SHARDS:02d}"
+
+
+def _minute(seconds: float) -> int:
+    return int(math.ceil(seconds / 60.0) * 60)
+
+
+def _epoch(ts: str) -> float:
+    return parse_ts(ts).timestamp()
+
+
+def deferred(message: dict[str, Any], decided_at: float, max_delay: int) -> bool:
+    """Whether ``message`` was out of SQS's reach when ``decided_at`` (so nobody sent it)."""
+    due = message.get("due")
+    return due is not None and _epoch(due) > decided_at + max_delay
+
+
+def due_at(
+    messages: list[dict[str, Any]], decided_at: float, grace: int, max_delay: int, fan_in: bool = False
+) -> int | None:
+    """When the sweeper must look next at a head waiting for ``messages`` (None: never)."""
+    moments: list[float] = []
+    for message in messages:
+        due = message.get("due")
+        if due is None:
+            moments.append(decided_at + grace)
+        elif deferred(message, decided_at, max_delay):
+            moments.append(_epoch(due) - ARM_LEAD_SECONDS)
+        else:
+            moments.append(_epoch(due) + grace)
+    if fan_in:
+        moments.append(decided_at + FAN_IN_RECHECK_SECONDS)
+    return _minute(min(moments)) if moments else None
+
+
+def live_messages(outbox: list[dict[str, Any]], timers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outbox and the lasting timers, once each (by ``mid``)."""
+    seen: set[str] = set()
+    found: list[dict[str, Any]] = []
+    for message in [*outbox, *timers]:
+        if message.get("mid") not in seen:
+            seen.add(str(message.get("mid")))
+            found.append(message)
+    return found
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What the sweeper does for one due head: send these, then look again at ``next_due``."""
+
+    send: list[dict[str, Any]]
+    next_due: int | None
+    check_fan_in: bool = False
+
+
+def plan(
+    messages: list[dict[str, Any]], awaiting: Any, decided_at: float, now: datetime, grace: int, max_delay: int
+) -> SweepPlan:
+    """Messages that are overdue (lost) or deferred and now within reach, with fresh delays."""
+    t = now.timestamp()
+    send: list[dict[str, Any]] = []
+    for message in messages:
+        due = message.get("due")
+        due_s = _epoch(due) if due is not None else None
+        was_deferred = deferred(message, decided_at, max_delay)
+        if due_s is not None and due_s > t + max_delay:
+            continue  # still out of reach
+        overdue = (due_s if due_s is not None else decided_at) + grace <= t
+        if overdue or was_deferred:
+            delay = 0 if due_s is None else max(0, min(max_delay, math.ceil(due_s - t)))
+            send.append({**message, "delay": delay})
+    fan_in = isinstance(awaiting, FanInAwait)
+    return SweepPlan(send, due_at(messages, t, grace, max_delay, fan_in), check_fan_in=fan_in)

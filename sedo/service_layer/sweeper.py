@@ -1,0 +1,130 @@
+"""The sweeper: re-send the wake-ups of executions whose messages are overdue (docs/DESIGN.md §5).
+
+Run on a schedule (a Lambda on AWS, a thread of ``make run``). Each run queries every
+shard of the due index for heads due by now, so it costs O(overdue executions), not a
+scan. For each head it sends what :func:`sedo.domain.liveness.plan` says (lost messages
+again, deferred timers now within SQS's reach, with fresh delays), re-writes the head's
+history (idempotent), and moves the head's due time on with a write conditional on its
+``seq``: a concurrent transition always wins. A map or parallel waiting for its children
+is not re-fanned-out once its counter exists; it gets a fan-in check instead, which is
+stale unless every child is in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sedo.domain import liveness
+from sedo.domain.execution import Execution, WakeUp
+from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.service_layer.ports import Clock, ExecutionStore, IterationStore, Queue
+
+log = logging.getLogger("sedo.sweeper")
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    due: int = 0
+    resent: int = 0
+    armed: int = 0
+    fan_in_checks: int = 0
+    rescheduled: int = 0
+    lost_races: int = 0
+    executions: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "due": self.due,
+            "resent": self.resent,
+            "armed": self.armed,
+            "fanInChecks": self.fan_in_checks,
+            "rescheduled": self.rescheduled,
+            "lostRaces": self.lost_races,
+        }
+
+
+class Sweeper:
+    def __init__(
+        self,
+        executions: ExecutionStore,
+        queue: Queue,
+        clock: Clock,
+        iterations: IterationStore | None,
+        grace_seconds: int = 120,
+        max_delay_seconds: int = 900,
+        page: int = 100,
+    ) -> None:
+        self.executions = executions
+        self.queue = queue
+        self.clock = clock
+        self.iterations = iterations
+        self.grace = grace_seconds
+        self.max_delay = max_delay_seconds
+        self.page = page
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        now = self.clock.now()
+        for number in range(liveness.SHARDS):
+            shard = f"d{number:02d}"
+            token: str | None = None
+            while True:
+                heads, token = self.executions.due(shard, int(now.timestamp()), self.page, token)
+                for head in heads:
+                    self._sweep_one(head, report)
+                if token is None:
+                    break
+        if report.due:
+            log.info("sweep", extra=report.as_dict())
+        return report
+
+    def _sweep_one(self, head: Execution, report: SweepReport) -> None:
+        if head.finished or head.due_at is None:
+            return
+        now = self.clock.now()
+        report.due += 1
+        decided = head.due_from if head.due_from is not None else now.timestamp()
+        messages = liveness.live_messages(head.outbox, head.timers)
+        plan = liveness.plan(messages, head.awaiting, decided, now, self.grace, self.max_delay)
+        send = [{k: v for k, v in m.items() if k != "deferred"} for m in plan.send]
+        if plan.check_fan_in and isinstance(head.awaiting, FanInAwait):
+            send = self._fan_in(head, send, report)
+        overdue = [m for m in plan.send if not liveness.deferred(m, decided, self.max_delay)]
+        if overdue:
+            report.resent += len(overdue)
+            report.executions.append(head.id)
+            if head.pending_events:
+                self.executions.put_history(head)  # a crash may have cut the flush short
+        report.armed += len(plan.send) - len(overdue)
+        if send:
+            self.queue.send(send)
+        head.due_at, head.due_from = plan.next_due, now.timestamp()
+        if self.executions.reschedule(head):
+            report.rescheduled += 1
+        else:
+            report.lost_races += 1  # the execution moved on meanwhile: its commit set a new due time
+
+    def _fan_in(self, head: Execution, send: list[dict[str, Any]], report: SweepReport) -> list[dict[str, Any]]:
+        """Re-fan-out only when the fan-out never happened; otherwise check the fan-in."""
+        if self.iterations is None:
+            return send
+        counter = self.iterations.counter(head.tenant_id, head.key, head.instance)
+        if counter is None:
+            return send
+        send = [m for m in send if m.get("kind") != WakeKind.FAN_OUT]
+        if counter.closed or counter.done >= counter.total or counter.failed > counter.tolerated:
+            report.fan_in_checks += 1
+            wake = WakeUp(
+                tenant_id=head.tenant_id,
+                key=head.key,
+                seq=0,
+                kind=WakeKind.FAN_IN,
+                mid=f"sweep.fanin.{head.instance}",
+                data={"instance": head.instance},
+            )
+            send.append(wake.to_body())
+        return send

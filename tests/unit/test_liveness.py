@@ -1,0 +1,111 @@
+"""Liveness in the pure core: when a head is due for the sweeper, and what a sweep re-sends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sedo import bootstrap
+from sedo.adapters.clock import FakeClock
+from sedo.domain import engine, liveness
+from sedo.domain.engine import Budget, Commit
+from sedo.domain.execution import WakeUp
+from sedo.domain.language import load_definition, load_text
+from sedo.domain.protocol import TimerAwait, WakeKind
+from sedo.service_layer.flush import flush
+
+YEAR = 365 * 24 * 3600
+DURABLE = Budget(durable_timers=True, sweep_grace_seconds=120)
+
+
+def waiting(seconds: int, budget: Budget = DURABLE) -> tuple[Commit, FakeClock]:
+    definition = load_definition(
+        load_text(f"id: w\nsteps:\n  - {{id: nap, type: wait, seconds: {seconds}, end: true}}")
+    )
+    clock = FakeClock()
+    head = engine.start_execution(tenant_id="t", definition=definition, input={}, key="k", now=clock.now())
+    decision = engine.advance(definition, head, WakeUp.from_body(head.outbox[0]), clock.now(), budget)
+    assert isinstance(decision, Commit)
+    return decision, clock
+
+
+def test_a_new_execution_is_due_a_grace_period_after_its_start() -> None:
+    clock = FakeClock()
+    definition = load_definition(load_text("id: e\nsteps:\n  - {id: a, type: echo, message: hi, end: true}"))
+    head = engine.start_execution(tenant_id="t", definition=definition, input={}, key="k", now=clock.now())
+    start = clock.now().timestamp()
+    assert head.due_at is not None and start + 120 <= head.due_at < start + 120 + 60
+    assert head.due_at % 60 == 0  # rounded up to the minute: commits within a minute keep the index entry
+
+
+def test_a_year_long_wait_is_deferred_to_the_sweeper_and_due_ten_minutes_before() -> None:
+    decision, clock = waiting(YEAR)
+    head = decision.head
+    [timer] = head.outbox
+    assert timer["kind"] == "timer" and timer["deferred"] is True
+    due = clock.now().timestamp() + YEAR
+    assert head.due_at is not None and due - liveness.ARM_LEAD_SECONDS <= head.due_at < due - 540
+    assert isinstance(head.awaiting, TimerAwait)
+
+
+def test_flush_sends_no_deferred_timer() -> None:
+    decision, _ = waiting(YEAR)
+    adapters = bootstrap.memory_adapters()
+    flush(decision.head, adapters.executions, adapters.queue)
+    assert adapters.queue.sent == []  # type: ignore[attr-defined]
+
+
+def test_short_waits_and_the_old_behaviour_are_not_deferred() -> None:
+    decision, clock = waiting(45)
+    [timer] = decision.head.outbox
+    assert "deferred" not in timer and timer["delay"] == 45
+    assert decision.head.due_at is not None and decision.head.due_at >= clock.now().timestamp() + 45 + 120
+    rearmed, _ = waiting(YEAR, Budget())  # no sweeper: re-armed in 900 s chunks as before
+    [chunk] = rearmed.head.outbox
+    assert "deferred" not in chunk and chunk["delay"] == 900
+
+
+def test_the_plan_arms_a_deferred_timer_once_it_is_within_reach() -> None:
+    decision, clock = waiting(YEAR)
+    head = decision.head
+    messages = liveness.live_messages(head.outbox, head.timers)
+    assert head.due_from is not None
+    early = liveness.plan(messages, head.awaiting, head.due_from, clock.now() + timedelta(days=1), 120, 900)
+    assert early.send == []  # still out of reach
+    arm_at = clock.now() + timedelta(seconds=YEAR - 590)
+    armed = liveness.plan(messages, head.awaiting, head.due_from, arm_at, 120, 900)
+    [timer] = armed.send
+    assert timer["kind"] == "timer" and 580 <= timer["delay"] <= 590
+    assert armed.next_due is not None and armed.next_due >= arm_at.timestamp() + 590 + 120
+
+
+def test_the_plan_resends_a_lost_message_only_after_the_grace_period() -> None:
+    decision, clock = waiting(45)
+    head = decision.head
+    messages = liveness.live_messages(head.outbox, head.timers)
+    assert head.due_from is not None
+    on_time = liveness.plan(messages, head.awaiting, head.due_from, clock.now() + timedelta(seconds=100), 120, 900)
+    assert on_time.send == []
+    late = liveness.plan(messages, head.awaiting, head.due_from, clock.now() + timedelta(seconds=200), 120, 900)
+    [again] = late.send
+    assert again["kind"] == WakeKind.TIMER and again["delay"] == 0 and again["mid"] == head.outbox[0]["mid"]
+
+
+def test_a_step_timeout_outlives_a_heartbeat_commit_and_a_finished_head_is_never_due() -> None:
+    text = "id: cb\nsteps:\n  - {id: ask, type: callback, timeoutSeconds: 3600, heartbeatSeconds: 60, end: true}"
+    definition = load_definition(load_text(text))
+    clock = FakeClock()
+    head = engine.start_execution(tenant_id="t", definition=definition, input={}, key="k", now=clock.now())
+    started = engine.advance(definition, head, WakeUp.from_body(head.outbox[0]), clock.now(), DURABLE)
+    assert isinstance(started, Commit)
+    assert [t["kind"] for t in started.head.timers] == ["timeout"]
+    awaiting = started.head.awaiting
+    assert awaiting is not None and hasattr(awaiting, "token")
+    beat = WakeUp("t", "k", started.head.seq, WakeKind.HEARTBEAT, "api-1", data={"token": awaiting.token})
+    after = engine.advance(definition, started.head, beat, clock.now(), DURABLE)
+    assert isinstance(after, Commit)
+    assert [m["kind"] for m in after.head.outbox] == ["heartbeat-timeout"]
+    assert [t["kind"] for t in after.head.timers] == ["timeout"]  # still re-sendable
+    done = WakeUp("t", "k", after.head.seq, WakeKind.COMPLETE, "api-2", data={"token": awaiting.token})
+    finished = engine.advance(definition, after.head, done, clock.now(), DURABLE)
+    assert isinstance(finished, Commit) and finished.head.finished
+    assert finished.head.due_at is None and finished.head.timers == []
