@@ -63,6 +63,8 @@ class Settings:
     #: Finished executions and their history expire (DynamoDB TTL) this many days after they
     #: end; 0 keeps them.
     retention_days: int = 0
+    #: The execution queue's redrive threshold (template.yaml MaxReceiveCount).
+    max_receive_count: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -97,6 +99,7 @@ class Settings:
             sweep_grace_seconds=int(_env("SEDO_SWEEP_GRACE_SECONDS", "120") or 120),
             sweep_seconds=int(_env("SEDO_SWEEP_SECONDS", "30") or 30),
             retention_days=int(_env("SEDO_RETENTION_DAYS", "0") or 0),
+            max_receive_count=int(n) if (n := _env("SEDO_MAX_RECEIVE_COUNT")) else None,
         )
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "Stale",
     "advance",
     "cancel",
+    "dead_letter",
     "start_execution",
     "task_token",
 ]
@@ -138,6 +139,16 @@ def cancel(head: Execution, now: datetime, reason: str | None = None) -> Commit:
     segment.emit(ex.CANCELLED, stepId=head.step, cause=reason, index=head.index)
     segment.head.cause = reason
     segment.end(ex.CANCELLED)
+    return segment.finish()
+
+
+def dead_letter(head: Execution, now: datetime, cause: str) -> Commit:
+    """Fail an execution whose wake-up could not be processed on its last receive
+    (``States.Runtime``), so a dead letter never leaves it showing as running."""
+    segment = Segment(head, now, produced_by="dead-letter")
+    if head.step is not None and not head.finished:
+        segment.emit(ex.STEP_FAILED, stepId=head.step, error=failures.RUNTIME, cause=cause)
+    segment.fail_execution(failures.RUNTIME, cause, head.step)
     return segment.finish()
 
 

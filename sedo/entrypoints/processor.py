@@ -11,11 +11,13 @@ build it with their own adapters.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import ClientError
 
 from sedo import bootstrap
 from sedo.config import Settings
@@ -24,20 +26,72 @@ from sedo.service_layer.processing import PoisonMessage, WakeUpProcessor
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def make_handler(wakeups: WakeUpProcessor, logger: Any) -> Handler:
+#: Error codes AWS answers when a request was throttled (DynamoDB, SQS, Lambda, STS...).
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
+#: A throttled wake-up comes back after a jittered delay in this range (seconds).
+THROTTLE_DELAY = (1, 10)
+
+
+def throttled(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is AWS saying "slow down"."""
+    while exc is not None:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in THROTTLING_CODES:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def make_handler(wakeups: WakeUpProcessor, logger: Any, max_receive_count: int | None = None) -> Handler:
+    """``max_receive_count``: the queue's redrive threshold; a record failing on its last receive
+    marks its execution failed (States.Runtime) before it goes to the DLQ."""
+
     def record_handler(record: SQSRecord) -> str:
         try:
             body = json.loads(record.body)
         except ValueError as exc:
             raise PoisonMessage(f"message {record.message_id} is not JSON") from exc
+        # A throttled message comes back as a new one: count its earlier receives too, so a
+        # redelivered producer of the head still re-flushes its outbox.
+        earlier = int(body.get("throttled", 0) or 0) if isinstance(body, dict) else 0
+        receives = int(record.attributes.approximate_receive_count or 2) + earlier
         try:
-            return wakeups.process(body, int(record.attributes.approximate_receive_count or 2))
-        except PoisonMessage:
-            logger.error(
-                "poison message; it will reach the DLQ after the queue's maxReceiveCount",
-                extra={"messageId": record.message_id},
-            )
+            return wakeups.process(body, receives)
+        except Exception as exc:
+            if throttled(exc) and isinstance(body, dict):
+                return _retry_later(body, exc)
+            if max_receive_count is not None and receives >= max_receive_count:
+                kind = body.get("kind") if isinstance(body, dict) else None
+                cause = f"the {kind!r} wake-up failed on its last receive ({receives}): {exc}"[:2000]
+                try:
+                    wakeups.dead_letter(body, cause)
+                except Exception:  # the record still goes to the DLQ; the sweeper finds the head
+                    logger.exception("could not mark the execution of a dead-lettered wake-up")
+            if isinstance(exc, PoisonMessage):
+                logger.error(
+                    "poison message; it will reach the DLQ after the queue's maxReceiveCount",
+                    extra={"messageId": record.message_id},
+                )
             raise
+
+    def _retry_later(body: dict[str, Any], exc: BaseException) -> str:
+        """Throttling slows down, never dead-letters: send the wake-up again after a short
+        jittered delay (a new message, so throttles never count toward maxReceiveCount)."""
+        again = {**body, "throttled": int(body.get("throttled", 0) or 0) + 1, "delay": random.randint(*THROTTLE_DELAY)}
+        wakeups.queue.send([again])
+        logger.warning("throttled; the wake-up is retried shortly", extra={"kind": body.get("kind"), "error": str(exc)})
+        return "throttled"
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = process_partial_response(
@@ -58,4 +112,4 @@ def handler_from_env() -> Handler:
     settings = Settings.from_env()
     logger = Logger(service=settings.service_name, level=settings.log_level)
     wakeups = bootstrap.processor(bootstrap.aws_adapters(settings), settings, logger)
-    return make_handler(wakeups, logger)
+    return make_handler(wakeups, logger, settings.max_receive_count)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sedo.domain.definition import Definition, parse_definition, scoped
 from sedo.domain.engine import Budget, Commit, Decision, Rearm, Stale, advance
+from sedo.domain.engine import dead_letter as dead_letter_commit
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
@@ -205,6 +206,28 @@ class WakeUpProcessor:
         flush(head, self.executions, self.queue)
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(head)
+
+    def dead_letter(self, body: Any, cause: str) -> bool:
+        """Mark the execution of a wake-up that is going to the DLQ as failed (States.Runtime).
+
+        Best effort and idempotent: a finished or missing execution, or one that another
+        worker moved meanwhile, is left as it is. True when the execution was marked."""
+        try:
+            wake = WakeUp.from_body(body)
+        except ValueError:
+            return False
+        head = self.executions.get(wake.tenant_id, wake.key)
+        if head is None or head.finished:
+            return False
+        commit = dead_letter_commit(head, self.clock.now(), cause)
+        if not self.executions.commit(commit.head, commit.expected_seq):
+            return False
+        self.log.error(
+            "wake-up dead-lettered; execution failed with States.Runtime",
+            extra={"tenantId": head.tenant_id, "executionId": head.id, "kind": wake.kind, "cause": cause},
+        )
+        self._after_commit(commit.head)
+        return True
 
     def _iterations(self) -> IterationService:
         if self.iterations is None:
