@@ -96,13 +96,13 @@ class SedoFunctions(functions.Functions):
         total = a + b
         return int(total) if isinstance(a, int) and isinstance(b, int) else total
 
-    @functions.signature({"types": ["number"]}, {"types": ["number"]}, {"types": ["number"], "variadic": True})
-    def _func_random_int(self, start: Any, end: Any, *seed: Any) -> int:
-        """An integer in [start, end); with a seed, always the same one."""
+    @functions.signature({"types": ["number"]}, {"types": ["number"]}, {"types": ["number", "null"]})
+    def _func_random_int(self, start: Any, end: Any, seed: Any) -> int:
+        """An integer in [start, end); with a (non-null) seed, always the same one."""
         low, high = _integral(start, "random_int start"), _integral(end, "random_int end")
         if high <= low:
             raise FunctionError("random_int: end must be greater than start")
-        generator = random.Random(_integral(seed[0], "random_int seed")) if seed else random.SystemRandom()
+        generator = random.Random(_integral(seed, "random_int seed")) if seed is not None else random.SystemRandom()
         return generator.randrange(low, high)
 
     @functions.signature({"types": ["string"]}, {"types": ["string"]})
@@ -183,7 +183,7 @@ class SedoFunctions(functions.Functions):
     @functions.signature({"types": []}, {"types": []}, {"types": ["string", "number"], "variadic": True})
     def _func_set_path(self, document: Any, value: Any, *keys: Any) -> Any:
         """A copy of ``document`` with ``value`` at the path of object keys, objects created
-        on the way; a non-object on the way is an error. No keys: ``value`` itself."""
+        on the way; a non-object on the way is an error."""
         if not keys:
             return value
         if not isinstance(document, dict):

@@ -19,7 +19,6 @@ pytestmark = pytest.mark.integration
 T = "asl"
 
 
-
 @pytest.fixture
 def harness(stack: Any) -> Harness:
     return Harness(replace(stack, local_functions=FUNCTIONS))

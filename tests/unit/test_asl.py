@@ -32,17 +32,71 @@ def test_every_corpus_machine_translates_to_a_valid_definition(path: Path) -> No
 def test_the_corpus_covers_every_construct_of_the_issue() -> None:
     text = "\n".join(p.read_text() for p in CASES)
     constructs = [
-        '"Pass"', '"Result"', '"Parameters"', ":::lambda:invoke\"", ":function:", ".waitForTaskToken", '"Choice"',
-        '"And"', '"Or"', '"Not"', '"IsPresent"', '"IsNull"', '"IsNumeric"', '"IsString"', '"IsBoolean"',
-        '"IsTimestamp"', '"StringMatches"', '"StringEquals"', '"StringLessThan"', '"StringGreaterThan"',
-        '"NumericEquals"', '"NumericLessThan"', '"NumericGreaterThan"', '"NumericGreaterThanEquals"',
-        '"NumericLessThanEqualsPath"', '"BooleanEquals"', '"TimestampLessThan"', '"TimestampEqualsPath"',
-        '"StringEqualsPath"', '"Seconds"', '"Timestamp"', '"SecondsPath"', '"TimestampPath"', '"Succeed"', '"Fail"',
-        '"Parallel"', '"Map"', '"ItemsPath"', '"ItemSelector"', '"MaxConcurrency"', '"ItemProcessor"', '"Iterator"',
-        '"Retry"', '"ErrorEquals"', '"IntervalSeconds"', '"MaxAttempts"', '"BackoffRate"', '"MaxDelaySeconds"',
-        '"JitterStrategy"', '"Catch"', '"TimeoutSeconds"', '"HeartbeatSeconds"', '"InputPath"', '"ResultSelector"',
-        '"ResultPath"', '"OutputPath"', "$$.Execution.Input", "States.Format", "States.StringToJson",
-        "States.JsonToString", "States.Array(", "States.MathAdd", "States.UUID", "$$.Map.Item.Value", '"Comment"',
+        '"Pass"',
+        '"Result"',
+        '"Parameters"',
+        ':::lambda:invoke"',
+        ":function:",
+        ".waitForTaskToken",
+        '"Choice"',
+        '"And"',
+        '"Or"',
+        '"Not"',
+        '"IsPresent"',
+        '"IsNull"',
+        '"IsNumeric"',
+        '"IsString"',
+        '"IsBoolean"',
+        '"IsTimestamp"',
+        '"StringMatches"',
+        '"StringEquals"',
+        '"StringLessThan"',
+        '"StringGreaterThan"',
+        '"NumericEquals"',
+        '"NumericLessThan"',
+        '"NumericGreaterThan"',
+        '"NumericGreaterThanEquals"',
+        '"NumericLessThanEqualsPath"',
+        '"BooleanEquals"',
+        '"TimestampLessThan"',
+        '"TimestampEqualsPath"',
+        '"StringEqualsPath"',
+        '"Seconds"',
+        '"Timestamp"',
+        '"SecondsPath"',
+        '"TimestampPath"',
+        '"Succeed"',
+        '"Fail"',
+        '"Parallel"',
+        '"Map"',
+        '"ItemsPath"',
+        '"ItemSelector"',
+        '"MaxConcurrency"',
+        '"ItemProcessor"',
+        '"Iterator"',
+        '"Retry"',
+        '"ErrorEquals"',
+        '"IntervalSeconds"',
+        '"MaxAttempts"',
+        '"BackoffRate"',
+        '"MaxDelaySeconds"',
+        '"JitterStrategy"',
+        '"Catch"',
+        '"TimeoutSeconds"',
+        '"HeartbeatSeconds"',
+        '"InputPath"',
+        '"ResultSelector"',
+        '"ResultPath"',
+        '"OutputPath"',
+        "$$.Execution.Input",
+        "States.Format",
+        "States.StringToJson",
+        "States.JsonToString",
+        "States.Array(",
+        "States.MathAdd",
+        "States.UUID",
+        "$$.Map.Item.Value",
+        '"Comment"',
     ]
     assert [c for c in constructs if c not in text] == []
     assert len(CASES) >= 25
@@ -64,7 +118,11 @@ def test_names_that_are_not_step_ids_are_mapped_and_printed_as_comments() -> Non
 def test_colliding_names_get_distinct_ids() -> None:
     asl = {
         "StartAt": "a b",
-        "States": {"a b": {"Type": "Pass", "Next": "a-b"}, "a-b": {"Type": "Pass", "Next": "a?b"}, "a?b": {"Type": "Succeed"}},
+        "States": {
+            "a b": {"Type": "Pass", "Next": "a-b"},
+            "a-b": {"Type": "Pass", "Next": "a?b"},
+            "a?b": {"Type": "Succeed"},
+        },
     }
     steps = translate(asl, "x").document["steps"]
     assert [s["id"] for s in steps] == ["a-b", "a-b-2", "a-b-3"]
@@ -114,7 +172,11 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
             M={
                 "Type": "Map",
                 "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}},
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
                 "End": True,
             }
         ),
@@ -126,16 +188,35 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
         _machine(
             M={
                 "Type": "Map",
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
                 "End": True,
             }
         ),
         "/States/M/ItemProcessor/ProcessorConfig/Mode",
         "Distributed Map",
     ),
-    ("wildcard", _machine(A={"Type": "Pass", "InputPath": "$.items[*].id", "End": True}), "/States/A/InputPath", "wildcards"),
-    ("filter", _machine(A={"Type": "Pass", "Parameters": {"x.$": "$.a[?(@.b > 1)]"}, "End": True}), "/States/A/Parameters/x.$", "filters"),
-    ("descent", _machine(A={"Type": "Pass", "OutputPath": "$..id", "End": True}), "/States/A/OutputPath", "recursive descent"),
+    (
+        "wildcard",
+        _machine(A={"Type": "Pass", "InputPath": "$.items[*].id", "End": True}),
+        "/States/A/InputPath",
+        "wildcards",
+    ),
+    (
+        "filter",
+        _machine(A={"Type": "Pass", "Parameters": {"x.$": "$.a[?(@.b > 1)]"}, "End": True}),
+        "/States/A/Parameters/x.$",
+        "filters",
+    ),
+    (
+        "descent",
+        _machine(A={"Type": "Pass", "OutputPath": "$..id", "End": True}),
+        "/States/A/OutputPath",
+        "recursive descent",
+    ),
     (
         "context-field",
         _machine(A={"Type": "Pass", "Parameters": {"t.$": "$$.Execution.StartTime"}, "End": True}),
@@ -222,8 +303,18 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
         "/States/A/Parameters",
         "$$.Task.Token",
     ),
-    ("sync-timeout", _machine(A={"Type": "Task", "Resource": L + "echo", "TimeoutSeconds": 300, "End": True}), "/States/A/TimeoutSeconds", "60"),
-    ("sync-heartbeat", _machine(A={"Type": "Task", "Resource": L + "echo", "HeartbeatSeconds": 30, "End": True}), "/States/A/HeartbeatSeconds", "heartbeats"),
+    (
+        "sync-timeout",
+        _machine(A={"Type": "Task", "Resource": L + "echo", "TimeoutSeconds": 300, "End": True}),
+        "/States/A/TimeoutSeconds",
+        "60",
+    ),
+    (
+        "sync-heartbeat",
+        _machine(A={"Type": "Task", "Resource": L + "echo", "HeartbeatSeconds": 30, "End": True}),
+        "/States/A/HeartbeatSeconds",
+        "heartbeats",
+    ),
     (
         "map-catch-by-name",
         _machine(
@@ -252,15 +343,51 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
         "/States/P/Catch/0/ResultPath",
         "ResultPath: null",
     ),
-    ("tolerated", _machine(M={"Type": "Map", "ToleratedFailureCount": 1, "ItemProcessor": {}, "End": True}), "/States/M/ToleratedFailureCount", "Distributed Map"),
+    (
+        "tolerated",
+        _machine(M={"Type": "Map", "ToleratedFailureCount": 1, "ItemProcessor": {}, "End": True}),
+        "/States/M/ToleratedFailureCount",
+        "Distributed Map",
+    ),
     ("fail-without-error", _machine(F={"Type": "Fail"}), "/States/F", "Error"),
     ("fail-error-path", _machine(F={"Type": "Fail", "ErrorPath": "$.e"}), "/States/F/ErrorPath", "fixed error"),
-    ("too-many-attempts", _machine(A={"Type": "Task", "Resource": L + "echo", "Retry": [{"ErrorEquals": ["X"], "MaxAttempts": 1000}], "End": True}), "/States/A/Retry/0/MaxAttempts", "0 to 100"),
+    (
+        "too-many-attempts",
+        _machine(
+            A={
+                "Type": "Task",
+                "Resource": L + "echo",
+                "Retry": [{"ErrorEquals": ["X"], "MaxAttempts": 1000}],
+                "End": True,
+            }
+        ),
+        "/States/A/Retry/0/MaxAttempts",
+        "0 to 100",
+    ),
     ("long-wait", _machine(W={"Type": "Wait", "Seconds": 99_999_999, "End": True}), "/States/W/Seconds", "seconds"),
-    ("unknown-operator", _machine(C={"Type": "Choice", "Choices": [{"Variable": "$.a", "NumericIs": 1, "Next": "S"}]}, S={"Type": "Succeed"}), "/States/C/Choices/0/NumericIs", "unknown comparison"),
+    (
+        "unknown-operator",
+        _machine(
+            C={"Type": "Choice", "Choices": [{"Variable": "$.a", "NumericIs": 1, "Next": "S"}]}, S={"Type": "Succeed"}
+        ),
+        "/States/C/Choices/0/NumericIs",
+        "unknown comparison",
+    ),
     ("unknown-type", _machine(A={"Type": "Teleport", "End": True}), "/States/A/Type", "unknown state type"),
     ("unknown-next", _machine(A={"Type": "Pass", "Next": "Nowhere"}), "/States/A/Next", "Next must name"),
-    ("http-dynamic-url", _machine(H={"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "Parameters": {"ApiEndpoint.$": "$.url", "Method": "GET"}, "End": True}), "/States/H/Parameters/ApiEndpoint.$", "does not translate"),
+    (
+        "http-dynamic-url",
+        _machine(
+            H={
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {"ApiEndpoint.$": "$.url", "Method": "GET"},
+                "End": True,
+            }
+        ),
+        "/States/H/Parameters/ApiEndpoint.$",
+        "does not translate",
+    ),
 ]
 
 
@@ -275,11 +402,18 @@ def test_every_refused_construct_is_reported_at_once() -> None:
     asl = _machine(
         A={"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Next": "B"},
         B={"Type": "Pass", "Assign": {"x": 1}, "Next": "C"},
-        C={"Type": "Map", "ItemReader": {}, "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Teleport"}}}, "End": True},
+        C={
+            "Type": "Map",
+            "ItemReader": {},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Teleport"}}},
+            "End": True,
+        },
     )
     paths = [p for p, _ in _refused(asl)]
     assert paths == ["/States/A/Resource", "/States/B/Assign", "/States/C/ItemReader"]
-    nested = _machine(M={"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Teleport"}}}, "End": True})
+    nested = _machine(
+        M={"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Teleport"}}}, "End": True}
+    )
     assert [p for p, _ in _refused(nested)] == ["/States/M/ItemProcessor/States/P/Type"]
 
 

@@ -58,7 +58,15 @@ class _Run:
         steps: list[Step] = []
         if scope.retargeted:
             init = scope.alloc("start")
-            steps.append({"id": init, "type": "transform", "expression": start_base, "resultPath": "state", "next": scope.ids[start]})
+            steps.append(
+                {
+                    "id": init,
+                    "type": "transform",
+                    "expression": start_base,
+                    "resultPath": "state",
+                    "next": scope.ids[start],
+                }
+            )
         for name in [start, *(n for n in states if n != start)]:
             state = states[name]
             if not isinstance(state, Mapping):
@@ -100,7 +108,9 @@ def translate(asl: Any, definition_id: str) -> Translation:
     timeout = asl.get("TimeoutSeconds")
     if timeout is not None:
         if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 31_622_400:
-            run.problems.append(Problem("/TimeoutSeconds", f"sedo bounds an execution from 1 to 31622400 s, not {timeout!r}"))
+            run.problems.append(
+                Problem("/TimeoutSeconds", f"sedo bounds an execution from 1 to 31622400 s, not {timeout!r}")
+            )
         else:
             document["timeoutSeconds"] = timeout
     document["steps"] = steps

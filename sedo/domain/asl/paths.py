@@ -101,7 +101,7 @@ def compose(base: str, parts: list[Part]) -> str:
         step = f"[{part}]" if isinstance(part, int) else (part if _IDENTIFIER.match(part) else json.dumps(part))
         if expression == "@":
             expression = step
-        elif _SIMPLE.match(expression) or expression.startswith("[") and _SIMPLE.match("@" + expression):
+        elif _SIMPLE.match(expression) or (expression.startswith("[") and _SIMPLE.match("@" + expression)):
             expression = expression + step if step.startswith("[") else f"{expression}.{step}"
         else:
             expression = f"({expression})" + (step if step.startswith("[") else f".{step}")
@@ -222,6 +222,8 @@ def _call(text: str, start: int, ctx: Context, where: str) -> tuple[str, int]:
         raise Refused(where, "States.Format needs a literal template string as its first argument")
     if name == "States.Array":
         return "[" + ", ".join(args) + "]" if args else "`[]`", position
+    if name == "States.MathRandom" and len(args) == 2:
+        args.append("`null`")
     if name == "States.JsonMerge":
         if raw[2] != "false":
             raise Refused(where, "States.JsonMerge merges shallowly only: its third argument must be false")

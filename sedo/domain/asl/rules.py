@@ -83,10 +83,7 @@ def _comparison(op: str, v: str, value: Any, ctx: Context, where: str) -> str:
     is_path = rest.endswith("Path")
     symbol = _OPS[rest[:-4] if is_path else rest]
     kind = _KINDS[kind_name]
-    if is_path:
-        other = path_expression(value, ctx, where)
-    else:
-        other = _operand(kind, value, where)
+    other = path_expression(value, ctx, where) if is_path else _operand(kind, value, where)
     if kind == "timestamp":
         left = f"epoch_seconds({v})"
         right = f"epoch_seconds({other})" if is_path else other

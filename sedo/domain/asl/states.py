@@ -47,7 +47,9 @@ FIELDS: dict[str, set[str]] = {
     "Succeed": {"Type", "Comment", "InputPath", "OutputPath"},
     "Fail": {"Type", "Comment", "Error", "Cause"},
     "Parallel": _COMMON | _RESULT | {"Branches", "Parameters"},
-    "Map": _COMMON | _RESULT | {"ItemProcessor", "Iterator", "ItemsPath", "ItemSelector", "Parameters", "MaxConcurrency"},
+    "Map": _COMMON
+    | _RESULT
+    | {"ItemProcessor", "Iterator", "ItemsPath", "ItemSelector", "Parameters", "MaxConcurrency"},
 }
 #: Fields of ASL that sedo has no equivalent for, and why.
 NO_EQUIVALENT = {
@@ -251,7 +253,9 @@ def _retry(state: Mapping[str, Any], scope: Scope, name: str, fanout: bool) -> l
     return found
 
 
-def _catch(state: Mapping[str, Any], scope: Scope, name: str, step_id: str, fanout: bool) -> tuple[list[Step], list[Step]]:
+def _catch(
+    state: Mapping[str, Any], scope: Scope, name: str, step_id: str, fanout: bool
+) -> tuple[list[Step], list[Step]]:
     """(sedo catchers, transform steps that shape the input the catchers go to)."""
     rules = state.get("Catch", [])
     if not isinstance(rules, list):
@@ -265,7 +269,9 @@ def _catch(state: Mapping[str, Any], scope: Scope, name: str, step_id: str, fano
             raise Refused(where, "a catcher must be an object")
         unknown = sorted(set(rule) - {"ErrorEquals", "Next", "ResultPath", "Comment"})
         if unknown:
-            raise Refused(f"{where}/{unknown[0]}", NO_EQUIVALENT.get(unknown[0], f"{unknown[0]!r} is not a catcher field"))
+            raise Refused(
+                f"{where}/{unknown[0]}", NO_EQUIVALENT.get(unknown[0], f"{unknown[0]!r} is not a catcher field")
+            )
         errors = _errors(rule, where, fanout)
         target = rule.get("Next")
         if not isinstance(target, str) or target not in scope.ids:
@@ -403,7 +409,9 @@ def _wait(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -> li
     step: Step = {"id": scope.ids[name], "type": "wait"}
     given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in state]
     if len(given) != 1:
-        raise Refused(scope.where(name), "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath")
+        raise Refused(
+            scope.where(name), "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath"
+        )
     key, value = given[0], state[given[0]]
     where = scope.where(name, key)
     if key == "Seconds":
@@ -459,9 +467,7 @@ def _map(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -> lis
         if needs_exec and scope.execution is not None:
             context["exec"] = scope.execution
         fields = ", ".join(f"{k}: {v}" for k, v in context.items())
-        item_ctx = Context(
-            current="context.input", execution="context.exec", state_name=name, item=("value", "index")
-        )
+        item_ctx = Context(current="context.input", execution="context.exec", state_name=name, item=("value", "index"))
         item = "value" if selector is None else template(selector, item_ctx, scope.where(name, selector_key))
         if carry:
             item = f"{{state: {item}, exec: context.exec}}"
@@ -473,7 +479,9 @@ def _map(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -> lis
     if "MaxConcurrency" in state:
         value = state["MaxConcurrency"]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
-            raise Refused(scope.where(name, "MaxConcurrency"), f"sedo takes MaxConcurrency from 0 to 10000, not {value!r}")
+            raise Refused(
+                scope.where(name, "MaxConcurrency"), f"sedo takes MaxConcurrency from 0 to 10000, not {value!r}"
+            )
         step["maxConcurrency"] = value
     return _with_result(name, state, scope, step, None, never_null=True, fanout=True)
 
@@ -482,7 +490,9 @@ def _parallel(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -
     branches = state.get("Branches")
     if not isinstance(branches, list) or not branches:
         raise Refused(scope.where(name), "a Parallel state needs a non-empty Branches array")
-    payload = template(state["Parameters"], ctx, scope.where(name, "Parameters")) if "Parameters" in state else ctx.current
+    payload = (
+        template(state["Parameters"], ctx, scope.where(name, "Parameters")) if "Parameters" in state else ctx.current
+    )
     carry = _nested_needs_execution(branches)
     if carry:
         payload = f"{{state: {payload}, exec: {scope.execution}}}"
@@ -514,4 +524,12 @@ def register(kind: str, handler: Callable[[str, Mapping[str, Any], Scope, Contex
     _HANDLERS[kind] = handler
 
 
-__all__ = ["FIELDS", "MAX_SYNC_TIMEOUT_SECONDS", "Scope", "field_problems", "selection", "step_id_for", "translate_state"]
+__all__ = [
+    "FIELDS",
+    "MAX_SYNC_TIMEOUT_SECONDS",
+    "Scope",
+    "field_problems",
+    "selection",
+    "step_id_for",
+    "translate_state",
+]

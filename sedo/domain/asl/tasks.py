@@ -87,18 +87,26 @@ def _check_keys(params: Mapping[str, Any], allowed: set[str], scope: Scope, name
 
 def _lambda(state: Mapping[str, Any], scope: Scope, name: str, ctx: Context, step: Step, callback: bool) -> None:
     params = _parameters(state, scope, name)
-    _check_keys(params, {"FunctionName", "Payload", "Payload.$", "Qualifier", "InvocationType"}, scope, name, "a Lambda task")
+    _check_keys(
+        params, {"FunctionName", "Payload", "Payload.$", "Qualifier", "InvocationType"}, scope, name, "a Lambda task"
+    )
     if params.get("InvocationType", "RequestResponse") != "RequestResponse":
         raise Refused(
             scope.where(name, "Parameters", "InvocationType"),
             "only RequestResponse invocations translate (sedo waits for the function's result)",
         )
     if "FunctionName" not in params:
-        raise Refused(scope.where(name, "Parameters"), "give a fixed FunctionName (sedo does not pick functions at run time)")
-    step["function"] = _function(params["FunctionName"], scope.where(name, "Parameters", "FunctionName"), params.get("Qualifier"))
+        raise Refused(
+            scope.where(name, "Parameters"), "give a fixed FunctionName (sedo does not pick functions at run time)"
+        )
+    step["function"] = _function(
+        params["FunctionName"], scope.where(name, "Parameters", "FunctionName"), params.get("Qualifier")
+    )
     payload = _payload(params, "Payload", ctx, scope, name)
     if payload is None:
-        raise Refused(scope.where(name, "Parameters"), "give Payload or Payload.$ (sedo always sends the function a payload)")
+        raise Refused(
+            scope.where(name, "Parameters"), "give Payload or Payload.$ (sedo always sends the function a payload)"
+        )
     step["input"] = payload
     if callback:
         step["waitForCompletion"] = True
@@ -112,22 +120,30 @@ def _http(state: Mapping[str, Any], scope: Scope, name: str, ctx: Context, step:
     if not isinstance(url, str) or not re.match(r"^https?://", url):
         raise Refused(scope.where(name, "Parameters", "ApiEndpoint"), "give a fixed http(s) ApiEndpoint")
     if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        raise Refused(scope.where(name, "Parameters", "Method"), f"sedo calls GET, POST, PUT, PATCH or DELETE, not {method!r}")
+        raise Refused(
+            scope.where(name, "Parameters", "Method"), f"sedo calls GET, POST, PUT, PATCH or DELETE, not {method!r}"
+        )
     query = params.get("QueryParameters")
     if query is not None:
         if not isinstance(query, Mapping) or not all(isinstance(v, str) for v in query.values()):
-            raise Refused(scope.where(name, "Parameters", "QueryParameters"), "only fixed string query parameters translate")
+            raise Refused(
+                scope.where(name, "Parameters", "QueryParameters"), "only fixed string query parameters translate"
+            )
         url += ("&" if "?" in url else "?") + urlencode(dict(query))
     http: Step = {"url": url, "method": method}
     headers = params.get("Headers")
     if headers is not None:
-        if not isinstance(headers, Mapping) or not all(isinstance(v, str) and not k.endswith(".$") for k, v in headers.items()):
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(v, str) and not k.endswith(".$") for k, v in headers.items()
+        ):
             raise Refused(scope.where(name, "Parameters", "Headers"), "only fixed string headers translate")
         http["headers"] = dict(headers)
     step["http"] = http
     body = _payload(params, "RequestBody", ctx, scope, name)
     if body is None and method != "GET":
-        raise Refused(scope.where(name, "Parameters"), f"sedo sends the step input as the {method} body: give RequestBody")
+        raise Refused(
+            scope.where(name, "Parameters"), f"sedo sends the step input as the {method} body: give RequestBody"
+        )
     if body is not None:
         if method == "GET":
             raise Refused(scope.where(name, "Parameters", "RequestBody"), "a GET request carries no body")
@@ -149,11 +165,17 @@ def _task(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -> li
     plain = _FUNCTION_ARN.match(resource)
     if plain:
         step["function"] = _function(resource, where)
-        step["input"] = template(state["Parameters"], ctx, scope.where(name, "Parameters")) if "Parameters" in state else ctx.current
+        step["input"] = (
+            template(state["Parameters"], ctx, scope.where(name, "Parameters"))
+            if "Parameters" in state
+            else ctx.current
+        )
     elif resource in (LAMBDA_INVOKE, LAMBDA_INVOKE + ".waitForTaskToken"):
         callback = resource.endswith(".waitForTaskToken")
         if callback:
-            ctx = Context(current=ctx.current, execution=ctx.execution, state_name=name, task_token=True, notes=ctx.notes)
+            ctx = Context(
+                current=ctx.current, execution=ctx.execution, state_name=name, task_token=True, notes=ctx.notes
+            )
         _lambda(state, scope, name, ctx, step, callback)
         view = None if callback else _lambda_view
     elif resource == HTTP_INVOKE:
@@ -168,7 +190,9 @@ def _task(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -> li
             f"{LAMBDA_INVOKE}) and HTTP endpoints ({HTTP_INVOKE})",
         )
     if callback and not any("$$.Task.Token" in note or "task token" in note for note in ctx.notes):
-        raise Refused(scope.where(name, "Parameters"), "a .waitForTaskToken task must pass $$.Task.Token in its Payload")
+        raise Refused(
+            scope.where(name, "Parameters"), "a .waitForTaskToken task must pass $$.Task.Token in its Payload"
+        )
     timeout = state.get("TimeoutSeconds")
     if timeout is not None:
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
@@ -182,7 +206,9 @@ def _task(name: str, state: Mapping[str, Any], scope: Scope, ctx: Context) -> li
     heartbeat = state.get("HeartbeatSeconds")
     if heartbeat is not None:
         if not callback:
-            raise Refused(scope.where(name, "HeartbeatSeconds"), "sedo takes heartbeats only for .waitForTaskToken tasks")
+            raise Refused(
+                scope.where(name, "HeartbeatSeconds"), "sedo takes heartbeats only for .waitForTaskToken tasks"
+            )
         if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
             raise Refused(scope.where(name, "HeartbeatSeconds"), "HeartbeatSeconds must be a positive integer")
         step["heartbeatSeconds"] = heartbeat
