@@ -38,7 +38,11 @@ class Wait(SimpleStep):
     def check(self, raw: Mapping[str, Any], path: str, options: LanguageOptions) -> list[Problem]:
         given = [k for k in ("seconds", "until", "secondsFrom", "untilFrom") if k in raw]
         if len(given) != 1:
-            return [Problem(path, "a wait step needs exactly one of 'seconds', 'until', 'secondsFrom' or 'untilFrom'")]
+            if "secondsFrom" in raw or "untilFrom" in raw:
+                return [
+                    Problem(path, "a wait step needs exactly one of 'seconds', 'until', 'secondsFrom' or 'untilFrom'")
+                ]
+            return [Problem(path, "a wait step needs exactly one of 'seconds' or 'until'")]
         has_until = "until" in raw
         if has_until:
             try:
