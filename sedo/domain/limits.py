@@ -82,6 +82,10 @@ MAX_SYNC_TIMEOUT_SECONDS = 60
 MAX_INVOKE_PAYLOAD_BYTES = 256 * KIB
 #: A completion's output or error travels in one SQS message (256 KiB at most).
 MAX_SIGNAL_BYTES = 200 * KIB
+#: sedo's own JMESPath functions: the longest array ``range`` and ``partition`` build, and
+#: the longest string ``format`` builds.
+MAX_FUNCTION_ITEMS = 1000
+MAX_FUNCTION_STRING = 262_144
 #: SQS's longest message timer; longer waits re-arm.
 MAX_SQS_DELAY_SECONDS = 900
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,35 @@ def _validate(paths: list[Path]) -> int:
     if len(files) > 1:
         print(f"{len(files) - failed} of {len(files)} valid", file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+def _import_asl(path: Path, definition_id: str | None) -> int:
+    """Print the sedo definition (YAML) equivalent to an ASL state machine; 2 when it does not translate."""
+    from sedo.domain.asl import render_yaml, translate
+    from sedo.domain.errors import InvalidDefinition
+    from sedo.domain.language import ID_PATTERN, load_text
+
+    definition_id = definition_id or _id_from(path.stem)
+    if not re.match(ID_PATTERN, definition_id):
+        print(f"sedo import-asl: {definition_id!r} is not a definition id; give one with --id", file=sys.stderr)
+        return 2
+    try:
+        translation = translate(load_text(path.read_bytes(), "application/json"), definition_id)
+    except OSError as exc:
+        print(f"{path}: cannot be read: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except InvalidDefinition as exc:
+        count = len(exc.problems)
+        print(f"{path}: {count} {'construct does' if count == 1 else 'constructs do'} not translate", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print(render_yaml(translation, path.name), end="")
+    return 0
+
+
+def _id_from(stem: str) -> str:
+    return re.sub(r"^[^A-Za-z0-9]+", "", re.sub(r"[^A-Za-z0-9_.-]+", "-", stem))[:80] or "imported"
 
 
 def _token(tenants: list[str], role: str, ttl: str, subject: str) -> int:
@@ -92,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     validate.add_argument("paths", nargs="+", type=Path)
 
+    import_asl = commands.add_parser(
+        "import-asl", help="translate an Amazon States Language (Step Functions) file into a sedo definition"
+    )
+    import_asl.add_argument("path", type=Path, help="the state machine, as JSON")
+    import_asl.add_argument("--id", dest="definition_id", help="the definition id (default: from the file name)")
+
     token = commands.add_parser(
         "token",
         help="mint a token for the local stack (signed with the key 'make run' created)",
@@ -117,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigurationError as exc:
             print(f"sedo local: {exc}", file=sys.stderr)
             return 2
+    if args.command == "import-asl":
+        return _import_asl(args.path, args.definition_id)
     if args.command == "validate":
         return _validate(args.paths)
     parser.error(f"unknown command {args.command}")  # pragma: no cover

@@ -1,5 +1,7 @@
 """``choice``: the first ``when`` (a JMESPath condition over the step's input) that is true
 picks ``next``; otherwise ``default``; with neither, the step fails with States.NoChoiceMatched.
+
+Its output is its input (shaped by ``output``, stored under ``resultPath`` like any step's).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ class Choice(SimpleStep):
         "default": {"type": "string"},
     }
     required = ("choices",)
-    excluded_common = ("resultPath",)
 
     def targets(self, raw: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
         found = [

@@ -32,6 +32,16 @@ def _document(body: Any) -> Any:
     return body
 
 
+def _from_asl(document: Any, definition_id: str | None) -> Any:
+    """The sedo definition an ASL state machine translates to (400 with every construct that does not)."""
+    from sedo.domain.asl import translate
+    from sedo.domain.errors import InvalidDefinition, Problem
+
+    if not definition_id:
+        raise InvalidDefinition([Problem("", "format=asl needs the definition id as the id query parameter")])
+    return translate(document, definition_id).document
+
+
 def _no_content() -> Any:
     """204 with no body and no media type (Connexion would otherwise label it problem+json)."""
     from flask import Response as FlaskResponse
@@ -57,8 +67,11 @@ class Handlers:
 
     # -- definitions ----------------------------------------------------------------
 
-    def create_definition(self, tenant_id: str, body: Any) -> Response:
-        created = self.services.definitions.create(tenant_id, _document(body))
+    def create_definition(self, tenant_id: str, body: Any, format_: str = "sedo", id_: str | None = None) -> Response:
+        document = _document(body)
+        if format_ == "asl":
+            document = _from_asl(document, id_)
+        created = self.services.definitions.create(tenant_id, document)
         location = f"/sedo/tenants/{tenant_id}/definitions/{created['id']}"
         return _json(created, 201, Location=location)
 
