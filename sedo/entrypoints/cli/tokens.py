@@ -1,0 +1,25 @@
+"""The one place the CLI imports the token helpers (minting for the local stack, reading claims)."""
+
+from __future__ import annotations
+
+from sedo.entrypoints.api.auth import (
+    DEFAULT_TENANTS_CLAIM,
+    ConfigurationError,
+    check_grants,
+    load_signing_key,
+    local_signing_key_path,
+    mint_token,
+    parse_tenants_claim,
+    parse_ttl,
+)
+
+__all__ = [
+    "DEFAULT_TENANTS_CLAIM",
+    "ConfigurationError",
+    "check_grants",
+    "load_signing_key",
+    "local_signing_key_path",
+    "mint_token",
+    "parse_tenants_claim",
+    "parse_ttl",
+]
