@@ -78,7 +78,9 @@ def _where(execution: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _watch(client: Any, execution_id: str, interval: float, limit: float | None, live: bool) -> dict[str, Any]:
+def _watch(
+    client: Any, execution_id: str, interval: float, limit: float | None, live: bool, quiet: bool = False
+) -> dict[str, Any]:
     """Poll until the execution ends: a live line (and a map's progress bar) on a terminal,
     a line per change otherwise."""
     deadline = None if limit is None else time.monotonic() + limit
@@ -105,7 +107,7 @@ def _watch(client: Any, execution_id: str, interval: float, limit: float | None,
                 if bars:
                     parts.append(progress)
                 screen.update(Group(*parts))
-            elif line != last:
+            elif line != last and not quiet:
                 text = line
                 if counts:
                     text += f" ({done} of {counts.get('total')} iterations done, {counts.get('failed', 0)} failed)"
@@ -168,7 +170,7 @@ def run(
             say(f"started {p(started['id'])}")
         live = stdout().is_terminal and not as_json
         try:
-            final = _watch(client, started["id"], interval, wait_timeout, live)
+            final = _watch(client, started["id"], interval, wait_timeout, live, quiet=as_json)
         except TimeoutError:
             warn(f"{p(started['id'])} is still running after {wait_timeout:g} s (it goes on; sedo show ID)")
             return FAILED

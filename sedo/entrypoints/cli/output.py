@@ -31,16 +31,19 @@ class UsageProblem(click.ClickException):
 
 def stdout() -> Console:
     # Looked up per call, so pytest's capsys and click's runner see what is printed.
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=_width())
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 def stderr() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True, width=_width())
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
-def _width() -> int | None:
+def _width(stream: Any) -> int | None:
+    """$COLUMNS, else the terminal's; piped to a file or a program, wide enough not to cut ids."""
     columns = os.environ.get("COLUMNS")
-    return int(columns) if columns and columns.isdigit() else None
+    if columns and columns.isdigit():
+        return int(columns)
+    return None if getattr(stream, "isatty", lambda: False)() else 240
 
 
 def emit_json(value: Any) -> None:
