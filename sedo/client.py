@@ -140,6 +140,9 @@ class SedoClient:
         path = self._tenant_path("definitions", definition_id)
         return dict(self._json("PUT", path, content=body, headers={"Content-Type": media_type}))
 
+    def delete_definition(self, definition_id: str) -> None:
+        self.request("DELETE", self._tenant_path("definitions", definition_id))
+
     def get_definition(self, definition_id: str, version: int | None = None) -> JSON:
         params = {"version": version} if version is not None else None
         return dict(self._json("GET", self._tenant_path("definitions", definition_id), params=params))

@@ -197,3 +197,32 @@ def test_the_console_script_talks_to_the_stack(cli_env: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "ExecutionSucceeded" in done.stdout
+
+
+def test_the_readme_walkthrough_lines(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    example = ROOT / "definitions" / "example-definition.yaml"
+    code, out, _ = sedo(capsys, "push", example)
+    assert code == 0 and out.startswith(f"{example}: created example-definition version ")
+    code, out, err = sedo(capsys, "run", "example-definition", "--input", '{"bar": "baz"}')
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "error 400: input does not pass inputSchema validation",
+        "  'foo' is a required property",
+        "  Additional properties are not allowed ('bar' was unexpected)",
+    ]
+    code, out, _ = sedo(capsys, "run", "example-definition", "--input", '{"foo": "bar"}')
+    assert code == 0 and out.startswith("started cli:example-definition:")
+    started = out.split()[1]
+    code, out, _ = sedo(capsys, "executions", "--ids", "--limit", "1")
+    assert (code, out) == (0, started + "\n")
+    code, out, _ = sedo(capsys, "history", started)
+    assert code == 0 and "ExecutionSubmitted" in out.splitlines()[0]
+    assert sedo(capsys, "cancel", started)[0] == 0
+    code, out, _ = sedo(capsys, "push", example)
+    assert code == 0 and "new version" in out
+    code, out, _ = sedo(capsys, "definitions", "example-definition", "--version", "1")
+    assert code == 0 and out.startswith("example-definition version 1")
+    code, out, _ = sedo(capsys, "delete", "example-definition")
+    assert (code, out) == (0, "deleted example-definition\n")
+    code, _, err = sedo(capsys, "definitions", "example-definition")
+    assert code == 1 and "error 404: definition 'example-definition' does not exist" in err

@@ -1,7 +1,7 @@
 """The ``sedo`` command line (Click, with Rich for tables and live progress).
 
 One module per command group: local.py (validate, token, local), definitions.py
-(push, definitions, graph), executions.py (run, executions, show, history, cancel,
+(push, definitions, delete, graph), executions.py (run, executions, show, history, cancel,
 complete, fail), simulate.py (simulate). The API is reached through sedo.client.
 """
 
@@ -34,6 +34,7 @@ for command in (
     local.local,
     definitions.push,
     definitions.definitions,
+    definitions.delete,
     definitions.graph,
     executions.run,
     executions.executions,

@@ -109,6 +109,22 @@ def definitions(ctx: click.Context, definition_id: str | None, version: int | No
 
 
 @click.command()
+@click.argument("definition_id")
+@json_option
+@click.pass_context
+@api_errors
+def delete(ctx: click.Context, definition_id: str, as_json: bool) -> int:
+    """Delete a definition: no new executions; running ones finish on their version."""
+    with connect(ctx) as client:
+        client.delete_definition(definition_id)
+    if as_json:
+        emit_json({"id": definition_id, "deleted": True})
+    else:
+        say(f"deleted {p(definition_id)}")
+    return OK
+
+
+@click.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @json_option
 def graph(file: Path, as_json: bool) -> int:

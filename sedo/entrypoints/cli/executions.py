@@ -185,17 +185,22 @@ def run(
 @click.option("--definition", "definition_id", default=None, help="Only executions of this definition.")
 @click.option("--state", "states", multiple=True, type=click.Choice(STATES), help="Only these states (repeatable).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--ids", "-q", "only_ids", is_flag=True, help="Print only the ids, one a line.")
 @json_option
 @click.pass_context
 @api_errors
 def executions(
-    ctx: click.Context, definition_id: str | None, states: tuple[str, ...], limit: int, as_json: bool
+    ctx: click.Context, definition_id: str | None, states: tuple[str, ...], limit: int, only_ids: bool, as_json: bool
 ) -> int:
     """List executions, newest first."""
     with connect(ctx) as client:
         found = client.list_executions(definition_id, list(states), limit)
     if as_json:
         emit_json(found)
+        return OK
+    if only_ids:
+        for item in found:
+            click.echo(item["id"])
         return OK
     if not found:
         say("no executions match")

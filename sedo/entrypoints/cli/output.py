@@ -120,8 +120,9 @@ def api_errors(function: F) -> F:
 def show_problem(exc: Any) -> None:
     console = stderr()
     message = exc.message()
-    if exc.errors:  # the detail lists them too: say it once
-        message = message.split("\n", 1)[0] + ("\n" + message.split("\n")[-1] if exc.status in (401, 403) else "")
+    if exc.errors:  # the detail lists them too: name the problem, then each violation once
+        title = str(exc.problem.get("title") or "")
+        message = title if title and title != "bad request" else exc.detail.split("\n", 1)[0]
     console.print(f"[red]error {exc.status}:[/] {plain(message)}")
     for error in exc.errors:
         where = error.get("path") or (f"{error.get('in')} parameter {error.get('parameter')}" if "in" in error else "")
