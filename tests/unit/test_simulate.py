@@ -82,6 +82,14 @@ def test_a_mock_repeats_its_last_answer_until_retries_run_out(capsys: pytest.Cap
     assert "error: InventoryBusy: the warehouse is busy" in out
 
 
+def test_without_input_the_schema_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    functions = ROOT / "definitions" / "functions" / "local.yaml"
+    code, out, err = run(capsys, "simulate", ORDER_FLOW, "--functions", functions)
+    assert code == 0, err
+    assert 'simulated order-flow on {"orderId":"o-1","customer":"ada"' in out
+    assert "  reserve-stock (attempt 3) -> " in out and "  retried: reserve-stock" in out
+
+
 def test_a_caught_failure_ends_where_the_definition_says(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys,
