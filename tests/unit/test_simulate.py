@@ -197,3 +197,30 @@ def test_profiles_come_from_the_config_file(
     code, _, err = run(capsys, "--profile", "elsewhere", "show", "t1:d:k")
     assert code == 2
     assert "no profile 'elsewhere'" in err and "profiles there: here" in err
+
+
+class _Polled:
+    """A client whose execution advances through a map step, one poll at a time."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def get_execution(self, execution_id: str) -> dict[str, object]:
+        self.polls += 1
+        if self.polls < 4:
+            progress = {"stepId": "each", "total": 3, "succeeded": self.polls - 1, "failed": 0, "running": 1}
+            return {"id": execution_id, "state": "StepStarted", "step": "each", "progress": progress}
+        return {"id": execution_id, "state": "ExecutionSucceeded", "step": "each", "output": [1, 2, 3]}
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_waiting_shows_the_step_and_a_maps_progress(capsys: pytest.CaptureFixture[str], live: bool) -> None:
+    from sedo.entrypoints.cli.executions import _watch
+
+    client = _Polled()
+    final = _watch(client, "t:d:k", 0, None, live)
+    assert final["state"] == "ExecutionSucceeded" and client.polls == 4
+    out = capsys.readouterr().out
+    if not live:  # piped: a line per change, with the iteration counts
+        assert out.splitlines()[0] == "  StepStarted at each (0 of 3 iterations done, 0 failed)"
+        assert out.splitlines()[-1] == "  ExecutionSucceeded at each"

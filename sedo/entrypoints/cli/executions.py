@@ -88,6 +88,7 @@ def _watch(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[extra]}")
     )
     bars: dict[str, Any] = {}
+    spinner = Spinner("dots")
     last = ""
     console = stdout()
     with Live(console=console, transient=True, auto_refresh=live, redirect_stdout=False) if live else _Null() as screen:
@@ -103,7 +104,8 @@ def _watch(
                 extra = f"{counts.get('failed', 0)} failed, {counts.get('running', 0)} running"
                 progress.update(bars[step], completed=done, total=int(counts.get("total", 0)), extra=extra)
             if live:
-                parts: list[Any] = [Spinner("dots", Text.from_markup(f" {p(execution_id)} {line}"))]
+                spinner.update(text=Text.from_markup(f" {p(execution_id)} {line}"))
+                parts: list[Any] = [spinner]
                 if bars:
                     parts.append(progress)
                 screen.update(Group(*parts))
@@ -290,6 +292,7 @@ def _event_line(event: dict[str, Any]) -> str:
 def history(ctx: click.Context, execution_id: str, follow: bool, interval: float, as_json: bool) -> int:
     """Print an execution's history events (with --follow, as they happen)."""
     printed = 0
+    ending: str | None = None
     with connect(ctx) as client:
         while True:
             events = client.history(execution_id)
@@ -305,8 +308,12 @@ def history(ctx: click.Context, execution_id: str, follow: bool, interval: float
                 return OK
             if events and events[-1].get("type") in TERMINAL:
                 return outcome_status({"state": events[-1]["type"]})
-            if client.get_execution(execution_id).get("state") in TERMINAL:
-                continue  # print the last events, then stop
+            if ending is not None:
+                return outcome_status({"state": ending})
+            state = str(client.get_execution(execution_id).get("state"))
+            if state in TERMINAL:
+                ending = state  # read the history once more for its last events, then stop
+                continue
             time.sleep(interval)
 
 
