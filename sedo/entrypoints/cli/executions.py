@@ -207,7 +207,10 @@ def executions(
     if not found:
         say("no executions match")
         return OK
-    table = Table("ID", "STATE", "STEP", "CREATED", "ENDED", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("ID", no_wrap=True, min_width=max(len(str(item["id"])) for item in found))
+    for header in ("STATE", "STEP", "CREATED", "ENDED"):
+        table.add_column(header)
     for item in found:
         table.add_row(
             p(str(item["id"])),

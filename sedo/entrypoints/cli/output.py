@@ -39,11 +39,11 @@ def stderr() -> Console:
 
 
 def _width(stream: Any) -> int | None:
-    """$COLUMNS, else the terminal's; piped to a file or a program, wide enough not to cut ids."""
+    """On a terminal, $COLUMNS or its width; piped to a file or a program, wide enough not to cut ids."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return 240
     columns = os.environ.get("COLUMNS")
-    if columns and columns.isdigit():
-        return int(columns)
-    return None if getattr(stream, "isatty", lambda: False)() else 240
+    return int(columns) if columns and columns.isdigit() else None
 
 
 def emit_json(value: Any) -> None:
