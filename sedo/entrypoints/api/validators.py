@@ -124,8 +124,12 @@ class SedoParameterValidator(ParameterValidator):  # type: ignore[misc]
             "cookie": request.cookies,
         }
         for where, values in sources.items():
+            seen: set[str] = set()
             for param in self.parameters.get(where, []):
                 name = param["name"]
+                if name in seen:  # declared on the path and on the operation
+                    continue
+                seen.add(name)
                 value = values.get(name.replace("-", "_") if where == "path" else name)
                 message = self._check(param, value)
                 if message:
