@@ -61,8 +61,9 @@ class Mocks:
         count = self.calls[step_id] = self.calls.get(step_id, 0) + 1
         values = self.answers.get(step_id)
         if values:
-            return values[min(count, len(values)) - 1]
-        return Answer(output=payload)
+            answer = values[min(count, len(values)) - 1]
+            return replace(answer, output=_copy(answer.output))
+        return Answer(output=_copy(payload))  # a copy: the payload may be the execution's own state
 
 
 class MockInvoker:
@@ -84,6 +85,10 @@ class MockInvoker:
             return self.local.invoke(request)
         answer = self.mocks.answer(step_id, request.payload)
         return InvokeResult(output=answer.output, error=answer.error, cause=answer.cause)
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def _size(value: Any) -> int:

@@ -224,3 +224,24 @@ def test_waiting_shows_the_step_and_a_maps_progress(capsys: pytest.CaptureFixtur
     if not live:  # piped: a line per change, with the iteration counts
         assert out.splitlines()[0] == "  StepStarted at each (0 of 3 iterations done, 0 failed)"
         assert out.splitlines()[-1] == "  ExecutionSucceeded at each"
+
+
+def test_map_and_parallel_iterations_run_and_count(capsys: pytest.CaptureFixture[str]) -> None:
+    applicants = {"applicants": [{"id": "a", "income": 50000}, {"id": "b", "income": 90000, "debts": 1000}]}
+    functions = ROOT / "definitions" / "functions" / "local.yaml"
+    code, out, err = run(
+        capsys, "simulate", ROOT / "definitions" / "batch-scoring.yaml", "--input", json.dumps(applicants),
+        "--functions", functions, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert [(e["step"], e["iterations"]) for e in report["path"]] == [("checks", 2), ("score-all", 2)]
+    assert report["execution"]["output"]["scores"] == [350, 388]
+    assert report["stepFunctionsTransitions"] == 2 + 2 + 2  # two steps, two branch steps, two iterations
+
+
+def test_an_echo_of_the_whole_state_is_a_copy(capsys: pytest.CaptureFixture[str]) -> None:
+    """http-check's invoke takes the whole state as its input: echoing it must not make a cycle."""
+    code, out, err = run(capsys, "simulate", ROOT / "definitions" / "http-check.yaml")
+    assert code == 1, err  # the echo is no {"status": "ok"}: the unhealthy branch, as the definition says
+    assert "ask -> " in out and "unhealthy failed Unhealthy" in out

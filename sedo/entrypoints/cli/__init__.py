@@ -7,6 +7,7 @@ complete, fail), simulate.py (simulate). The API is reached through sedo.client.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else FAILED
+    except Exception as exc:  # a bug: say so in one line (SEDO_DEBUG=1 shows the traceback)
+        if os.environ.get("SEDO_DEBUG"):
+            raise
+        warn(f"sedo: unexpected error: {type(exc).__name__}: {exc} (run with SEDO_DEBUG=1 for the traceback)")
+        return FAILED
     return result if isinstance(result, int) else 0
 
 
