@@ -1,66 +1,19 @@
-"""Price what a phase of the benchmark counted, with bench/prices.yaml and template.yaml's sizes."""
+"""Price what a phase of the benchmark counted, with sedo/prices.yaml and template.yaml's sizes.
+
+The price table and the arithmetic live in the package (sedo.pricing, which `sedo simulate`
+uses too); this module turns the benchmark's tallies into its counts.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.instrument import Tally
-from sedo.config import REPO_ROOT
+from sedo import pricing
+from sedo.pricing import GB, PRICES, LambdaSizing, billed_ms, lambda_sizing, load_prices
 
-PRICES = Path(__file__).resolve().parent / "prices.yaml"
-GB = 1024**3
-
-
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads template.yaml: intrinsic functions (!Ref, !Sub, ...) become plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    assert isinstance(node, yaml.MappingNode)
-    return loader.construct_mapping(node)
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_prices(path: Path = PRICES) -> dict[str, Any]:
-    return dict(yaml.safe_load(path.read_text()))
-
-
-@dataclass(frozen=True)
-class LambdaSizing:
-    processor_memory_mb: int
-    api_memory_mb: int
-    architecture: str
-    source: str
-
-
-def lambda_sizing(prices: dict[str, Any], template: Path = REPO_ROOT / "template.yaml") -> LambdaSizing:
-    """Memory and architecture from template.yaml's defaults, else from prices.yaml."""
-    fallback = prices["lambda"]
-    try:
-        document = yaml.load(template.read_text(), Loader=_CloudFormationLoader)
-        parameters = document.get("Parameters", {})
-        processor = int(parameters["ProcessorMemorySize"]["Default"])
-        api = int(parameters["ApiMemorySize"]["Default"])
-        architecture = str(document["Globals"]["Function"]["Architectures"][0])
-        return LambdaSizing(processor, api, architecture, "template.yaml defaults")
-    except (OSError, KeyError, TypeError, ValueError, IndexError, yaml.YAMLError):
-        return LambdaSizing(
-            int(fallback["processor_memory_mb"]),
-            int(fallback["api_memory_mb"]),
-            str(fallback["architecture"]),
-            "bench/prices.yaml fallbacks (template.yaml declares no function sizes)",
-        )
+__all__ = ["GB", "PRICES", "LambdaSizing", "Usage", "billed_ms", "cost", "lambda_sizing", "load_prices"]
 
 
 @dataclass
@@ -75,28 +28,16 @@ class Usage:
     log_bytes: int
 
 
-def billed_ms(durations_s: list[float], granularity_ms: int = 1) -> float:
-    return float(sum(math.ceil(d * 1000 / granularity_ms) * granularity_ms for d in durations_s))
-
-
 def cost(usage: Usage, prices: dict[str, Any], sizing: LambdaSizing) -> dict[str, float]:
     """USD by line item, and their total."""
-    million = 1_000_000
-    ddb, sqs, lam = prices["dynamodb"], prices["sqs"], prices["lambda"]
-    gb_second = float(lam["gb_second"][sizing.architecture])
-    platform_logs = int(lam["platform_log_bytes_per_invocation"]) * (usage.processor_invocations + usage.api_requests)
-    lines = {
-        "dynamodbWrites": usage.tally.wcu * float(ddb["write_request_unit_per_million"]) / million,
-        "dynamodbReads": usage.tally.rcu * float(ddb["read_request_unit_per_million"]) / million,
-        "sqsRequests": usage.tally.sqs_billed * float(sqs["standard_requests_per_million"]) / million,
-        "lambdaProcessorRequests": usage.processor_invocations * float(lam["requests_per_million"]) / million,
-        "lambdaProcessorDuration": usage.processor_billed_ms / 1000 * sizing.processor_memory_mb / 1024 * gb_second,
-        "lambdaApiRequests": usage.api_requests * float(lam["requests_per_million"]) / million,
-        "lambdaApiDuration": usage.api_billed_ms / 1000 * sizing.api_memory_mb / 1024 * gb_second,
-        "apiGatewayRequests": usage.api_requests
-        * float(prices["api_gateway"]["http_api_requests_per_million"])
-        / million,
-        "cloudwatchLogs": (usage.log_bytes + platform_logs) / GB * float(prices["cloudwatch_logs"]["ingestion_per_gb"]),
-    }
-    lines["total"] = sum(lines.values())
-    return lines
+    counts = pricing.Counts(
+        write_units=usage.tally.wcu,
+        read_units=usage.tally.rcu,
+        sqs_requests=usage.tally.sqs_billed,
+        processor_invocations=usage.processor_invocations,
+        processor_billed_ms=usage.processor_billed_ms,
+        api_requests=usage.api_requests,
+        api_billed_ms=usage.api_billed_ms,
+        log_bytes=usage.log_bytes,
+    )
+    return pricing.cost(counts, prices, sizing)

@@ -42,18 +42,21 @@ DROP_TOP_LEVEL = ("bin",)
 # Directories inside dependencies that hold their own test suites or benchmarks.
 DROP_NESTED = ("tests", "benchmarks")
 
+# The command line and what only it uses (the API client, the simulator, the price table).
+CLI_ONLY = ["sedo/entrypoints/cli", "sedo/client.py", "sedo/simulation.py", "sedo/pricing.py", "sedo/prices.yaml"]
+
 KINDS = {
     # kind: (extras, package dirs, excluded paths relative to the repo root, extra files)
     "api": (
         ["api"],
         ["sedo"],
-        ["sedo/entrypoints/local", "sedo/entrypoints/cli.py", "sedo/auth/local.py"],
+        ["sedo/entrypoints/local", *CLI_ONLY, "sedo/auth/local.py"],
         ["openapi/sedo.yaml"],
     ),
     "processor": (
         [],
         ["sedo", "processor"],
-        ["sedo/entrypoints/local", "sedo/entrypoints/cli.py", "sedo/entrypoints/api", "sedo/auth"],
+        ["sedo/entrypoints/local", *CLI_ONLY, "sedo/entrypoints/api", "sedo/auth"],
         [],
     ),
 }

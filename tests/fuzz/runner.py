@@ -9,7 +9,8 @@ operations reach their handlers instead of stopping at 404.
 Checks: no 5xx (``not_a_server_error``); every status code is declared for the
 operation (``status_code_conformance``); the Content-Type is declared for that status,
 so errors are ``application/problem+json`` (``content_type_conformance``); bodies
-and declared headers match their schemas, so problem bodies have type/title/status/
+and declared headers match their schemas, so every 4xx is sedo's problem shape: type
+(one of sedo's ``https://sedo.dev/problems/`` URIs, a pattern in the spec), title, status,
 detail (``response_schema_conformance``, ``response_headers_conformance``).
 ``make fuzz`` adds the negative-data checks (invalid requests must be rejected with 4xx).
 

@@ -93,6 +93,36 @@ def test_a_body_that_is_not_utf8_is_400(http: httpx.Client, case: tuple[Operatio
         assert "UTF-8" in json.dumps(problem), problem
 
 
+@pytest.mark.parametrize("case", cases(), ids=ids)
+def test_a_media_type_the_operation_does_not_take_is_sedos_415(http: httpx.Client, case: tuple[Operation, str]) -> None:
+    op, _ = case
+    for media in ("text/plain", "application/xml", "application/x-www-form-urlencoded"):
+        problem = assert_problem(send(http, op, media, b"id: d1"), 415)
+        accepted = " or ".join(op.body_types)
+        assert problem["detail"] == f"the body's media type is {media}; send {accepted} (set the Content-Type header)"
+        assert problem["errors"] == [{"path": "/", "message": f"media type {media} is not accepted; use {accepted}"}]
+
+
+@pytest.mark.parametrize("op", [op for op in WITH_BODY if op.body_required], ids=str)
+def test_a_missing_required_body_is_sedos_400(http: httpx.Client, op: Operation) -> None:
+    for headers in ({}, {"Content-Type": "application/json"}):
+        problem = assert_problem(http.request(op.method, url(op), headers=headers), 400)
+        if op.operation_id not in ("create_definition", "update_definition"):  # YAML ones: the parser's words
+            assert problem["detail"].startswith("this operation needs a JSON body"), problem
+        assert problem["errors"], problem
+
+
+@pytest.mark.parametrize("op", [op for op in WITH_BODY if "application/json" in op.body_types], ids=str)
+def test_a_body_off_the_schema_names_every_violation(http: httpx.Client, op: Operation) -> None:
+    problem = assert_problem(send(http, op, "application/json", b'{"zzUnknown": 1, "input": 1, "name": 7}'), 400)
+    assert "Failed validating" not in problem["detail"] and "On instance" not in problem["detail"]
+    if op.operation_id in ("create_definition", "update_definition"):
+        return  # the definition language's own problems (tested in tests/unit/test_language.py)
+    paths = [e["path"] for e in problem["errors"]]
+    assert "/" in paths, problem
+    assert any("zzUnknown" in e["message"] for e in problem["errors"]), problem
+
+
 def test_execution_input_over_its_limit_is_413(http: httpx.Client) -> None:
     text = "é" * (limits.MAX_INPUT_BYTES // 6 + 1)  # stored as \\u00e9: six bytes each
     problem = assert_problem(http.post(f"/sedo/tenants/{TENANT}/definitions/d1/execute", json={"input": text}), 413)
@@ -107,7 +137,8 @@ def test_a_definition_over_its_limit_is_refused(http: httpx.Client) -> None:
     document["steps"][-1] = {"id": "s149", "type": "echo", "message": "end", "end": True}
     response = http.post(f"/sedo/tenants/{TENANT}/definitions", json=document)
     assert response.status_code in (400, 413), response.text
-    assert "at most" in response.text
+    problem = assert_problem(response, response.status_code)
+    assert "at most" in json.dumps(problem)
 
 
 def test_input_schema_that_could_run_unbounded_is_refused_at_store_time(http: httpx.Client) -> None:

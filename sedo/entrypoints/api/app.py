@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 import connexion
-from connexion.exceptions import OAuthProblem
+from connexion.exceptions import OAuthProblem, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.problem import problem
 from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
 
 from sedo.auth.errors import AuthError
 from sedo.bootstrap import ApiServices
@@ -19,6 +20,7 @@ from sedo.domain.errors import InvalidDefinition, SedoError
 from sedo.entrypoints.api import auth
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
+from sedo.entrypoints.api.problems import Routes, framework_problem, internal_error
 from sedo.entrypoints.api.validators import VALIDATOR_MAP
 
 log = logging.getLogger("sedo.api")
@@ -87,4 +89,8 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
     app.add_error_handler(AuthError, auth_problem)
     app.add_error_handler(OAuthProblem, auth_problem)
     app.add_error_handler(RecursionError, too_deep)
+    framework = framework_problem(Routes(settings.openapi_path))
+    app.add_error_handler(ProblemException, framework)  # Connexion's: 415, and the validators' (already sedo's)
+    app.add_error_handler(HTTPException, framework)  # Starlette's and Flask's: 404, 405
+    app.add_error_handler(Exception, internal_error)
     return app

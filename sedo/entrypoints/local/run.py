@@ -82,6 +82,10 @@ Token: author of tenant 123, valid {local.LOCAL_TOKEN_TTL_SECONDS // 3600} h \
 (more: .venv/bin/sedo token --tenant 123 --role author)
   export TOKEN={token}
 
+For the sedo command line (sedo push, sedo run --wait, ...):
+  export SEDO_URL={base}
+  export SEDO_TOKEN=$TOKEN
+
 Try:
   curl -s {base}/sedo/tenants/123/definitions -H "Authorization: Bearer $TOKEN" \
 -H 'Content-Type: application/yaml' --data-binary @{example}

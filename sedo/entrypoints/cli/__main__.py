@@ -1,0 +1,5 @@
+import sys
+
+from sedo.entrypoints.cli import main
+
+sys.exit(main())
