@@ -25,15 +25,19 @@ def _roles(bench: Bench) -> dict[str, str]:
 
 
 def work_of(bench: Bench, workload: Workload, run: dict[str, Any]) -> model.Work:
-    """What a cost run did, with its measured handler time per wake-up."""
+    """What a cost run did, with its measured times: the mean wake-up, and what an invocation
+    of the handler takes beyond its wake-ups (batch parsing, logging, the response)."""
     phase = run["phase"]
     log_ = bench.phases.get(phase, PhaseLog())
+    samples = [s.total for s in bench.samples if s.phase == phase]
+    overhead = max(0.0, sum(log_.invocations) - sum(samples)) / max(1, len(log_.invocations))
     return model.Work(
         executions=len(run["ids"]),
         transitions=int(run["stepsEntered"]),
-        wake_ups=sum(1 for s in bench.samples if s.phase == phase),
-        wake_up_seconds=sum(log_.invocations) / max(1, log_.records),
+        wake_ups=len(samples),
+        wake_up_seconds=sum(samples) / max(1, len(samples)),
         items=workload.items or 0,
+        invocation_overhead_seconds=overhead,
     )
 
 

@@ -70,8 +70,9 @@ SOURCES = {
 
 # -- shapes and scopes ----------------------------------------------------------------------
 
-#: sedo's execution keys: 18 characters of Crockford's base32 (sedo.domain.execution).
-_EXECUTION_KEY = re.compile(r"(?<![0-9A-Z])[0-9A-HJKMNP-TV-Z]{18}(?![0-9A-Z])")
+#: sedo's execution keys: 18 characters of Crockford's base32, a digit among them (the first
+#: ones are the start time's milliseconds; sedo.domain.execution.new_execution_key).
+_EXECUTION_KEY = re.compile(r"(?<![0-9a-z])(?=[0-9a-z]*[0-9])[0-9a-hjkmnp-tv-z]{18}(?![0-9a-z])", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 _PLAIN = re.compile(r"(?:[A-Za-z]+|<[a-z]+>|[._-])+")
 SCOPES = ("iteration", "execution", "tenant", "deployment")  # narrowest first
@@ -129,8 +130,9 @@ class Work:
     executions: int
     transitions: int
     wake_ups: int  # every wake-up handled (stale and re-armed ones use concurrency too)
-    wake_up_seconds: float  # measured handler time per wake-up
+    wake_up_seconds: float  # measured: the mean time of one wake-up
     items: int = 0
+    invocation_overhead_seconds: float = 0.0  # measured: handler time per invocation beyond its wake-ups
 
 
 def _sharing(scope: str, values: int, work: Work) -> int:
@@ -355,14 +357,20 @@ class Template:
         }
 
 
-def processor_wake_ups_per_second(template: Template, wake_up_seconds: float, limits: Limits) -> float | None:
+def invocation_seconds(template: Template, work: Work) -> float:
+    """One invocation of a full batch: its overhead plus BatchSize wake-ups, one after another."""
+    return work.invocation_overhead_seconds + template.batch_size * work.wake_up_seconds
+
+
+def processor_wake_ups_per_second(template: Template, work: Work, limits: Limits) -> float | None:
     """Wake-ups per second the event source mapping and Lambda run at the template's
-    settings: concurrency x BatchSize / (the time of a full batch, BatchSize x a wake-up)."""
-    if wake_up_seconds <= 0:
+    settings: concurrency x BatchSize / the time of an invocation of a full batch, where the
+    concurrency is MaximumConcurrency (at most the event source's and the account's limit)."""
+    seconds = invocation_seconds(template, work)
+    if seconds <= 0:
         return None
     concurrency = min(template.max_concurrency, limits.esm_max_concurrency, limits.account_concurrency)
-    invocation_seconds = template.batch_size * wake_up_seconds
-    return concurrency * template.batch_size / invocation_seconds
+    return concurrency * template.batch_size / seconds
 
 
 def workload_scale(
@@ -378,7 +386,7 @@ def workload_scale(
     tenant = key_bound(classes, SHARED, limits)
     tenant_item = key_bound(items, SHARED, limits)
     per_execution = work.transitions / max(1, work.executions)
-    wake_ups = processor_wake_ups_per_second(template, work.wake_up_seconds, limits)
+    wake_ups = processor_wake_ups_per_second(template, work, limits)
     transitions_per_wake_up = work.transitions / max(1, work.wake_ups)
     processor = wake_ups * transitions_per_wake_up if wake_ups is not None else None
     tables = table_bounds(partitions, roles, work, limits)
@@ -404,8 +412,9 @@ def workload_scale(
         "deployment": {
             **deployment.as_dict(),
             "wakeUpMs": round(work.wake_up_seconds * 1000, 3),
-            "invocationMs": round(work.wake_up_seconds * template.batch_size * 1000, 3),
-            "batchFitsTimeout": work.wake_up_seconds * template.batch_size < template.timeout_seconds,
+            "invocationOverheadMs": round(work.invocation_overhead_seconds * 1000, 3),
+            "invocationMs": round(invocation_seconds(template, work) * 1000, 3),
+            "batchFitsTimeout": invocation_seconds(template, work) < template.timeout_seconds,
             "processorWakeUpsPerSecond": _round(wake_ups),
             "transitionsPerWakeUp": round(transitions_per_wake_up, 3),
             "processorTransitionsPerSecond": _round(processor),
