@@ -34,7 +34,8 @@ read-write-operations.html, .../CapacityUnitCalculations.html, .../GSI.html):
 
 Every unit is also attributed to the key it lands on (for bench/model.py, the cloud model):
 the partition key value and the item (partition and sort key values) of the table, or of the
-global secondary index an index write or an index query touches. Writes and GetItem by
+global secondary index an index write or an index query touches (items: of the table only).
+Writes and GetItem by
 their ``Key``/``Item``; Query by the partition key's value in its ``KeyConditionExpression``
 (a query's units spread over the items it returned, by size); BatchWriteItem,
 BatchGetItem and transactions per item. The totals by key add up to the totals.
@@ -342,13 +343,17 @@ class Recorder:
 
     @staticmethod
     def _charge(tally: Tally, ref: ItemRef, wcu: float = 0.0, rcu: float = 0.0, gsi: bool = False) -> None:
-        """Add units to the totals and to the partition and item they land on."""
+        """Add units to the totals and to the partition and the item they land on (items of
+        the table only: an index entry is no item of its own, its base item is)."""
         tally.wcu += wcu
         tally.rcu += rcu
         if gsi:
             tally.gsi_wcu += wcu
         table, index, partition, _ = ref
-        for load in (tally.partitions[(table, index, partition)], tally.items[ref]):
+        loads = [tally.partitions[(table, index, partition)]]
+        if not index:
+            loads.append(tally.items[ref])
+        for load in loads:
             load.wcu += wcu
             load.rcu += rcu
 

@@ -264,7 +264,7 @@ def classify(
         for sort_shape, sorted_loads in by_item[(table, index, key_shape)].items():
             key_class.items.append(
                 ClassLoad(
-                    name=f"{sort_attribute or 'item'}={sort_shape}",
+                    name=f"{name} {sort_attribute or 'item'}={sort_shape}",
                     scope=scope_of(key_shape, sort_shape),
                     values=len(sorted_loads),
                     wcu=sum(x.wcu for x in sorted_loads),

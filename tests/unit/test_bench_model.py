@@ -94,8 +94,11 @@ def test_units_land_on_the_keys_and_index_partitions_they_touch() -> None:
     r._dynamodb(tally, "GetItem", {"TableName": table, "Key": {"pk": s("acme"), "sk": s("k1")}}, {"Item": big}, None)
     assert tally.partitions[(table, "", "acme")].rcu == 0.5  # eventually consistent, under 4 KB
     assert sum(x.wcu for x in tally.partitions.values()) == tally.wcu
-    assert sum(x.rcu for x in tally.items.values()) == tally.rcu
+    assert sum(x.rcu for x in tally.partitions.values()) == tally.rcu
     assert tally.gsi_wcu == 1 + 1 + 2
+    # items are the table's: the index entries are not items of their own
+    assert sum(x.wcu for x in tally.items.values()) == tally.wcu - tally.gsi_wcu
+    assert all(index == "" for _, index, _, _ in tally.items)
 
 
 def test_a_query_is_charged_to_the_partition_its_key_condition_names() -> None:
