@@ -92,6 +92,7 @@ class Bench:
         self.samples: list[WakeUpSample] = []
         self.errors: list[str] = []
         self.finished: set[tuple[str, str]] = set()
+        self.definition_ids: set[str] = set()  # uploaded: the cloud model names them <definition>
         self.phases: dict[str, PhaseLog] = {}
         self.lock = threading.Lock()
         self.stack = ExitStack()
@@ -277,6 +278,7 @@ class Bench:
         response = self.http.post(f"/sedo/tenants/{TENANT}/definitions", json=workload.document)
         if response.status_code != 201:
             raise RuntimeError(f"workload {workload.name}: the API refused its definition: {response.text}")
+        self.definition_ids.add(workload.definition_id)
 
     def _child_steps(self, execution_id: str) -> int:
         """Steps entered by a map's or parallel's iterations, nested ones included (Step
@@ -296,20 +298,26 @@ class Bench:
         return sum(1 for item in pages for e in json.loads(item["events"]["S"]) if e["type"] == STEP_STARTED)
 
     def verify(self, execution_ids: list[str], fans_out: bool = False) -> dict[str, Any]:
-        """Every execution succeeded; its history says how many steps it entered."""
+        """Every execution succeeded; its history says how many steps it entered; its head
+        when it was created and ended (``durationsSeconds``, for Express's duration charge)."""
         from sedo.domain.execution import STEP_STARTED, SUCCEEDED
+        from sedo.domain.timefmt import parse_ts
 
         states: Counter[str] = Counter()
         steps = 0
+        durations: list[float] = []
         for execution_id in execution_ids:
-            states[self.observer_services.executions.get(TENANT, execution_id)["state"]] += 1
+            head = self.observer_services.executions.get(TENANT, execution_id)
+            states[head["state"]] += 1
+            if head.get("endedAt"):
+                durations.append((parse_ts(head["endedAt"]) - parse_ts(head["createdAt"])).total_seconds())
             page = self.observer_services.executions.history(TENANT, execution_id, 100_000, None)
             steps += sum(1 for e in page.items if e["type"] == STEP_STARTED)
             if fans_out:
                 steps += self._child_steps(execution_id)
         if states[SUCCEEDED] != len(execution_ids):
             raise RuntimeError(f"not every execution succeeded: {dict(states)}")
-        return {"states": dict(states), "stepsEntered": steps}
+        return {"states": dict(states), "stepsEntered": steps, "durationsSeconds": durations}
 
 
 def _api_client(base_url: str, token: str) -> httpx.Client:

@@ -32,6 +32,14 @@ read-write-operations.html, .../CapacityUnitCalculations.html, .../GSI.html):
   returned items' average size). BatchGetItem: each item rounded up on its own.
 - transactions (TransactWriteItems/TransactGetItems): twice the units of each item.
 
+Every unit is also attributed to the key it lands on (for bench/model.py, the cloud model):
+the partition key value and the item (partition and sort key values) of the table, or of the
+global secondary index an index write or an index query touches (items: of the table only).
+Writes and GetItem by
+their ``Key``/``Item``; Query by the partition key's value in its ``KeyConditionExpression``
+(a query's units spread over the items it returned, by size); BatchWriteItem,
+BatchGetItem and transactions per item. The totals by key add up to the totals.
+
 SQS bills every API action as one request per started 64 KB of payload: SendMessage(Batch)
 by the bodies sent, ReceiveMessage by the bodies received; a ReceiveMessage that returns
 nothing is an *idle poll* (counted apart: on AWS that is the event source's fixed cost
@@ -41,6 +49,7 @@ while a queue is empty, not a cost of any execution).
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -95,6 +104,18 @@ def units(size: int, unit: int) -> int:
     return max(1, math.ceil(size / unit))
 
 
+def scalar(value: dict[str, Any] | None) -> str:
+    """A key attribute's value as text (``{"S": "t1"}`` -> ``t1``); "" when absent."""
+    if not value:
+        return ""
+    (_, inner), *_ = value.items()
+    return str(inner)
+
+
+#: ``name = :placeholder`` (or ``#name = :placeholder``) in a key condition expression.
+_EQUALITY = re.compile(r"(#?[A-Za-z_][\w.-]*)\s*=\s*(:[\w]+)")
+
+
 # -- table metadata -----------------------------------------------------------------------
 
 
@@ -140,6 +161,26 @@ class Shadow:
 
 
 @dataclass
+class Load:
+    """Capacity units one key received."""
+
+    wcu: float = 0.0
+    rcu: float = 0.0
+
+    def add(self, other: Load) -> None:
+        self.wcu += other.wcu
+        self.rcu += other.rcu
+
+
+#: (table, index or "" for the table itself, partition key value)
+PartitionRef = tuple[str, str, str]
+#: (table, index or "", partition key value, sort key value or "")
+ItemRef = tuple[str, str, str, str]
+#: The partition key "value" of a Scan: it reads the whole table.
+WHOLE_TABLE = "*"
+
+
+@dataclass
 class Tally:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (service, operation)
     errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (service, operation, code)
@@ -157,6 +198,8 @@ class Tally:
     sqs_payload_bytes: int = 0
     put_sizes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     message_sizes: list[int] = field(default_factory=list)
+    partitions: dict[PartitionRef, Load] = field(default_factory=lambda: defaultdict(Load))
+    items: dict[ItemRef, Load] = field(default_factory=lambda: defaultdict(Load))
 
     def add(self, other: Tally) -> None:
         self.calls.update(other.calls)
@@ -179,6 +222,10 @@ class Tally:
         for table, sizes in other.put_sizes.items():
             self.put_sizes[table].extend(sizes)
         self.message_sizes.extend(other.message_sizes)
+        for ref, load in other.partitions.items():
+            self.partitions[ref].add(load)
+        for item_ref, load in other.items.items():
+            self.items[item_ref].add(load)
 
     def requests(self, service: str | None = None) -> int:
         return sum(n for (s, _), n in self.calls.items() if service is None or s == service)
@@ -279,11 +326,64 @@ class Recorder:
         names = info.keys if info else tuple(sorted(item))[:2]
         return table, tuple(repr(item.get(n)) for n in names)
 
-    def _index_writes(self, table: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> float:
+    # -- attribution to keys ------------------------------------------------------------
+
+    def _key_names(self, table: str, index: str) -> tuple[str, ...]:
         info = self.tables.get(table)
         if info is None:
-            return 0.0
-        total = 0.0
+            return ("pk", "sk")
+        if not index:
+            return info.keys
+        return next((i.keys for i in info.indexes if i.name == index), ("?",))
+
+    def _values(self, table: str, index: str, item: dict[str, Any]) -> tuple[str, str]:
+        """The partition and sort key values of ``item`` in ``table`` (or its ``index``)."""
+        names = self._key_names(table, index)
+        return scalar(item.get(names[0])), scalar(item.get(names[1])) if len(names) > 1 else ""
+
+    @staticmethod
+    def _charge(tally: Tally, ref: ItemRef, wcu: float = 0.0, rcu: float = 0.0, gsi: bool = False) -> None:
+        """Add units to the totals and to the partition and the item they land on (items of
+        the table only: an index entry is no item of its own, its base item is)."""
+        tally.wcu += wcu
+        tally.rcu += rcu
+        if gsi:
+            tally.gsi_wcu += wcu
+        table, index, partition, _ = ref
+        loads = [tally.partitions[(table, index, partition)]]
+        if not index:
+            loads.append(tally.items[ref])
+        for load in loads:
+            load.wcu += wcu
+            load.rcu += rcu
+
+    def _ref(self, table: str, index: str, item: dict[str, Any]) -> ItemRef:
+        return (table, index, *self._values(table, index, item))
+
+    def _query_partition(self, table: str, params: dict[str, Any]) -> str:
+        """The partition key value a Query reads: its ``KeyConditionExpression``'s equality on
+        the table's (or index's) partition key (or the legacy ``KeyConditions``)."""
+        index = params.get("IndexName", "")
+        name = self._key_names(table, index)[0]
+        legacy = params.get("KeyConditions", {}).get(name, {}).get("AttributeValueList")
+        if legacy:
+            return scalar(legacy[0])
+        names = params.get("ExpressionAttributeNames", {})
+        values = params.get("ExpressionAttributeValues", {})
+        for attribute, placeholder in _EQUALITY.findall(params.get("KeyConditionExpression", "")):
+            if names.get(attribute, attribute) == name and placeholder in values:
+                return scalar(values[placeholder])
+        return "?"
+
+    def _index_writes(
+        self, table: str, old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> list[tuple[str, dict[str, Any], int]]:
+        """The index writes an item write makes: (index, the index entry written or deleted,
+        its units), per DynamoDB's rules (module docstring)."""
+        info = self.tables.get(table)
+        if info is None:
+            return []
+        writes: list[tuple[str, dict[str, Any], int]] = []
         for index in info.indexes:
 
             def entry(item: dict[str, Any] | None, index: Index = index) -> dict[str, Any] | None:
@@ -298,29 +398,45 @@ class Recorder:
             if before is None and after is None:
                 continue
             if before is None or after is None:
-                total += units(item_size(before or after), KB)
-            elif any(before.get(k) != after.get(k) for k in index.keys):
-                total += units(item_size(before), KB) + units(item_size(after), KB)
+                gone_or_new = before or after
+                assert gone_or_new is not None
+                writes.append((index.name, gone_or_new, units(item_size(gone_or_new), KB)))
+            elif any(before.get(k) != after.get(k) for k in index.keys):  # delete + put
+                writes.append((index.name, before, units(item_size(before), KB)))
+                writes.append((index.name, after, units(item_size(after), KB)))
             elif before != after:
-                total += units(max(item_size(before), item_size(after)), KB)
-        return total
+                writes.append((index.name, after, units(max(item_size(before), item_size(after)), KB)))
+        return writes
 
-    def _write(self, tally: Tally, table: str, key_item: dict[str, Any], new: dict[str, Any] | None, ok: bool) -> None:
+    def _write(
+        self,
+        tally: Tally,
+        table: str,
+        key_item: dict[str, Any],
+        new: dict[str, Any] | None,
+        ok: bool,
+        factor: int = 1,
+    ) -> None:
         key = self._key(table, key_item)
         old = self.shadow.get(key)
         old_size = old.size if old else 0
         new_size = item_size(new) if new is not None else 0
-        tally.wcu += units(max(old_size, new_size), KB)
+        self._charge(tally, self._ref(table, "", key_item), wcu=factor * units(max(old_size, new_size), KB))
         if not ok:
             return
-        gsi = self._index_writes(table, old.item if old else None, new)
-        tally.wcu += gsi
-        tally.gsi_wcu += gsi
+        for index, entry, n in self._index_writes(table, old.item if old else None, new):
+            self._charge(tally, self._ref(table, index, entry), wcu=factor * n, gsi=True)
         if new is None:
             self.shadow.pop(key, None)
         else:
             self.shadow[key] = Shadow(new_size, new)
             tally.put_sizes[table].append(new_size)
+
+    def _write_as_it_was(self, tally: Tally, table: str, key_item: dict[str, Any], factor: int = 1) -> None:
+        """A write whose result is unknown (an update returning nothing, a condition check):
+        the units of the item as it was."""
+        old = self.shadow.get(self._key(table, key_item))
+        self._charge(tally, self._ref(table, "", key_item), wcu=factor * units(old.size if old else 0, KB))
 
     def _seen(self, table: str, item: dict[str, Any]) -> int:
         size = item_size(item)
@@ -344,31 +460,29 @@ class Recorder:
             return  # throttled or rejected requests are not billed
         ok = error is None
         table = params.get("TableName", "")
-        consistent = bool(params.get("ConsistentRead"))
+        consistent = 1.0 if params.get("ConsistentRead") else 0.5
         if op == "GetItem":
             item = parsed.get("Item")
             size = self._seen(table, item) if item else 0
-            tally.rcu += units(size, READ_UNIT_BYTES) * (1.0 if consistent else 0.5)
+            self._charge(tally, self._ref(table, "", params["Key"]), rcu=units(size, READ_UNIT_BYTES) * consistent)
         elif op == "PutItem":
             self._write(tally, table, params["Item"], params["Item"], ok)
         elif op == "UpdateItem":
-            key = self._key(table, params["Key"])
-            old = self.shadow.get(key)
-            tally.wcu += units(old.size if old else 0, KB)  # the new size is not known; the old one is
+            after = parsed.get("Attributes") if ok and params.get("ReturnValues") == "ALL_NEW" else None
+            if after:  # the item as it is now: billed on the larger of before and after
+                self._write(tally, table, params["Key"], after, ok)
+            else:  # the new size is not known; the old one is
+                self._write_as_it_was(tally, table, params["Key"])
         elif op == "DeleteItem":
             self._write(tally, table, params["Key"], None, ok)
         elif op in ("Query", "Scan"):
-            items = parsed.get("Items", [])
-            sizes = [self._seen(table, i) if "IndexName" not in params else item_size(i) for i in items]
-            scanned = int(parsed.get("ScannedCount", len(items)) or 0)
-            average = sum(sizes) / len(sizes) if sizes else 0
-            total = sum(sizes) + max(0, scanned - len(items)) * average
-            tally.rcu += units(int(total), READ_UNIT_BYTES) * (1.0 if consistent else 0.5)
+            self._read_many(tally, op, table, params, parsed, consistent)
         elif op == "BatchGetItem":
             for name, items in parsed.get("Responses", {}).items():
-                strong = bool(params.get("RequestItems", {}).get(name, {}).get("ConsistentRead"))
+                strong = 1.0 if params.get("RequestItems", {}).get(name, {}).get("ConsistentRead") else 0.5
                 for item in items:
-                    tally.rcu += units(self._seen(name, item), READ_UNIT_BYTES) * (1.0 if strong else 0.5)
+                    rcu = units(self._seen(name, item), READ_UNIT_BYTES) * strong
+                    self._charge(tally, self._ref(name, "", item), rcu=rcu)
         elif op == "BatchWriteItem":
             for name, requests in params.get("RequestItems", {}).items():
                 for request in requests:
@@ -376,22 +490,41 @@ class Recorder:
                         self._write(tally, name, request["PutRequest"]["Item"], request["PutRequest"]["Item"], ok)
                     else:
                         self._write(tally, name, request["DeleteRequest"]["Key"], None, ok)
-        elif op == "TransactWriteItems":
-            before = tally.wcu
+        elif op == "TransactWriteItems":  # transactions bill twice
             for entry in params.get("TransactItems", []):
                 (kind, body), *_ = entry.items()
                 name = body["TableName"]
                 if kind == "Put":
-                    self._write(tally, name, body["Item"], body["Item"], ok)
+                    self._write(tally, name, body["Item"], body["Item"], ok, factor=2)
                 elif kind == "Delete":
-                    self._write(tally, name, body["Key"], None, ok)
+                    self._write(tally, name, body["Key"], None, ok, factor=2)
                 else:  # Update, ConditionCheck: the item as it was
-                    old = self.shadow.get(self._key(name, body["Key"]))
-                    tally.wcu += units(old.size if old else 0, KB)
-            tally.wcu += tally.wcu - before  # transactions bill twice
+                    self._write_as_it_was(tally, name, body["Key"], factor=2)
         elif op == "TransactGetItems":
-            for response in parsed.get("Responses", []):
-                tally.rcu += 2 * units(item_size(response.get("Item")), READ_UNIT_BYTES)
+            for entry, response in zip(params.get("TransactItems", []), parsed.get("Responses", []), strict=False):
+                body = entry.get("Get", {})
+                rcu = 2 * units(item_size(response.get("Item")), READ_UNIT_BYTES)
+                self._charge(tally, self._ref(body.get("TableName", ""), "", body.get("Key", {})), rcu=rcu)
+
+    def _read_many(
+        self, tally: Tally, op: str, table: str, params: dict[str, Any], parsed: dict[str, Any], consistent: float
+    ) -> None:
+        """A Query or Scan: its units on the partition it read, spread over the items it
+        returned by their sizes (all of them on the partition when it returned none)."""
+        index = params.get("IndexName", "")
+        items = parsed.get("Items", [])
+        sizes = [self._seen(table, i) if not index else item_size(i) for i in items]
+        scanned = int(parsed.get("ScannedCount", len(items)) or 0)
+        average = sum(sizes) / len(sizes) if sizes else 0
+        total = sum(sizes) + max(0, scanned - len(items)) * average
+        rcu = units(int(total), READ_UNIT_BYTES) * consistent
+        partition = self._query_partition(table, params) if op == "Query" else WHOLE_TABLE
+        if not items or not sum(sizes):
+            self._charge(tally, (table, index, partition, ""), rcu=rcu)
+            return
+        for item, size in zip(items, sizes, strict=True):
+            _, sort = self._values(table, index, item)
+            self._charge(tally, (table, index, partition, sort), rcu=rcu * size / sum(sizes))
 
     @staticmethod
     def _sqs(tally: Tally, op: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:

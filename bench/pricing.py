@@ -6,14 +6,28 @@ uses too); this module turns the benchmark's tallies into its counts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from bench.instrument import Tally
 from sedo import pricing
-from sedo.pricing import GB, PRICES, LambdaSizing, billed_ms, lambda_sizing, load_prices
+from sedo.pricing import GB, PRICES, LambdaSizing, billed_ms, lambda_sizing, load_prices, template_defaults
 
-__all__ = ["GB", "PRICES", "LambdaSizing", "Usage", "billed_ms", "cost", "lambda_sizing", "load_prices"]
+__all__ = [
+    "GB",
+    "PRICES",
+    "LambdaSizing",
+    "Usage",
+    "billed_ms",
+    "cost",
+    "lambda_durable_functions",
+    "lambda_sizing",
+    "load_prices",
+    "step_functions_express",
+    "step_functions_standard",
+    "template_defaults",
+]
 
 
 @dataclass
@@ -41,3 +55,61 @@ def cost(usage: Usage, prices: dict[str, Any], sizing: LambdaSizing) -> dict[str
         log_bytes=usage.log_bytes,
     )
     return pricing.cost(counts, prices, sizing)
+
+
+# -- the same workloads on Step Functions (Standard, Express) and Lambda durable functions ------
+
+
+def step_functions_standard(transitions: int, prices: dict[str, Any]) -> dict[str, float]:
+    """Standard workflows bill each state transition."""
+    return {"transitions": transitions * float(prices["step_functions"]["standard_per_million_transitions"]) / 1e6}
+
+
+def step_functions_express(durations_s: list[float], prices: dict[str, Any], memory_mb: int = 64) -> dict[str, Any]:
+    """Express workflows bill each execution started and its duration (rounded up to the
+    next 100 ms) times its memory (in 64 MB chunks): ``memory_mb`` 64 is the smallest chunk,
+    a lower bound for small definitions and payloads."""
+    sfn = prices["step_functions"]
+    increment = int(sfn["express_duration_increment_ms"])
+    chunk = int(sfn["express_memory_increment_mb"])
+    memory = max(1, math.ceil(memory_mb / chunk)) * chunk
+    billed_ms = sum(max(increment, math.ceil(d * 1000 / increment) * increment) for d in durations_s)
+    lines = {
+        "requests": len(durations_s) * float(sfn["express_requests_per_million"]) / 1e6,
+        "duration": billed_ms / 1000 * memory / 1024 * float(sfn["express_gb_second"]),
+    }
+    longest = max(durations_s, default=0.0)
+    return {
+        "usd": lines | {"total": sum(lines.values())},
+        "billedMs": billed_ms,
+        "memoryMb": memory,
+        "longestSeconds": round(longest, 3),
+        "withinMaxDuration": longest <= float(sfn["express_max_duration_seconds"]),
+    }
+
+
+def lambda_durable_functions(
+    operations: int,
+    invocations: int,
+    data_written_bytes: int,
+    compute_usd: float,
+    prices: dict[str, Any],
+) -> dict[str, Any]:
+    """A durable function bills its durable operations (steps, waits, callbacks), the data
+    they checkpoint, the data retained (``retention_days``, the default), and Lambda's own
+    requests and duration for every invocation (one per start or resume)."""
+    durable = prices["lambda_durable_functions"]
+    gigabytes = data_written_bytes / GB
+    lines = {
+        "operations": operations * float(durable["operations_per_million"]) / 1e6,
+        "dataWritten": gigabytes * float(durable["data_written_per_gb"]),
+        "dataRetained": gigabytes * float(durable["data_retained_per_gb_month"]) * int(durable["retention_days"]) / 30,
+        "lambdaRequests": invocations * float(prices["lambda"]["requests_per_million"]) / 1e6,
+        "lambdaDuration": compute_usd,
+    }
+    return {
+        "usd": lines | {"total": sum(lines.values())},
+        "operations": operations,
+        "invocations": invocations,
+        "dataWrittenBytes": data_written_bytes,
+    }

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import instrument, pricing
+from bench import cloud, instrument, pricing
 from bench.harness import Bench, PhaseLog, WakeUpSample
 from bench.workload import Workload
 from sedo.config import REPO_ROOT
@@ -160,6 +160,7 @@ def workload_result(
         "latency": latency(committed),
         "timerLatenessMs": summary_ms([s.lateness for s in committed if s.lateness is not None]),
         "totals": {"usd": lines, "sfnTransitions": transitions, "wakeUps": len(committed)},
+        "alternatives": cloud.alternatives(bench, run, tally, lines, prices),
         **({"perItem": per_item(workload.items, executions, tally, lines)} if workload.items else {}),
     }
 
@@ -304,6 +305,18 @@ METHODS = {
     "the due time, at light load (the cost runs; SQS delays are whole seconds; includes polling). "
     "emulatorTimerLatenessMs: the same for bare SQS messages with DelaySeconds 1-3 and one long-polling "
     "receiver, no sedo: the floor the emulator sets.",
+    "scale": "A cloud model (moto enforces no limit): every capacity unit is charged to the partition key "
+    "value and item it lands on (GSI writes and queries to the index's); keys are grouped into classes by shape "
+    "(<tenant>, <key>, <definition>, <n>, plain words; else <other>) and scope (iteration, execution, tenant, "
+    "deployment). One key of a class takes the class's units / its distinct keys; per transition (or map item) of "
+    "the work sharing it, that divides DynamoDB's 1,000 WCU/s and 3,000 RCU/s per partition into a ceiling. "
+    "perTenant: the lowest ceiling of tenant and deployment classes; perMap: of the map's own, tenant and deployment "
+    "classes, per item; perDeployment: the lowest of processor concurrency (ESM MaximumConcurrency x BatchSize / "
+    "(BatchSize x measured wake-up time)), each table's 40,000 units/s on-demand quota, and deployment classes.",
+    "alternatives": "The same executions priced on Step Functions Standard (transitions), Express (one request "
+    "per execution + its measured duration, rounded up to 100 ms, x 64 MB) and Lambda durable functions (one "
+    "operation per transition, the history bytes as checkpointed data, retained 14 days, one Lambda request per "
+    "wake-up and sedo's processor duration as its compute).",
     "coldImport": "A fresh interpreter per run imports the module; importMs is measured inside it, processMs "
     "includes interpreter start-up; median of the runs.",
 }
@@ -324,7 +337,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"moto {env['packages']['moto']} on 127.0.0.1, {env['cpus']} CPUs, {env['workers']} processor workers. "
         "One run on a shared machine: timings are noisy (medians and percentiles).",
         f"Lambda {doc['lambda']['architecture']}: processor {doc['lambda']['processorMemoryMb']} MB, "
-        f"API {doc['lambda']['apiMemoryMb']} MB ({doc['lambda']['source']}); prices: bench/prices.yaml "
+        f"API {doc['lambda']['apiMemoryMb']} MB ({doc['lambda']['source']}); prices: sedo/prices.yaml "
         f"({doc['prices']['region']}, on-demand).",
         "",
         "### Cost",
@@ -365,6 +378,7 @@ def markdown(doc: dict[str, Any]) -> str:
             )
             + ".",
         ]
+    lines += cloud.markdown_lines(doc)
     if doc["throughput"].get("wakeUpsPerSecond") is None:
         lines += ["", "### Throughput", "", "(not measured: no workload in this run takes part in throughput rounds)"]
     else:
@@ -489,10 +503,12 @@ def document(
             }
             if transitions
             else {},
+            "alternatives": cloud.alternatives_summary(results),
         },
         "throughput": throughput,
         "ceiling": ceiling,
         "ratioToCeiling": throughput.pop("ratioToCeiling"),
+        "scale": cloud.scale(bench, runs),
         "latency": latency(all_committed),
         "latencyLightLoad": latency(cost_samples),
         "timerLatenessMs": summary_ms([s.lateness for s in cost_samples if s.lateness is not None]),

@@ -41,6 +41,18 @@ def load_prices(path: Path = PRICES) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text()))
 
 
+def template_defaults(template: Path = REPO_ROOT / "template.yaml") -> dict[str, Any]:
+    """template.yaml's parameters at their defaults (empty when it cannot be read)."""
+    try:
+        document = yaml.load(template.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader
+        parameters = document.get("Parameters", {})
+        return {
+            name: spec["Default"] for name, spec in parameters.items() if isinstance(spec, dict) and "Default" in spec
+        }
+    except (OSError, AttributeError, yaml.YAMLError):
+        return {}
+
+
 @dataclass(frozen=True)
 class LambdaSizing:
     processor_memory_mb: int

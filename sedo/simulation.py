@@ -230,7 +230,11 @@ def simulate(
         ),
         queue=(queue := _MeteredQueue(plain.queue, meter)),
         iterations=_Metered(
-            plain.iterations, meter, {"create", "record", "close"}, {"counter", "item", "progress"}, {"results", "children"}
+            plain.iterations,
+            meter,
+            {"create", "record", "close"},
+            {"counter", "item", "progress"},
+            {"results", "children"},
         ),
     )
     logger = logging.getLogger(f"sedo.simulation.{id(meter)}")

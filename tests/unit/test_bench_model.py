@@ -1,0 +1,253 @@
+"""The bench's cloud model: key attribution, key classes by shape, ceiling arithmetic, and
+the Express and durable-function prices (bench/instrument.py, bench/model.py, bench/pricing.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import model, pricing
+from bench.instrument import Index, Load, Recorder, Table, Tally
+from sedo.domain.execution import new_execution_key
+
+VOCABULARY = model.Vocabulary(frozenset({"acme"}), frozenset({"orders"}))
+EXECUTIONS = Table(
+    "sedo-t-executions",
+    ("pk", "sk"),
+    (Index("byDefinition", ("dpk", "sk"), "KEYS_ONLY"), Index("byDue", ("dueShard", "dueAt"), "KEYS_ONLY")),
+)
+ROLES = {"sedo-t-executions": "executions", "sedo-t-history": "history"}
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+# -- shapes and scopes ---------------------------------------------------------------------------
+
+
+def test_shapes_name_what_each_segment_is() -> None:
+    key = new_execution_key()
+    assert model.shape("acme", VOCABULARY) == "<tenant>"
+    assert model.shape(f"acme#{key}", VOCABULARY) == "<tenant>#<key>"
+    assert model.shape(f"acme#{key}.0.17", VOCABULARY) == "<tenant>#<key>.<n>.<n>"
+    assert model.shape("acme#orders", VOCABULARY) == "<tenant>#<definition>"
+    assert model.shape("acme#name", VOCABULARY) == "<tenant>#name"
+    assert model.shape("d07", VOCABULARY) == "d<n>"
+    assert model.shape("0000000001#b#00003", VOCABULARY) == "<n>#b#<n>"
+    assert model.shape("acme#who knows?", VOCABULARY) == "<tenant>#<other>"
+    assert model.shape("*", VOCABULARY) == "<scan>"
+
+
+def test_every_fresh_execution_key_is_a_key_and_words_are_not() -> None:
+    for _ in range(200):
+        assert model.shape(new_execution_key(), VOCABULARY) == "<key>"
+    assert model.shape("abcdefghjkmnpqrstv", VOCABULARY) == "abcdefghjkmnpqrstv"  # 18 letters, no digit
+
+
+@pytest.mark.parametrize(
+    ("shapes", "scope"),
+    [
+        (("<tenant>#<key>.<n>.<n>",), "iteration"),
+        (("<tenant>#<key>",), "execution"),
+        (("<tenant>",), "tenant"),
+        (("<tenant>#name",), "tenant"),
+        (("d<n>",), "deployment"),
+        (("<tenant>", "<key>"), "execution"),  # a head in the tenant's partition is one execution's item
+        (("<tenant>#<key>", "<n>#map"), "execution"),
+    ],
+)
+def test_scope_is_the_narrowest_named(shapes: tuple[str, ...], scope: str) -> None:
+    assert model.scope_of(*shapes) == scope
+
+
+# -- attribution ---------------------------------------------------------------------------------
+
+
+def recorder() -> Recorder:
+    return Recorder({EXECUTIONS.name: EXECUTIONS})
+
+
+def head(key: str, seq: int, due: int | None = None, pad: int = 10) -> dict[str, Any]:
+    item = {"pk": s("acme"), "sk": s(key), "dpk": s("acme#orders"), "seq": {"N": str(seq)}, "doc": s("x" * pad)}
+    if due is not None:
+        item |= {"dueShard": s("d03"), "dueAt": {"N": str(due)}}
+    return item
+
+
+def test_units_land_on_the_keys_and_index_partitions_they_touch() -> None:
+    r, tally = recorder(), Tally()
+    table = EXECUTIONS.name
+    r._dynamodb(tally, "PutItem", {"TableName": table, "Item": head("k1", 0, due=100)}, {}, None)
+    # the table write, and one entry in each index
+    assert tally.partitions[(table, "", "acme")].wcu == 1
+    assert tally.partitions[(table, "byDefinition", "acme#orders")].wcu == 1
+    assert tally.partitions[(table, "byDue", "d03")].wcu == 1
+    # a commit moving dueAt: the byDue entry is deleted and put again (2), byDefinition untouched
+    big = head("k1", 1, due=200, pad=1500)
+    r._dynamodb(tally, "PutItem", {"TableName": table, "Item": big}, {}, None)
+    assert tally.partitions[(table, "", "acme")].wcu == 1 + 2  # 1.5 KB: two units
+    assert tally.partitions[(table, "byDue", "d03")].wcu == 1 + 2
+    assert tally.partitions[(table, "byDefinition", "acme#orders")].wcu == 1
+    assert tally.items[(table, "", "acme", "k1")].wcu == 3
+    r._dynamodb(tally, "GetItem", {"TableName": table, "Key": {"pk": s("acme"), "sk": s("k1")}}, {"Item": big}, None)
+    assert tally.partitions[(table, "", "acme")].rcu == 0.5  # eventually consistent, under 4 KB
+    assert sum(x.wcu for x in tally.partitions.values()) == tally.wcu
+    assert sum(x.rcu for x in tally.partitions.values()) == tally.rcu
+    assert tally.gsi_wcu == 1 + 1 + 2
+    # items are the table's: the index entries are not items of their own
+    assert sum(x.wcu for x in tally.items.values()) == tally.wcu - tally.gsi_wcu
+    assert all(index == "" for _, index, _, _ in tally.items)
+
+
+def test_a_query_is_charged_to_the_partition_its_key_condition_names() -> None:
+    r, tally = recorder(), Tally()
+    items = [{"pk": s("acme#K"), "sk": s(f"0#r#{i:06d}"), "doc": s("y" * 3000)} for i in range(2)]
+    params = {
+        "TableName": EXECUTIONS.name,
+        "KeyConditionExpression": "#p = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeNames": {"#p": "pk"},
+        "ExpressionAttributeValues": {":pk": s("acme#K"), ":prefix": s("0#r#")},
+        "ConsistentRead": True,
+    }
+    r._dynamodb(tally, "Query", params, {"Items": items, "ScannedCount": 2}, None)
+    assert tally.partitions[(EXECUTIONS.name, "", "acme#K")].rcu == 2  # 6 KB strongly consistent
+    assert tally.items[(EXECUTIONS.name, "", "acme#K", "0#r#000001")].rcu == pytest.approx(1)
+    index_query = {
+        "TableName": EXECUTIONS.name,
+        "IndexName": "byDue",
+        "KeyConditionExpression": "dueShard = :shard AND dueAt <= :before",
+        "ExpressionAttributeValues": {":shard": s("d09"), ":before": {"N": "5"}},
+    }
+    r._dynamodb(tally, "Query", index_query, {"Items": []}, None)
+    assert tally.partitions[(EXECUTIONS.name, "byDue", "d09")].rcu == 0.5
+
+
+def test_an_update_returning_the_new_item_is_billed_on_the_larger_and_refused_ones_on_the_old() -> None:
+    r, tally = recorder(), Tally()
+    key = {"pk": s("acme#K"), "sk": s("0#b#00000")}
+    grown = {**key, "members": {"NS": [str(i) for i in range(400)]}}  # about 1.6 KB
+    params = {"TableName": EXECUTIONS.name, "Key": key, "ReturnValues": "ALL_NEW"}
+    r._dynamodb(tally, "UpdateItem", params, {"Attributes": grown}, None)
+    assert tally.items[(EXECUTIONS.name, "", "acme#K", "0#b#00000")].wcu == 2
+    r._dynamodb(tally, "UpdateItem", params, {}, "ConditionalCheckFailedException")
+    assert tally.items[(EXECUTIONS.name, "", "acme#K", "0#b#00000")].wcu == 4
+    r._dynamodb(tally, "UpdateItem", params, {}, "ProvisionedThroughputExceededException")  # not billed
+    assert tally.wcu == 4
+
+
+# -- classes and ceilings ------------------------------------------------------------------------
+
+
+def classes(partitions: dict[tuple[str, str, str], Load], work: model.Work) -> list[model.KeyClass]:
+    items = {(t, i, v, "x"): load for (t, i, v), load in partitions.items()}
+    return model.classify(partitions, items, {EXECUTIONS.name: EXECUTIONS}, ROLES, VOCABULARY, work)
+
+
+def test_the_hottest_tenant_key_bounds_the_tenant() -> None:
+    keys = [new_execution_key() for _ in range(4)]
+    work = model.Work(executions=4, transitions=12, wake_ups=8, wake_up_seconds=0.04)
+    partitions = {
+        (EXECUTIONS.name, "", "acme"): Load(wcu=20, rcu=8),  # 5 WCU per execution of 3 transitions
+        (EXECUTIONS.name, "byDefinition", "acme#orders"): Load(wcu=4),
+        **{("sedo-t-history", "", f"acme#{k}"): Load(wcu=3) for k in keys},  # each execution's own
+        **{(EXECUTIONS.name, "byDue", f"d{n:02d}"): Load(wcu=4) for n in range(4)},  # 16 over 4 shards
+    }
+    found = {c.name: c for c in classes(partitions, work)}
+    tenant = found["executions pk=<tenant>"]
+    assert (tenant.scope, tenant.values) == ("tenant", 1)
+    assert tenant.per_transition().wcu == pytest.approx(20 / 12)
+    history = found["history pk=<tenant>#<key>"]
+    assert (history.scope, history.values) == ("execution", 4)
+    assert history.per_transition().wcu == pytest.approx(1)  # 3 WCU over its own 3 transitions
+    shards = found["executions/byDue dueShard=d<n>"]
+    assert shards.scope == "deployment"
+    assert shards.per_transition().wcu == pytest.approx(4 / 12)
+    bound = model.key_bound(found.values(), model.SHARED, model.Limits())
+    assert bound.per_second == pytest.approx(1000 / (20 / 12))  # 600 transitions/s: 200 executions/s
+    assert bound.by == "executions pk=<tenant> (WCU)"
+
+
+def test_a_maps_own_partition_bounds_its_items_and_its_childrens_keys_do_not() -> None:
+    parent = new_execution_key()
+    work = model.Work(executions=1, transitions=41, wake_ups=23, wake_up_seconds=0.05, items=20)
+    partitions = {
+        (EXECUTIONS.name, "", f"acme#{parent}"): Load(wcu=100, rcu=60),  # 5 WCU, 3 RCU per item
+        **{("sedo-t-history", "", f"acme#{parent}.0.{i}"): Load(wcu=50) for i in range(20)},
+    }
+    found = {c.name: c for c in classes(partitions, work)}
+    assert found["history pk=<tenant>#<key>.<n>.<n>"].scope == "iteration"
+    per_map = model.key_bound(found.values(), ("execution", *model.SHARED), model.Limits(), per_item=True)
+    assert per_map.per_second == pytest.approx(200)
+    assert per_map.by == "executions pk=<tenant>#<key> (WCU)"
+    reads = found["executions pk=<tenant>#<key>"].per_item()
+    assert reads is not None and reads.rcu == pytest.approx(3)
+
+
+def test_processor_concurrency_and_table_quota_bound_the_deployment() -> None:
+    template = model.Template(max_concurrency=10, batch_size=10, timeout_seconds=30, batching_window_seconds=0)
+    work = model.Work(executions=10, transitions=30, wake_ups=20, wake_up_seconds=0.04, invocation_overhead_seconds=0.1)
+    limits = model.Limits()
+    assert model.invocation_seconds(template, work) == pytest.approx(0.5)
+    assert model.processor_wake_ups_per_second(template, work, limits) == pytest.approx(10 * 10 / 0.5)
+    busy = model.Template(max_concurrency=5000, batch_size=10, timeout_seconds=30, batching_window_seconds=0)
+    assert model.processor_wake_ups_per_second(busy, work, limits) == pytest.approx(1000 * 10 / 0.5)
+    partitions = {(EXECUTIONS.name, "", "acme"): Load(wcu=60, rcu=30)}  # 2 WCU per transition
+    tables = model.table_bounds(partitions, ROLES, work, limits)
+    assert tables.per_second == pytest.approx(20000)
+    assert tables.by == "table executions (WCU)"
+    figures = model.workload_scale(classes(partitions, work), partitions, ROLES, work, template, limits)
+    deployment = figures["deployment"]
+    assert deployment["processorWakeUpsPerSecond"] == 200
+    assert deployment["perSecond"] == pytest.approx(200 * 1.5)  # 1.5 transitions per wake-up
+    assert deployment["batchFitsTimeout"] is True
+    assert figures["perTenant"]["perSecond"] == 500  # 1000 / 2 WCU per transition
+
+
+def test_the_headline_figures_are_the_lowest_over_workloads() -> None:
+    workloads = {
+        "a": {
+            "perTenant": {"perSecond": 600.0, "limitedBy": "x", "executionsPerSecond": 200.0},
+            "deployment": {"perSecond": 300.0, "limitedBy": "p"},
+        },
+        "b": {
+            "perTenant": {"perSecond": 1250.0, "limitedBy": "y", "executionsPerSecond": 125.0},
+            "deployment": {"perSecond": 500.0, "limitedBy": "q"},
+            "perMap": {"perSecond": 200.0, "limitedBy": "m", "atDefaultsPerSecond": 30.0},
+        },
+    }
+    result = model.overall(workloads, {"a": (1.6, "executions pk=<tenant>"), "b": (0.8, "executions pk=<tenant>")})
+    assert result["perTenantTransitionsPerSecond"] == 600
+    assert result["perTenantLimitedBy"] == {"workload": "a", "key": "x"}
+    assert result["perMapItemsPerSecond"] == 200
+    assert result["perMapItemsPerSecondAtDefaults"] == 30
+    assert result["perDeploymentTransitionsPerSecond"] == 300
+    assert (result["hottestKeyWcuPerTransition"], result["hottestKeyWorkload"]) == (1.6, "a")
+
+
+# -- the alternatives' prices --------------------------------------------------------------------
+
+
+def test_express_bills_100_ms_steps_of_64_mb_and_durable_functions_bill_operations() -> None:
+    prices = pricing.load_prices()
+    express = pricing.step_functions_express([0.01, 3.01], prices)
+    assert express["billedMs"] == 100 + 3100
+    assert express["memoryMb"] == 64
+    assert express["usd"]["requests"] == pytest.approx(2 / 1e6)
+    assert express["usd"]["duration"] == pytest.approx(3.2 * 64 / 1024 * 0.00001667)
+    assert express["withinMaxDuration"] is True
+    assert pricing.step_functions_express([301.0], prices)["withinMaxDuration"] is False
+    durable = pricing.lambda_durable_functions(1_000_000, 0, 0, 0.0, prices)
+    assert durable["usd"]["total"] == pytest.approx(8.0)
+    written = pricing.lambda_durable_functions(0, 1_000_000, 1024**3, 0.0, prices)["usd"]
+    assert written["dataWritten"] == pytest.approx(0.25)
+    assert written["dataRetained"] == pytest.approx(0.15 * 14 / 30)
+    assert written["lambdaRequests"] == pytest.approx(0.20)
+
+
+def test_template_defaults_are_read_from_template_yaml() -> None:
+    template = model.Template.from_defaults(pricing.template_defaults())
+    assert template.max_concurrency >= 2
+    assert 1 <= template.batch_size <= 10000
+    assert template.timeout_seconds > 0
