@@ -354,7 +354,7 @@ def test_each_function_has_its_own_role_with_exactly_these_grants() -> None:
         assert "ManagedPolicyArns" not in props(role)
     for function in FUNCTIONS:
         assert "Policies" not in props(function)  # SAM's policy templates grant more than a function calls
-    assert sorted(cfn.ref_target(r) for r in props("XRayWritePolicy")["Roles"]) == ROLES
+    assert sorted(str(cfn.ref_target(r)) for r in props("XRayWritePolicy")["Roles"]) == ROLES
 
 
 def test_no_statement_grants_a_star_resource_except_xray() -> None:
