@@ -169,7 +169,14 @@ def test_the_sweeper_runs_on_a_schedule_one_at_a_time_within_the_arming_lead() -
         # minute): a run must come within that, with time for the run itself, or the timer fires late.
         assert _rate_seconds(rate) + 60 + sweeper["Timeout"] < liveness.ARM_LEAD_SECONDS, rate
     assert sweeper["Timeout"] <= _rate_seconds(PARAMETERS["SweepRate"]["Default"])  # runs do not pile up
-    assert sweeper["ReservedConcurrentExecutions"] == 1
+    assert sweeper["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReserveSweeperConcurrency", 1, {"Ref": "AWS::NoValue"}]
+    }
+    assert cfn.template()["Conditions"]["ReserveSweeperConcurrency"] == {
+        "Fn::Equals": [{"Ref": "SweeperOneAtATime"}, "true"]
+    }
+    assert PARAMETERS["SweeperOneAtATime"]["Default"] == "true"
+    assert RESOURCES["SweeperFunction"]["DependsOn"] == "SweeperLogGroup"  # its role cannot create it
     # A run that could not start (a slow predecessor) is dropped: the next one does its work.
     assert sweeper["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
     assert sweeper["MemorySize"] == 128
