@@ -10,7 +10,8 @@ What goes in, and nothing else:
   Lambda platform (runtime and architecture read from template.yaml);
 - the ``sedo`` package without the local stack, its signing key and the CLI (the
   processor also without the API and ``sedo/auth``), ``processor/`` for the
-  processor, ``openapi/sedo.yaml`` for the API (found there by sedo.config:
+  processor (the sweeper, ``sedo.entrypoints.sweeper``, is built as a processor:
+  the same code), ``openapi/sedo.yaml`` for the API (found there by sedo.config:
   ``<parent of sedo>/openapi/sedo.yaml``);
 - bytecode for all of it, compiled by the runtime's own Python version with
   ``unchecked-hash`` invalidation: Lambda's file system is read-only, so pyc files

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
-FUNCTIONS = {"api": "ApiFunction", "processor": "ProcessorFunction"}
+FUNCTIONS = {"api": "ApiFunction", "processor": "ProcessorFunction", "sweeper": "SweeperFunction"}
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -31,6 +31,7 @@ DRIVER = Path(__file__).resolve().parent / "lambda_driver.py"
 HANDLERS = {
     "ApiFunction": "sedo.entrypoints.api.lambda_handler.handler",
     "ProcessorFunction": "processor.handler.handler",
+    "SweeperFunction": "sedo.entrypoints.sweeper.handler",
 }
 
 
@@ -196,6 +197,11 @@ def api(deployment: Deployment) -> Lambda:
 @pytest.fixture(scope="module")
 def processor(deployment: Deployment) -> Lambda:
     return deployment.start("ProcessorFunction")
+
+
+@pytest.fixture(scope="module")
+def sweeper(deployment: Deployment) -> Lambda:
+    return deployment.start("SweeperFunction")
 
 
 def wait_until(predicate: Any, timeout: float = 30, interval: float = 0.2) -> Any:

@@ -6,6 +6,8 @@ runtime's Python with only its own directory on ``sys.path``, against the moto s
   and bodies; errors come back as problem+json text, not base64.
 - The processor, given Lambda-shaped SQS batches, advances executions to their end and
   reports exactly its failed records in ``batchItemFailures``.
+- The sweeper, invoked as its schedule does, re-sends the wake-up of an execution whose
+  message was lost once it is overdue, and the execution then runs to its end.
 - Every AWS call either function makes is allowed by its role in template.yaml and uses
   the keys and indexes the template declares.
 - The artifacts hold what the functions need and nothing else, as bytecode for the runtime.
@@ -15,12 +17,15 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from sedo.adapters.dynamodb.common import execution_key
+from sedo.domain.execution import split_execution_id
 from sedo.entrypoints.local.esm import to_lambda_event
 from tests.deploy import apigw, cfn
 from tests.deploy.conftest import Deployment, Lambda, wait_until
@@ -224,6 +229,90 @@ def test_processor_advances_executions_with_partial_batch_responses(
     assert wait_until(lambda: not _receive(sqs, settings.queue_url), timeout=10)
 
 
+def _drive(api: Lambda, processor: Lambda, sqs: Any, deployment: Deployment, tenant: str, execution_id: str) -> str:
+    """Feed every queued wake-up to the processor until the execution ends; its final state."""
+    settings = deployment.settings
+    queue_arn = sqs.get_queue_attributes(QueueUrl=settings.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    state = ""
+    for _ in range(60):
+        read = call(api, "2.0", "GET", f"/sedo/tenants/{tenant}/executions/{execution_id}", tenant=tenant)
+        state = str(apigw.body_json(read)["state"])
+        if state in ("ExecutionSucceeded", "ExecutionFailed"):
+            break
+        messages = _receive(sqs, settings.queue_url)
+        if messages:
+            result = processor.invoke(to_lambda_event(messages, queue_arn, settings.region))
+            assert result == {"batchItemFailures": []}, result
+            entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=settings.queue_url, Entries=entries)
+    return state
+
+
+def test_sweeper_resends_the_lost_wake_up_of_an_overdue_execution(
+    deployment: Deployment, api: Lambda, processor: Lambda, sweeper: Lambda
+) -> None:
+    settings = deployment.settings
+    tenant = "321"
+    base = f"/sedo/tenants/{tenant}"
+    created = call(api, "2.0", "POST", f"{base}/definitions", DEFINITION.format(id="lost"), tenant, "application/yaml")
+    assert created["statusCode"] == 201, created
+    started = call(api, "2.0", "POST", f"{base}/definitions/lost/execute", {"input": {"foo": "x"}}, tenant)
+    assert started["statusCode"] == 201, started
+    execution_id = apigw.body_json(started)["id"]
+
+    # The start message is lost (a purge, say): take it off the queue unprocessed.
+    sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
+    lost = []
+    for _ in range(30):
+        for message in _receive(sqs, settings.queue_url):
+            if json.loads(message["Body"]).get("tenantId") == tenant:
+                sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                lost.append(message)
+            else:  # another test's: leave it for the processor
+                sqs.change_message_visibility(
+                    QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        if lost:
+            break
+    assert [json.loads(m["Body"])["kind"] for m in lost] == ["start"], lost
+
+    # The head is in the due index, due after the grace period: make that moment an hour ago (the
+    # sweeper reads the system clock, so the head's times move, not the clock).
+    dynamodb = boto3.client("dynamodb", endpoint_url=settings.endpoint_url, region_name=settings.region)
+    _, _, key = split_execution_id(execution_id)
+    item = dynamodb.get_item(TableName=settings.executions_table, Key=execution_key(tenant, key), ConsistentRead=True)[
+        "Item"
+    ]
+    assert "dueShard" in item and int(item["dueAt"]["N"]) > time.time(), item  # not overdue yet
+    document = json.loads(item["doc"]["S"])
+    hour_ago = int(time.time()) - 3600
+    document["due_from"], document["due_at"] = hour_ago, hour_ago + 180
+    item["doc"] = {"S": json.dumps(document)}
+    item["dueAt"] = {"N": str(hour_ago + 180)}
+    dynamodb.put_item(TableName=settings.executions_table, Item=item)
+
+    report = sweeper.invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert report["due"] >= 1 and report["resent"] >= 1 and report["lostRaces"] == 0, report
+    head = dynamodb.get_item(TableName=settings.executions_table, Key=execution_key(tenant, key), ConsistentRead=True)
+    assert int(head["Item"]["dueAt"]["N"]) > time.time(), head  # looked at again only after a new grace period
+    assert _drive(api, processor, sqs, deployment, tenant, execution_id) == "ExecutionSucceeded"
+    history = apigw.body_json(call(api, "2.0", "GET", f"{base}/executions/{execution_id}/history", tenant=tenant))
+    assert [e["id"] for e in history] == list(range(1, len(history) + 1)), history
+    assert sum(e["type"] == "ExecutionSucceeded" for e in history) == 1
+
+    # Finished: out of the index, so no later run looks at it.
+    item = dynamodb.get_item(TableName=settings.executions_table, Key=execution_key(tenant, key), ConsistentRead=True)[
+        "Item"
+    ]
+    assert "dueShard" not in item and "dueAt" not in item, item
+
+    assert not API_ONLY & set(sweeper.modules), API_ONLY & set(sweeper.modules)
+    assert_allowed(deployment, sweeper, "SweeperFunction")
+    assert_allowed(deployment, processor, "ProcessorFunction")
+
+
 # -- what is in the artifacts ------------------------------------------------------------------
 
 NEVER = {"tests", "moto", "uvicorn", "pytest", "hypothesis", "mypy", "ruff", "cfnlint", "samcli", "pip", "setuptools"}
@@ -235,20 +324,22 @@ def _top_level(artifact: Path) -> set[str]:
 
 
 def test_artifacts_hold_only_what_the_functions_need(built: Path) -> None:
-    api, processor = built / "ApiFunction", built / "ProcessorFunction"
-    assert not NEVER & _top_level(api), NEVER & _top_level(api)
-    assert not NEVER & _top_level(processor), NEVER & _top_level(processor)
-    assert not API_ONLY & _top_level(processor), API_ONLY & _top_level(processor)
+    api, processor, sweeper = built / "ApiFunction", built / "ProcessorFunction", built / "SweeperFunction"
+    for artifact in (api, processor, sweeper):
+        assert not NEVER & _top_level(artifact), NEVER & _top_level(artifact)
+    for artifact in (processor, sweeper):
+        assert not API_ONLY & _top_level(artifact), API_ONLY & _top_level(artifact)
+        assert not (artifact / "sedo" / "entrypoints" / "api").exists()
+        assert not (artifact / "sedo" / "auth").exists()  # tokens are the API's business
+    assert (sweeper / "sedo" / "entrypoints" / "sweeper.py").is_file()
     assert (api / "openapi" / "sedo.yaml").read_bytes() == (cfn.ROOT / "openapi" / "sedo.yaml").read_bytes()
     assert (api / "sedo" / "entrypoints" / "api" / "lambda_handler.py").is_file()
     assert (processor / "processor" / "handler.py").is_file()
-    for artifact in (api, processor):
+    for artifact in (api, processor, sweeper):
         assert not (artifact / "sedo" / "entrypoints" / "local").exists()
         assert not list(artifact.rglob("tests/test_*.py"))
-    assert not (processor / "sedo" / "entrypoints" / "api").exists()
-    assert not (processor / "sedo" / "auth").exists()  # tokens are the API's business
     assert (api / "sedo" / "auth" / "verifier.py").is_file() and not (api / "sedo" / "auth" / "local.py").exists()
-    for artifact in (api, processor):  # Lambda's limit for a function's unzipped code
+    for artifact in (api, processor, sweeper):  # Lambda's limit for a function's unzipped code
         assert sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file()) < 250 * 2**20
 
 
@@ -257,7 +348,7 @@ def test_artifacts_ship_unchecked_bytecode_for_the_runtime(built: Path) -> None:
     source's mtime: Lambda's file system is read-only and zips do not keep mtimes exactly."""
     runtime = cfn.template()["Globals"]["Function"]["Runtime"]  # e.g. python3.13
     tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
-    for artifact in (built / "ApiFunction", built / "ProcessorFunction"):
+    for artifact in (built / "ApiFunction", built / "ProcessorFunction", built / "SweeperFunction"):
         sources = [p for p in artifact.rglob("*.py") if "__pycache__" not in p.parts]
         assert sources
         for source in sources:

@@ -20,13 +20,18 @@ import pytest
 import yaml
 
 from sedo.adapters.dynamodb import BY_DEFINITION_INDEX
+from sedo.adapters.dynamodb.common import BY_DUE_INDEX
 from sedo.config import Settings
+from sedo.domain import liveness
 from sedo.entrypoints.local.moto import provision
+from sedo.service_layer.sweeper import SweepReport
 from tests.deploy import cfn
 from tests.deploy.cfn import Permission
 
 RESOURCES = cfn.resources()
 PARAMETERS = cfn.template()["Parameters"]
+FUNCTIONS = ["ApiFunction", "ProcessorFunction", "SweeperFunction"]
+ROLES = ["ApiFunctionRole", "ProcessorFunctionRole", "SweeperFunctionRole"]
 
 
 def props(name: str) -> dict[str, Any]:
@@ -50,7 +55,7 @@ def settings_under(function: str) -> Settings:
         patch.undo()
 
 
-@pytest.mark.parametrize("function", ["ApiFunction", "ProcessorFunction"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_every_table_and_queue_the_code_reads_is_a_declared_resource(function: str) -> None:
     settings = settings_under(function)
     tables = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name.endswith("_table")}
@@ -69,7 +74,7 @@ def test_every_sedo_variable_the_template_sets_is_read_by_the_code() -> None:
     code = "\n".join(
         p.read_text() for p in [*Path(cfn.ROOT, "sedo").rglob("*.py"), *Path(cfn.ROOT, "processor").rglob("*.py")]
     )
-    for function in ("ApiFunction", "ProcessorFunction"):
+    for function in FUNCTIONS:
         for name in cfn.environment(function):
             if name.startswith("SEDO_"):
                 assert f'"{name}"' in code, f"{function} gets {name}, which no code reads"
@@ -79,11 +84,15 @@ def test_tables_have_the_keys_and_index_the_adapters_use() -> None:
     assert cfn.key_schema("DefinitionsTable") == {"pk": "S", "sk": "S"}
     assert cfn.key_schema("ExecutionsTable") == {"pk": "S", "sk": "S"}
     assert cfn.key_schema("HistoryTable") == {"pk": "S", "sk": "N"}
-    (index,) = props("ExecutionsTable")["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == BY_DEFINITION_INDEX
+    indexes = {i["IndexName"]: i for i in props("ExecutionsTable")["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {BY_DEFINITION_INDEX, BY_DUE_INDEX}
     assert cfn.key_schema("ExecutionsTable", BY_DEFINITION_INDEX) == {"dpk": "S", "sk": "S"}
-    assert [k["KeyType"] for k in index["KeySchema"]] == ["HASH", "RANGE"]
-    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # transitions never write the index
+    assert cfn.key_schema("ExecutionsTable", BY_DUE_INDEX) == {"dueShard": "S", "dueAt": "N"}
+    for index in indexes.values():
+        assert [k["KeyType"] for k in index["KeySchema"]] == ["HASH", "RANGE"]
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # transitions never write the index
+    for table in ("ExecutionsTable", "HistoryTable"):  # RetentionDays: the adapters write expiresAt
+        assert props(table)["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
 
 
 @pytest.mark.parametrize("table", ["DefinitionsTable", "ExecutionsTable", "HistoryTable"])
@@ -138,6 +147,87 @@ def test_processor_is_fed_by_the_queue_with_partial_batch_responses() -> None:
     }
     assert props("ProcessorFunction")["Handler"] == "processor.handler.handler"
     assert props("ApiFunction")["Handler"] == "sedo.entrypoints.api.lambda_handler.handler"
+    assert props("SweeperFunction")["Handler"] == "sedo.entrypoints.sweeper.handler"
+
+
+def _rate_seconds(expression: str) -> int:
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours)\)", expression)
+    assert match, expression
+    number, unit = int(match.group(1)), match.group(2)
+    assert (number == 1) == (unit in ("minute", "hour")), f"{expression}: EventBridge wants singular for 1 only"
+    return number * (60 if unit.startswith("minute") else 3600)
+
+
+def test_the_sweeper_runs_on_a_schedule_one_at_a_time_within_the_arming_lead() -> None:
+    sweeper = props("SweeperFunction")
+    (event,) = sweeper["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == {"Ref": "SweepRate"}
+    assert PARAMETERS["SweepRate"]["Default"] == "rate(1 minute)"
+    for rate in PARAMETERS["SweepRate"]["AllowedValues"]:
+        # A deferred timer is due for the sweeper ARM_LEAD_SECONDS before it fires (rounded up to the
+        # minute): a run must come within that, with time for the run itself, or the timer fires late.
+        assert _rate_seconds(rate) + 60 + sweeper["Timeout"] < liveness.ARM_LEAD_SECONDS, rate
+    assert sweeper["Timeout"] <= _rate_seconds(PARAMETERS["SweepRate"]["Default"])  # runs do not pile up
+    assert sweeper["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReserveSweeperConcurrency", 1, {"Ref": "AWS::NoValue"}]
+    }
+    assert cfn.template()["Conditions"]["ReserveSweeperConcurrency"] == {
+        "Fn::Equals": [{"Ref": "SweeperOneAtATime"}, "true"]
+    }
+    assert PARAMETERS["SweeperOneAtATime"]["Default"] == "true"
+    assert RESOURCES["SweeperFunction"]["DependsOn"] == "SweeperLogGroup"  # its role cannot create it
+    # A run that could not start (a slow predecessor) is dropped: the next one does its work.
+    assert sweeper["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    assert sweeper["MemorySize"] == 128
+    assert RESOURCES["SweeperFunction"]["Metadata"] == {"BuildMethod": "makefile"}
+    makefile = (cfn.ROOT / "deploy" / "Makefile").read_text()
+    assert re.search(r"^build-SweeperFunction:\n\t.*build\.py processor ", makefile, re.MULTILINE)
+
+
+def test_a_sweeper_runs_so_timers_beyond_sqs_reach_are_left_to_it() -> None:
+    for function in FUNCTIONS:
+        env = cfn.environment(function)
+        assert env["SEDO_DURABLE_TIMERS"] == "1"
+        assert env["SEDO_SWEEP_GRACE_SECONDS"] == {"Ref": "SweepGraceSeconds"}
+        settings = settings_under(function)
+        assert settings.durable_timers is True
+        assert settings.sweep_grace_seconds == PARAMETERS["SweepGraceSeconds"]["Default"] == 120
+    assert PARAMETERS["SweepGraceSeconds"]["MinValue"] == 30
+    assert PARAMETERS["RetentionDays"]["MinValue"] == 0  # 0 keeps everything
+    assert cfn.environment("ProcessorFunction")["SEDO_RETENTION_DAYS"] == {"Ref": "RetentionDays"}
+
+
+def test_the_sweepers_log_line_feeds_the_resent_wake_ups_alarm() -> None:
+    sweeper = props("SweeperFunction")
+    # Lambda's JSON log format puts a record's ``extra`` fields at the top level; INFO lets the line out.
+    assert sweeper["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO"}
+    assert props("SweeperLogGroup")["LogGroupName"] == {"Fn::Sub": "/aws/lambda/sedo-${Stage}-sweeper"}
+    assert sweeper["FunctionName"] == {"Fn::Sub": "sedo-${Stage}-sweeper"}  # Lambda logs to that group
+    metric = props("ResentWakeUpsMetricFilter")
+    assert metric["LogGroupName"] == {"Ref": "SweeperLogGroup"}
+    fields = re.findall(r"\$\.(\w+)", metric["FilterPattern"])
+    (transformation,) = metric["MetricTransformations"]
+    fields += re.findall(r"\$\.(\w+)", transformation["MetricValue"])
+    report = SweepReport().as_dict()
+    assert set(fields) == {"message", "resent"}
+    assert "resent" in report, report  # the field the sweeper logs (log.info("sweep", extra=report))
+    assert '$.message = "sweep"' in metric["FilterPattern"]
+    alarm = props("ResentWakeUpsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        transformation["MetricNamespace"],
+        transformation["MetricName"],
+    )
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_a_failing_sweeper_raises_an_alarm() -> None:
+    alarm = props("SweeperErrorsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SweeperFunction"}}]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_dead_letters_raise_an_alarm() -> None:
@@ -165,6 +255,9 @@ def test_parameters_and_outputs_later_work_relies_on() -> None:
         "BatchSize",
         "MaxBatchingWindowSeconds",
         "ProcessorMaxConcurrency",
+        "SweepRate",
+        "SweepGraceSeconds",
+        "RetentionDays",
     ):
         assert name in PARAMETERS, name
         assert "Default" in PARAMETERS[name], f"{name} needs a default (the local stack provisions with defaults)"
@@ -176,13 +269,14 @@ def test_parameters_and_outputs_later_work_relies_on() -> None:
         "HistoryTableName",
         "ExecutionQueueUrl",
         "ExecutionDeadLetterQueueUrl",
+        "SweeperLogGroupName",
     ):
         assert name in outputs, name
     api_env = cfn.environment("ApiFunction")
     assert api_env["SEDO_JWT_ISSUER"] == {"Ref": "JwtIssuer"}
     assert api_env["SEDO_JWT_AUDIENCE"] == {"Fn::Join": [",", {"Ref": "JwtAudience"}]}
     assert api_env["SEDO_JWT_TENANTS_CLAIM"] == {"Ref": "JwtTenantsClaim"}
-    for function in ("ApiFunction", "ProcessorFunction"):
+    for function in FUNCTIONS:
         env = cfn.environment(function)
         assert env["SEDO_INVOKE_ALLOW_LIST"] == {"Fn::Join": [",", {"Ref": "InvokeAllowList"}]}
         assert env["SEDO_MAX_STEPS_PER_WAKEUP"] == {"Ref": "MaxStepsPerWakeup"}
@@ -242,6 +336,16 @@ PROCESSOR_GRANTS = {
     Permission("logs:CreateLogStream", "ProcessorLogGroup"),
     Permission("logs:PutLogEvents", "ProcessorLogGroup"),
 }
+SWEEPER_GRANTS = {
+    Permission("dynamodb:Query", f"ExecutionsTable/index/{BY_DUE_INDEX}"),
+    Permission("dynamodb:BatchGetItem", "ExecutionsTable"),  # the heads the index names
+    Permission("dynamodb:PutItem", "ExecutionsTable"),  # a head's next due time, conditional on its seq
+    Permission("dynamodb:GetItem", "ExecutionsTable"),  # a fan-out's counter
+    Permission("dynamodb:PutItem", "HistoryTable"),  # history a crash cut short
+    Permission("sqs:SendMessage", "ExecutionQueue"),
+    Permission("logs:CreateLogStream", "SweeperLogGroup"),
+    Permission("logs:PutLogEvents", "SweeperLogGroup"),
+}
 
 
 def test_each_function_has_its_own_role_with_exactly_these_grants() -> None:
@@ -249,14 +353,19 @@ def test_each_function_has_its_own_role_with_exactly_these_grants() -> None:
     (The built-artifact tests prove these grants cover every call the functions make.)"""
     assert cfn.function_role("ApiFunction") == "ApiFunctionRole"
     assert cfn.function_role("ProcessorFunction") == "ProcessorFunctionRole"
+    assert cfn.function_role("SweeperFunction") == "SweeperFunctionRole"
     assert cfn.grants("ApiFunctionRole") == API_GRANTS
     assert cfn.grants("ProcessorFunctionRole") == PROCESSOR_GRANTS
-    for role in ("ApiFunctionRole", "ProcessorFunctionRole"):
+    assert cfn.grants("SweeperFunctionRole") == SWEEPER_GRANTS
+    for role in ROLES:
         assert "ManagedPolicyArns" not in props(role)
+    for function in FUNCTIONS:
+        assert "Policies" not in props(function)  # SAM's policy templates grant more than a function calls
+    assert sorted(str(cfn.ref_target(r)) for r in props("XRayWritePolicy")["Roles"]) == ROLES
 
 
 def test_no_statement_grants_a_star_resource_except_xray() -> None:
-    for role in ("ApiFunctionRole", "ProcessorFunctionRole"):
+    for role in ROLES:
         for statement in cfn.role_statements(role, include_conditional=True):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in a for a in actions), statement
