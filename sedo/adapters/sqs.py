@@ -1,4 +1,5 @@
-"""The execution queue: batched sends, each message with its own timer."""
+"""The execution queue: batched sends, each message with its own timer and its tenant as
+``MessageGroupId`` (SQS fair queues keep one tenant's burst from delaying another's timers)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,21 @@ class SqsQueue:
         self.queue_url = queue_url
         self.max_delay_seconds = max_delay_seconds
 
+    def _entry(self, index: int, body: dict[str, Any]) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "Id": str(index),
+            "MessageBody": json.dumps(body, separators=(",", ":")),
+            "DelaySeconds": max(0, min(self.max_delay_seconds, int(body.get("delay", 0)))),
+        }
+        if body.get("tenantId"):
+            # SQS fair queues: a tenant's burst of messages does not delay other tenants' wake-ups.
+            entry["MessageGroupId"] = str(body["tenantId"])
+        return entry
+
     def send(self, messages: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
-            entries = [
-                {
-                    "Id": str(index),
-                    "MessageBody": json.dumps(body, separators=(",", ":")),
-                    "DelaySeconds": max(0, min(self.max_delay_seconds, int(body.get("delay", 0)))),
-                }
-                for index, body in enumerate(chunk)
-            ]
+            entries = [self._entry(index, body) for index, body in enumerate(chunk)]
             response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed = response.get("Failed") or []
             if failed:
