@@ -6,8 +6,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sedo.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from sedo.entrypoints.local.throughput import PartitionLimiter
 
 log = logging.getLogger("sedo.local")
 
@@ -27,10 +31,17 @@ def run(
     from sedo.adapters.aws import client
     from sedo.config import Settings
     from sedo.entrypoints.api import app_from_settings, auth
+    from sedo.entrypoints.local.deadline import function_timeout
     from sedo.entrypoints.local.esm import EventSourceMapping
+    from sedo.entrypoints.local.limits import install as install_limits
     from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
 
     use_local_credentials()
+    try:  # AWS's function timeout and partition throughput (README: Settings)
+        timeout = function_timeout()
+        limits = install_limits()
+    except ValueError as exc:
+        raise auth.ConfigurationError(str(exc)) from None
     # invoke steps call local Python functions instead of Lambda (see the file for the names)
     os.environ.setdefault("SEDO_LOCAL_FUNCTIONS", str(REPO_ROOT / "definitions" / "functions" / "local.yaml"))
     state = Path(os.environ.get("SEDO_LOCAL_DIR", REPO_ROOT / ".local"))
@@ -55,6 +66,7 @@ def run(
             settings.region,
             workers,
             duplicate_delivery=duplicates,
+            function_timeout=timeout,
         )
         esm.start()
         app = app_from_settings(settings)
@@ -68,6 +80,7 @@ sedo local stack is up
   AWS (moto)   {moto.endpoint}   tables {settings.definitions_table}, {settings.executions_table}, \
 {settings.history_table}
   processor    {workers} workers polling {settings.queue_url}
+  limits       {_describe_limits(esm.function_timeout, limits.limiter)}
 
 Token: author of tenant 123, valid {LOCAL_TOKEN_TTL_SECONDS // 3600} h \
 (more: .venv/bin/sedo token --tenant 123 --role author)
@@ -89,3 +102,13 @@ Ctrl-C stops everything.
             esm.stop()
         moto.stop()
         print("sedo local stack stopped", file=sys.stderr, flush=True)
+
+
+def _describe_limits(timeout: float, limiter: PartitionLimiter | None) -> str:
+    parts = [f"function timeout {timeout:g} s" if timeout else "no function timeout"]
+    if limiter is None:
+        parts.append("no partition limits")
+    else:
+        rates = limiter.buckets.rates
+        parts.append(f"{rates.wcu:g} WCU/s and {rates.rcu:g} RCU/s per partition key")
+    return ", ".join(parts)
