@@ -300,3 +300,40 @@ def test_an_invocation_within_the_timeout_deletes_its_batch(stack: Settings) -> 
         esm.poll_once()
     assert esm.timeouts == 0 and 0 < calls[0] <= 30_000
     assert queue_depth(sqs, stack.queue_url) == 0
+
+
+def test_the_real_processor_killed_mid_batch_loses_and_doubles_nothing(stack: Settings) -> None:
+    """Every DynamoDB request is slowed so the processor's batch outlives a short timeout
+    part-way through; redelivered with the timeout lifted, every execution ends once."""
+    from sedo.domain.execution import SUCCEEDED
+    from sedo.domain.language import load_text
+    from tests.support import Harness, events_of
+
+    harness = Harness(stack)
+    harness.services.definitions.create(
+        "kill",
+        load_text(
+            "id: two\nsteps:\n  - {id: a, type: echo, message: one, next: b}\n  - {id: b, type: echo, message: two, end: true}"
+        ),
+    )
+    ids = [harness.services.executions.start("kill", "two", {"n": i})[0]["id"] for i in range(4)]
+
+    def slow(**_: Any) -> None:
+        time.sleep(0.15)
+
+    events = harness.adapters.executions.client.meta.events  # type: ignore[attr-defined]
+    events.register("before-send", slow)
+    harness.esm.function_timeout = 0.5
+    messages: list[dict[str, Any]] = []
+    while len(messages) < len(ids):
+        messages += harness.receive()
+    result = harness.invoke(messages)
+    assert harness.esm.timeouts == 1
+    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == {m["MessageId"] for m in messages}
+    events.unregister("before-send", slow)
+    harness.esm.function_timeout = 0
+    harness.drain()  # the abandoned batch's records come back after the visibility timeout (1 s)
+    for execution_id in ids:
+        assert harness.services.executions.get("kill", execution_id)["state"] == SUCCEEDED
+        history = events_of(harness, "kill", execution_id)
+        assert [e["id"] for e in history] == list(range(1, len(history) + 1))

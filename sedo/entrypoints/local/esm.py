@@ -121,6 +121,7 @@ class EventSourceMapping:
             return result
 
         finished, result, error = run_with_deadline(call, self.function_timeout)
+        log.debug("%s ran %.2f s", context.aws_request_id, time.monotonic() - context.started)
         if not finished:
             self.errors += 1
             self.timeouts += 1

@@ -17,9 +17,12 @@ are spent does the caller see a ``ClientError``. As on DynamoDB:
   whose ``CancellationReasons`` name ``ThrottlingError`` for the throttled items (botocore
   does not retry it).
 
-Writes are charged before they are sent, by the size of the request's item (for
-PutItem, UpdateItem and DeleteItem the emulator is then asked for the old/new item, and the
-difference to the larger of the two is charged afterwards, as a debt). Reads are checked
+Writes are charged before they are sent, by the size of the request's item (PutItem:
+the new item; DeleteItem: its key, 1 WCU; UpdateItem: key and values, after which the
+emulator is asked for the updated item (``ReturnValues=ALL_NEW``, hidden from a caller
+that did not ask) and what it costs beyond the estimate is charged as a debt: an update
+that grows an item pays for the item, as on DynamoDB). DynamoDB charges the larger of the
+old and new item; the old one is not known here. Reads are checked
 for their minimum before they are sent and charged by the size of what they returned.
 Scans are charged to the partitions of the items they return but never refused. Writes to
 a global secondary index are not modelled (sedo's index keys are written once per item).
@@ -31,6 +34,7 @@ tests' processes (and any second process on the same emulator) each have their o
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import uuid
@@ -42,6 +46,8 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from sedo.entrypoints.local.capacity import Demand, PartitionBuckets, item_size, read_units, value_size, write_units
 
+log = logging.getLogger("sedo.local.throughput")
+
 #: DynamoDB's answer to a hot key on an on-demand table.
 THROTTLED_MESSAGE = (
     "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your "
@@ -52,7 +58,7 @@ ACCOUNT = "123456789012"  # moto's account
 _TARGET = re.compile(r"DynamoDB_\d+\.(\w+)")
 _EQUALITY = re.compile(r"([#\w.]+)\s*=\s*(:\w+)")
 _SINGLE_WRITES = {"PutItem": "Item", "UpdateItem": "Key", "DeleteItem": "Key"}
-_TRUE_UP = {"PutItem": "ALL_OLD", "UpdateItem": "ALL_NEW", "DeleteItem": "ALL_OLD"}
+_TRUE_UP = {"UpdateItem": "ALL_NEW"}
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,8 @@ class _Plan:
     items: list[list[Demand]] = field(default_factory=list)
     #: Batch requests the partitions refused, returned as unprocessed.
     unprocessed: dict[str, Any] = field(default_factory=dict)
-    #: Read: how to charge the answer. Write true-up: the estimate already charged, and
-    #: whether the caller did not ask for the attributes we asked for (then hide them).
+    #: Read: how to charge the answer. UpdateItem: the estimate already charged, and
+    #: whether the caller did not ask for the attributes asked for here (then hidden).
     read_consistent: bool = False
     read_key: Hashable | None = None
     estimated: float = 0.0
@@ -88,6 +94,7 @@ class PartitionLimiter:
     def __init__(self, buckets: PartitionBuckets | None = None) -> None:
         self.buckets = buckets or PartitionBuckets()
         self._schemas: dict[tuple[str, str], TableKeys] = {}
+        self._by_table: dict[str, TableKeys] = {}
         self._local = threading.local()
         #: Requests refused, per operation (diagnostics and tests).
         self.throttled: dict[str, int] = {}
@@ -111,7 +118,7 @@ class PartitionLimiter:
                 hash_key=_hash_of(described["KeySchema"]),
                 indexes={i["IndexName"]: _hash_of(i["KeySchema"]) for i in described.get("GlobalSecondaryIndexes", [])},
             )
-            self._schemas[cache_key] = keys
+            self._schemas[cache_key] = self._by_table[table] = keys
         return keys
 
     # -- planning (before the request is serialized) -------------------------------------
@@ -143,7 +150,7 @@ class PartitionLimiter:
             plan.estimated = write_units(size)
             plan.upfront.append((key, "write", plan.estimated))
             plan.table, plan.read_key = table, key
-            if params.get("ReturnValues", "NONE") == "NONE":
+            if operation in _TRUE_UP and params.get("ReturnValues", "NONE") == "NONE":
                 params["ReturnValues"] = _TRUE_UP[operation]
                 plan.hide_attributes = True
             return plan
@@ -220,9 +227,13 @@ class PartitionLimiter:
         """Take each item's units on its own; send the items that fit, return the rest unprocessed."""
         kept: dict[str, list[dict[str, Any]]] = {}
         refused: dict[str, list[dict[str, Any]]] = {}
+        refused_demands: list[Demand] = []
         for table, entry, demand in demands:
-            target = refused if self.buckets.take([demand]) else kept
-            target.setdefault(table, []).append(entry)
+            if self.buckets.take([demand]):
+                refused.setdefault(table, []).append(entry)
+                refused_demands.append(demand)
+            else:
+                kept.setdefault(table, []).append(entry)
         if not kept and demands:  # nothing fits: the whole request is throttled (and retried)
             plan.upfront = [demand for _, _, demand in demands]
             return
@@ -230,7 +241,7 @@ class PartitionLimiter:
         if refused:
             params["RequestItems"] = rebuild(kept)
             plan.unprocessed = rebuild(refused)
-            self._count(plan.operation)
+            self._count(plan.operation, refused_demands)
 
     def _plan_transaction(self, client: Any, plan: _Plan, params: dict[str, Any]) -> _Plan:
         plan.transaction = True
@@ -262,7 +273,7 @@ class PartitionLimiter:
         if not refused:
             plan.admitted = True
             return None
-        self._count(plan.operation)
+        self._count(plan.operation, refused)
         region = getattr(self._local, "region", "us-east-1")
         if plan.transaction:
             refused_keys = {key for key, _, _ in refused}
@@ -342,10 +353,8 @@ class PartitionLimiter:
         )
 
     def _hash_for(self, table: str) -> str | None:
-        for (_, name), keys in self._schemas.items():
-            if name == table:
-                return keys.hash_key
-        return None
+        keys = self._by_table.get(table)
+        return keys.hash_key if keys else None
 
     @staticmethod
     def _merge(parsed: dict[str, Any], field_name: str, unprocessed: dict[str, Any], batch_get: bool) -> None:
@@ -360,9 +369,12 @@ class PartitionLimiter:
                 merged[table] = [*merged.get(table, []), *entries]
         parsed[field_name] = merged
 
-    def _count(self, operation: str) -> None:
+    def _count(self, operation: str, refused: list[Demand]) -> None:
         with self._count_lock:
             self.throttled[operation] = self.throttled.get(operation, 0) + 1
+        for key, kind, units in refused:
+            tokens = self.buckets.tokens(key, kind)
+            log.info("throttled %s: %s units of %s on %s (%.1f available)", operation, units, kind, key, tokens)
 
 
 def _hash_of(schema: list[dict[str, str]]) -> str:
