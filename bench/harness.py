@@ -236,8 +236,16 @@ class Bench:
         from sedo.entrypoints.local.esm import EventSourceMapping
 
         phase, self.recorder.phase = self.recorder.phase, "setup"
+        # The bench measures the emulator's throughput and sedo's cost; the local stack's
+        # function-timeout model (sedo/entrypoints/local/deadline.py) is for tests and make run.
         esm = EventSourceMapping(
-            self.esm_sqs, self.settings.queue_url, self.handler, self.settings.region, self.workers, wait_seconds=1
+            self.esm_sqs,
+            self.settings.queue_url,
+            self.handler,
+            self.settings.region,
+            self.workers,
+            wait_seconds=1,
+            function_timeout=0,
         )
         self.recorder.phase = phase
         esm.start()

@@ -10,9 +10,20 @@ from pathlib import Path
 import pytest
 
 from sedo.config import Settings
+from sedo.entrypoints.local.limits import install as install_limits
 from sedo.entrypoints.local.moto import MotoServer, deprovision, provision, use_local_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_limits() -> Iterator[None]:
+    """AWS's limits, as `make run` has them (sedo/entrypoints/local/limits.py), on every
+    client the tests make through sedo.adapters.aws: the function timeout (enforced by the
+    event source mapping and the Harness) and DynamoDB's per-partition throughput."""
+    installed = install_limits()
+    yield
+    installed.remove()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from sedo import bootstrap
 from sedo.adapters.aws import client
 from sedo.adapters.clock import FakeClock
 from sedo.config import Settings
-from sedo.entrypoints.local.esm import EventSourceMapping, LambdaContext, to_lambda_event
+from sedo.entrypoints.local.esm import EventSourceMapping, to_lambda_event
 from sedo.entrypoints.local.serve import serve_api as serve_local_api
 from sedo.entrypoints.processor import make_handler
 
@@ -89,9 +89,16 @@ class Harness:
             )
 
     def invoke(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """Call the Lambda handler with these messages, as Lambda would."""
+        """Call the Lambda handler with these messages, as Lambda would: within the function
+        timeout (sedo/entrypoints/local/deadline.py). A timed-out invocation failed whole,
+        so every message is reported failed (nothing is acknowledged; they come back)."""
         event = to_lambda_event(messages, self.esm.queue_arn, self.settings.region)
-        return self.handler(event, LambdaContext(aws_request_id="test", started=time.monotonic()))
+        finished, result, error = self.esm.invoke(event)
+        if error is not None:
+            raise error
+        if not finished:
+            return {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+        return result or {}
 
     def bodies(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [json.loads(m["Body"]) for m in messages]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -22,6 +23,24 @@ _CONFIG = Config(
 _sessions: dict[str, boto3.session.Session] = {}
 _lock = threading.Lock()  # sessions are not safe to share across threads while making clients
 
+#: Called with (service name, client) for every client made here. Empty on AWS; the local
+#: stack registers its emulation of AWS's limits (sedo/entrypoints/local/limits.py) here.
+ClientHook = Callable[[str, Any], None]
+_hooks: list[ClientHook] = []
+
+
+def add_client_hook(hook: ClientHook) -> Callable[[], None]:
+    """Run ``hook`` on every client made from now on; returns a function that removes it."""
+    with _lock:
+        _hooks.append(hook)
+
+    def remove() -> None:
+        with _lock:
+            if hook in _hooks:
+                _hooks.remove(hook)
+
+    return remove
+
 
 def client(service: str, settings: Settings, read_timeout: int | None = None) -> Any:
     """A client from one shared session per region (a session per client cost ~45 ms of cold start)."""
@@ -30,4 +49,7 @@ def client(service: str, settings: Settings, read_timeout: int | None = None) ->
         session = _sessions.get(settings.region)
         if session is None:
             session = _sessions[settings.region] = boto3.session.Session(region_name=settings.region)
-        return session.client(service, endpoint_url=settings.endpoint_url, config=config)  # type: ignore[call-overload]
+        made = session.client(service, endpoint_url=settings.endpoint_url, config=config)  # type: ignore[call-overload]
+        for hook in _hooks:
+            hook(service, made)
+        return made

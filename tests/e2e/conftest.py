@@ -48,6 +48,9 @@ def _children(pid: int) -> list[int]:
 def running_stack(state: Path, drop_env: tuple[str, ...] = (), **extra_env: str) -> Iterator[LocalStack]:
     """`sedo local` in a subprocess on free ports; stopped with SIGINT (Ctrl-C) afterwards.
 
+    AWS's limits are on as in `make run` (the function timeout, partition throughput;
+    README: Settings) unless ``extra_env`` switches them (SEDO_LOCAL_FUNCTION_TIMEOUT=0...).
+
     ``drop_env`` names variables of this process the stack must not inherit."""
     port = free_port()
     log = state / "stack.log"

@@ -4,6 +4,12 @@ Workers long-poll the queue, hand the SAME Lambda handler a Lambda-shaped SQS ev
 and delete only the messages the handler did not report in ``batchItemFailures``;
 failed messages come back after the visibility timeout, and SQS's redrive policy
 moves them to the DLQ after maxReceiveCount receives, as on AWS.
+
+Each invocation has the processor's function timeout (template.yaml's
+ProcessorTimeoutSeconds; ``SEDO_LOCAL_FUNCTION_TIMEOUT`` overrides it, 0 switches it off;
+see sedo/entrypoints/local/deadline.py). An invocation that outlives it counts as failed
+whole, as Lambda reports a timed-out invocation: nothing of its batch is deleted, and
+its AWS calls after the deadline fail without reaching AWS.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sedo.entrypoints.local.deadline import function_timeout as configured_timeout
+from sedo.entrypoints.local.deadline import run_with_deadline, template_timeout
 
 log = logging.getLogger("sedo.local.esm")
 
@@ -64,7 +73,10 @@ class EventSourceMapping:
         batch_size: int = 10,
         wait_seconds: int = 1,
         duplicate_delivery: bool = False,
+        function_timeout: float | None = None,
     ) -> None:
+        """``function_timeout``: seconds each invocation may run (0: unlimited; None: the
+        template's, or ``SEDO_LOCAL_FUNCTION_TIMEOUT``)."""
         #: Fault injection: hand every batch to the handler twice, as an SQS duplicate would.
         self.duplicate_delivery = duplicate_delivery
         self.sqs = sqs
@@ -79,8 +91,45 @@ class EventSourceMapping:
         ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.function_timeout = configured_timeout() if function_timeout is None else function_timeout
+        #: What the handler's context reports: the enforced timeout, or the template's when off.
+        self.context_timeout = self.function_timeout or template_timeout()
         self.invocations = 0
         self.errors = 0
+        self.timeouts = 0
+
+    def invoke(self, event: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, BaseException | None]:
+        """Call the handler with one event as Lambda would, within the function timeout.
+
+        Returns (finished in time, its response, the exception it raised)."""
+        context = LambdaContext(
+            aws_request_id=str(uuid.uuid4()), timeout_ms=int(self.context_timeout * 1000), started=time.monotonic()
+        )
+        self.invocations += 1
+
+        def call() -> dict[str, Any]:
+            result = self.handler(event, context)
+            if self.duplicate_delivery:
+                again = self.handler(event, context)
+                failures = {f["itemIdentifier"] for f in (again or {}).get("batchItemFailures", [])}
+                result = {
+                    "batchItemFailures": [
+                        *result.get("batchItemFailures", []),
+                        *({"itemIdentifier": i} for i in failures),
+                    ]
+                }
+            return result
+
+        finished, result, error = run_with_deadline(call, self.function_timeout)
+        log.debug("%s ran %.2f s", context.aws_request_id, time.monotonic() - context.started)
+        if not finished:
+            self.errors += 1
+            self.timeouts += 1
+            # Lambda's own words; the whole invocation failed, so the ESM deletes nothing.
+            log.error("%s Task timed out after %.2f seconds", context.aws_request_id, self.function_timeout)
+        elif error is not None:
+            self.errors += 1
+        return finished, result, error
 
     def poll_once(self) -> int:
         """One receive -> invoke -> delete cycle; returns the number of messages received."""
@@ -94,23 +143,12 @@ class EventSourceMapping:
         if not messages:
             return 0
         event = to_lambda_event(messages, self.queue_arn, self.region)
-        context = LambdaContext(aws_request_id=str(uuid.uuid4()), started=time.monotonic())
-        self.invocations += 1
-        try:
-            result = self.handler(event, context)
-            if self.duplicate_delivery:
-                again = self.handler(event, context)
-                failures = {f["itemIdentifier"] for f in (again or {}).get("batchItemFailures", [])}
-                result = {
-                    "batchItemFailures": [
-                        *result.get("batchItemFailures", []),
-                        *({"itemIdentifier": i} for i in failures),
-                    ]
-                }
-        except Exception:
+        finished, result, error = self.invoke(event)
+        if not finished:
+            return len(messages)
+        if error is not None:
             # A failed invocation: Lambda deletes nothing; every message comes back.
-            self.errors += 1
-            log.exception("processor invocation failed; the batch will be retried")
+            log.error("processor invocation failed; the batch will be retried", exc_info=error)
             return len(messages)
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]

@@ -6,8 +6,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sedo.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from sedo.entrypoints.local.throughput import PartitionLimiter
 
 log = logging.getLogger("sedo.local")
 
@@ -24,13 +28,21 @@ def run(
     from sedo import bootstrap
     from sedo.adapters.aws import client
     from sedo.auth import local
+    from sedo.auth.errors import ConfigurationError
     from sedo.config import Settings
     from sedo.entrypoints.api import app_from_settings
+    from sedo.entrypoints.local.deadline import function_timeout
     from sedo.entrypoints.local.esm import EventSourceMapping
+    from sedo.entrypoints.local.limits import install as install_limits
     from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
     from sedo.entrypoints.sweeper import SweeperThread
 
     use_local_credentials()
+    try:  # AWS's function timeout and partition throughput (README: Settings)
+        timeout = function_timeout()
+        limits = install_limits()
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     # invoke steps call local Python functions instead of Lambda (see the file for the names)
     # a sweeper thread runs (below), so long timers are deferred to it as on AWS
     os.environ.setdefault("SEDO_DURABLE_TIMERS", "1")
@@ -60,6 +72,7 @@ def run(
             settings.region,
             workers,
             duplicate_delivery=duplicates,
+            function_timeout=timeout,
         )
         esm.start()
         sweeper = SweeperThread(
@@ -77,6 +90,7 @@ sedo local stack is up
   AWS (moto)   {moto.endpoint}   tables {settings.definitions_table}, {settings.executions_table}, \
 {settings.history_table}
   processor    {workers} workers polling {settings.queue_url}
+  limits       {_describe_limits(esm.function_timeout, limits.limiter)}
 
 Token: author of tenant 123, valid {local.LOCAL_TOKEN_TTL_SECONDS // 3600} h \
 (more: .venv/bin/sedo token --tenant 123 --role author)
@@ -104,3 +118,13 @@ Ctrl-C stops everything.
             esm.stop()
         moto.stop()
         print("sedo local stack stopped", file=sys.stderr, flush=True)
+
+
+def _describe_limits(timeout: float, limiter: PartitionLimiter | None) -> str:
+    parts = [f"function timeout {timeout:g} s" if timeout else "no function timeout"]
+    if limiter is None:
+        parts.append("no partition limits")
+    else:
+        rates = limiter.buckets.rates
+        parts.append(f"{rates.wcu:g} WCU/s and {rates.rcu:g} RCU/s per partition key")
+    return ", ".join(parts)
