@@ -57,7 +57,7 @@ class Harness:
         self.adapters = bootstrap.aws_adapters(settings, self.clock)
         self.services = bootstrap.api_services(self.adapters, settings)
         self.processor = bootstrap.processor(self.adapters, settings)
-        self.handler = make_handler(self.processor, _quiet_logger())
+        self.handler = make_handler(self.processor, _quiet_logger(), settings.max_receive_count)
         self.sqs = client("sqs", settings)
         self.queue_url = settings.queue_url
         self.esm = EventSourceMapping(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -112,6 +113,8 @@ def provision(
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     sqs = session.client("sqs", endpoint_url=endpoint)
     queue_url = sqs.get_queue_url(QueueName=outputs["ExecutionQueueUrl"].rsplit("/", 1)[-1])["QueueUrl"]
+    redrive = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    max_receives = json.loads(redrive.get("RedrivePolicy", "{}")).get("maxReceiveCount")
     return replace(
         Settings.from_env(),
         region=region,
@@ -120,6 +123,7 @@ def provision(
         executions_table=outputs["ExecutionsTableName"],
         history_table=outputs["HistoryTableName"],
         queue_url=queue_url,
+        max_receive_count=int(max_receives) if max_receives else None,
     )
 
 
@@ -156,5 +160,6 @@ def export(settings: Settings) -> None:
             "SEDO_EXECUTIONS_TABLE": settings.executions_table,
             "SEDO_HISTORY_TABLE": settings.history_table,
             "SEDO_QUEUE_URL": settings.queue_url,
+            "SEDO_MAX_RECEIVE_COUNT": str(settings.max_receive_count or ""),
         }
     )

@@ -1,0 +1,80 @@
+"""The processor's batch handler: throttles come back later as new messages, never toward the
+DLQ; a record failing on its last receive fails its execution first."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sedo import bootstrap
+from sedo.adapters.clock import FakeClock
+from sedo.domain.language import load_text
+from sedo.entrypoints.processor import THROTTLE_DELAY, make_handler, throttled
+
+T = "t"
+
+
+def _event(body: dict[str, Any], receives: int = 1) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": "m1",
+                "receiptHandle": "r",
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": str(receives)},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+def _world() -> tuple[Any, Any, str]:
+    adapters = bootstrap.memory_adapters(FakeClock())
+    services = bootstrap.api_services(adapters)
+    services.definitions.create(T, load_text("id: cb\nsteps:\n  - {id: ask, type: callback, end: true}"))
+    started, _ = services.executions.start(T, "cb", {})
+    processor = bootstrap.processor(adapters)
+    return adapters, processor, started["id"]
+
+
+def test_a_throttled_wake_up_is_sent_again_shortly_and_acked() -> None:
+    adapters, processor, _ = _world()
+    start = adapters.queue.sent.pop()
+    error = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
+
+    def throttle(*_: Any, **__: Any) -> Any:
+        raise error
+
+    processor.process = throttle  # the store's throttle, after botocore's retries
+    handler = make_handler(processor, logging.getLogger("test"), max_receive_count=3)
+    result = handler(_event(start, receives=3), None)
+    assert result == {"batchItemFailures": []}  # acked: it never counts toward the DLQ
+    [again] = adapters.queue.sent
+    assert again["throttled"] == 1 and THROTTLE_DELAY[0] <= again["delay"] <= THROTTLE_DELAY[1]
+    assert {k: v for k, v in again.items() if k not in ("throttled", "delay")} == start
+    assert throttled(RuntimeError("wrapped")) is False
+    try:
+        raise RuntimeError("flush failed") from error
+    except RuntimeError as wrapped:
+        assert throttled(wrapped)
+
+
+def test_a_record_failing_on_its_last_receive_fails_its_execution() -> None:
+    adapters, processor, execution_id = _world()
+    start = adapters.queue.sent.pop()
+    processor.process(start, 1)  # the execution now awaits its callback
+    _, _, key = execution_id.split(":")
+    broken = {"tenantId": T, "key": key, "seq": 0, "kind": "sweep", "mid": "bad", "data": {}}
+    handler = make_handler(processor, logging.getLogger("test"), max_receive_count=3)
+    assert handler(_event(broken, receives=2), None)["batchItemFailures"] == [{"itemIdentifier": "m1"}]
+    assert adapters.executions.get(T, key).state == "StepStarted"  # not yet: SQS will try again
+    assert handler(_event(broken, receives=3), None)["batchItemFailures"] == [{"itemIdentifier": "m1"}]
+    head = adapters.executions.get(T, key)
+    assert head.state == "ExecutionFailed" and head.error == "States.Runtime" and "last receive" in head.cause
