@@ -14,7 +14,7 @@ from connexion.resolver import Resolver
 
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
-from sedo.domain.errors import InvalidDefinition, SedoError
+from sedo.domain.errors import InvalidDefinition, Problem, SedoError
 from sedo.entrypoints.api import auth
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
@@ -37,7 +37,10 @@ def sedo_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
     if isinstance(exc, InvalidDefinition):
         ext["errors"] = [{"path": p.path or "/", "message": p.message} for p in exc.problems]
     elif "errors" in exc.extra:
-        ext["errors"] = [{"message": m} for m in exc.extra["errors"]]
+        ext["errors"] = [
+            {"path": e.path or "/", "message": e.message} if isinstance(e, Problem) else {"message": e}
+            for e in exc.extra["errors"]
+        ]
     if exc.status >= 500:
         log.warning("request failed: %s", exc.detail)
     return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), ext=ext or None)
