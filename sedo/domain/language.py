@@ -529,7 +529,12 @@ def load_definition(document: Any, version: int = 0, options: LanguageOptions | 
     return parse_definition(document, version)
 
 
-def input_problems(schema: Any, instance: Any, what: str = "inputSchema") -> list[Problem]:
+def input_problems(schema: Any, instance: Any) -> list[str]:
+    """Every way ``instance`` breaks the definition's ``inputSchema``, as readable lines."""
+    return [problem.message for problem in input_violations(schema, instance)]
+
+
+def input_violations(schema: Any, instance: Any, what: str = "inputSchema") -> list[Problem]:
     """Every way ``instance`` breaks ``schema`` (the definition's ``inputSchema``, or a
     callback step's), each at its JSON Pointer in the instance and with a readable message."""
     if schema is None:
@@ -551,6 +556,7 @@ __all__ = [
     "STEP_ID_PATTERN",
     "input_problems",
     "input_schema_problems",
+    "input_violations",
     "load_definition",
     "load_text",
     "validate_document",

@@ -14,7 +14,7 @@ from typing import Any
 from sedo.domain import engine, limits
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
-from sedo.domain.language import input_problems
+from sedo.domain.language import input_violations
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.fanout import FanOut
 from sedo.service_layer.flush import flush
@@ -55,7 +55,7 @@ class ExecutionService:
         """
         limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
         definition = self.definitions.latest_for_execution(tenant_id, definition_id)
-        problems = input_problems(definition.input_schema, input)
+        problems = input_violations(definition.input_schema, input)
         if problems:
             raise InvalidInput("\n".join(p.message for p in problems), errors=problems)
 
@@ -213,7 +213,7 @@ class ExecutionService:
         definition = self.definitions.pinned(head.tenant_id, head.definition_id, head.definition_version, head.scope)
         step = definition.steps.get(step_id)
         schema = step.config.get("inputSchema") if step is not None else None
-        problems = input_problems(schema, output, what=f"step {step_id!r}'s inputSchema")
+        problems = input_violations(schema, output, what=f"step {step_id!r}'s inputSchema")
         if problems:
             lines = "\n".join(p.message for p in problems)
             raise InvalidAnswer(f"the output does not pass step {step_id!r}'s inputSchema:\n{lines}", errors=problems)

@@ -15,7 +15,7 @@ from connexion.resolver import Resolver
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
 from sedo.domain.errors import InvalidDefinition, Problem, SedoError
-from sedo.entrypoints.api import auth
+from sedo.entrypoints.api import auth, static
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
 from sedo.entrypoints.api.validators import VALIDATOR_MAP
@@ -87,6 +87,7 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
         security_map=auth.security_map(verifier),
         validator_map=VALIDATOR_MAP,
     )
+    static.register(app, settings.openapi_path)  # the console, Swagger UI and the spec: public pages
     app.add_middleware(PathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodyGuard, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(SedoError, sedo_problem)
