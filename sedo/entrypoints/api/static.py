@@ -46,13 +46,14 @@ HEADERS = {
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".json": "application/json",
 }
 #: Where each page's files are, and what it may also use from static/vendor.
-SITES = {"console": ("console", ("elkjs", "json-editor")), "ui": ("ui", ("swagger-ui-dist",))}
+SITES = {"console": ("console", ("elkjs", "json-editor", "js-yaml")), "ui": ("ui", ("swagger-ui-dist",))}
 
 
 def _files(site: str) -> dict[str, Path]:
