@@ -129,7 +129,7 @@ function startForm(host, tenant, id, doc, latest) {
       const started = await api.call("POST", `${api.tenantPath(tenant)}/definitions/${enc(id)}/execute`, body);
       window.location.hash = `#/t/${enc(tenant)}/executions/${enc(started.id)}`;
     } catch (exc) {
-      status.textContent = exc.message;
+      status.textContent = exc instanceof api.ApiError && exc.errors.length ? `${exc.problem.title}: see the fields above` : exc.message;
       if (exc instanceof api.ApiError) form.showApiErrors(exc.errors.filter((e) => e.path || e.message));
     } finally {
       button.disabled = false;

@@ -315,7 +315,7 @@ function callbackCard(host, base, awaiting, document, role) {
       status.textContent = "Completed: the execution moves on.";
       complete.disabled = true;
     } catch (exc) {
-      status.textContent = exc.message;
+      status.textContent = exc instanceof api.ApiError && exc.errors.length ? `${exc.problem.title}: see the fields above` : exc.message;
       if (exc instanceof api.ApiError) form.showApiErrors(exc.errors);
     }
   });

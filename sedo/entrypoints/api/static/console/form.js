@@ -62,10 +62,10 @@ export function plainSchema(schema) {
   return out;
 }
 
-/** JSON Pointer ("/a/0") -> JSON Editor path ("root.a.0"). */
-export function editorPath(pointer) {
-  if (!pointer || pointer === "/") return "root";
-  return ["root", ...pointer.slice(1).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))].join(".");
+/** JSON Pointer ("/a/0") -> JSON Editor path ("<root>.a.0"). */
+export function editorPath(pointer, root = "root") {
+  if (!pointer || pointer === "/") return root;
+  return [root, ...pointer.slice(1).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))].join(".");
 }
 
 /**
@@ -80,9 +80,8 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
   const holder = h("div", { class: "schema-form" });
   const summary = h("div", { class: "form-errors", role: "alert" });
   host.append(holder, summary);
-  const editor = new window.JSONEditor(holder, {
+  const options = {
     schema: plainSchema(schema),
-    startval,
     theme: "html",
     disable_edit_json: true,
     disable_properties: true,
@@ -94,12 +93,22 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
     show_errors: "never", // until the first submit; then after every change (see validate)
     prompt_before_delete: false,
     form_name_root: name,
-    use_default_values: true,
+    use_default_values: false, // an optional field left alone stays out of the value
+    remove_empty_properties: true,
     display_required_only: false,
     show_opt_in: false,
-  });
+  };
+  if (startval !== undefined) options.startval = startval; // even an undefined startval resets the form
+  const editor = new window.JSONEditor(holder, options);
   let apiErrors = [];
-  const own = () => editor.validate();
+  // A missing required property is reported at its object: show it at the property's own field.
+  const relocate = (e) => {
+    const missing = /(?:required property|^)\s*'([^']+)'(?: is a required property)?/.exec(e.message || "");
+    const wanted = missing && `${e.path}.${missing[1]}`;
+    const isRequired = e.property === "required" || / required property/.test(e.message || "");
+    return isRequired && wanted && editor.getEditor(wanted) ? { ...e, path: wanted } : e;
+  };
+  const own = () => editor.validate(editor.getValue()).map(relocate); // with no argument: cached results
   const show = () => {
     const all = [...own(), ...apiErrors];
     editor.root.showValidationErrors(all);
@@ -126,12 +135,7 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
     },
     /** The API's 400 errors ({path, message}) next to their field. */
     showApiErrors(errors) {
-      apiErrors = errors.map((e) => {
-        let path = editorPath(e.path);
-        const missing = /^'([^']+)' is a required property/.exec(e.message || "");
-        if (missing && editor.getEditor(`${path}.${missing[1]}`)) path = `${path}.${missing[1]}`;
-        return { path, property: "api", message: e.message };
-      });
+      apiErrors = errors.map((e) => relocate({ path: editorPath(e.path, name), property: "api", message: e.message }));
       show();
     },
     destroy: () => editor.destroy(),
