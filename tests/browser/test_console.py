@@ -228,7 +228,7 @@ def test_user_strings_are_shown_as_text_never_as_html(page: Any, defined: Consol
     page.evaluate(f"location.hash = '#/t/{TENANT}/definitions/hostile'")
     page.locator("#graph [data-step]").first.wait_for()
     page.get_by_text("<img src=x id=injected-description>", exact=True).wait_for()
-    assert page.get_by_label("<b id=injected-title>bold</b>").count() == 1
+    page.get_by_label("<b id=injected-title>bold</b>", exact=True).wait_for()
     page.get_by_text("<img src=y id=injected-help>", exact=True).wait_for()
     assert page.locator("#injected-description, #injected-title, #injected-help, #injected-comment").count() == 0
     assert page.evaluate("window.injected") is None

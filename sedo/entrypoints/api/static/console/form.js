@@ -27,8 +27,10 @@ function patchTheme() {
   patched = true;
   const JE = window.JSONEditor;
   const theme = JE.AbstractTheme.prototype;
-  // cleanText parses its argument as HTML to strip tags: titles and descriptions are text.
+  // cleanText parses its argument as HTML to strip tags: titles, descriptions (and string
+  // values, which it would change) are text. Both the themes and the editors have one.
   theme.cleanText = (text) => String(text ?? "");
+  JE.AbstractEditor.prototype.cleanText = (text) => String(text ?? "");
   // The base theme hides things with style attributes, which the CSP refuses: use a class,
   // as JSON Editor's other themes do.
   theme.visuallyHidden = (el) => el && el.classList.add("visually-hidden");
