@@ -59,7 +59,9 @@ class Console:
         return str(response.json()["id"])
 
     def start(self, definition_id: str, payload: Any = None) -> str:
-        response = self.api.post(f"/sedo/tenants/{TENANT}/definitions/{definition_id}/execute", json={"input": payload or {}})
+        response = self.api.post(
+            f"/sedo/tenants/{TENANT}/definitions/{definition_id}/execute", json={"input": payload or {}}
+        )
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 

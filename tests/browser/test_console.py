@@ -136,8 +136,16 @@ def test_the_printed_url_opens_signed_in_and_runs_an_execution_from_the_form(pag
     types = history.locator("li").evaluate_all("els => els.map(e => e.dataset.type)")
     assert types[0] == "ExecutionSubmitted" and types[-1] == "ExecutionSucceeded", types
     assert "calm-down" in history.inner_text()
-    statuses = dict(page.eval_on_selector_all("#graph [data-step]", "els => els.map(e => [e.dataset.step, e.dataset.status])"))
-    assert statuses == {"hello": "succeeded", "pause": "succeeded", "check": "succeeded", "calm-down": "succeeded", "done": "succeeded"}
+    statuses = dict(
+        page.eval_on_selector_all("#graph [data-step]", "els => els.map(e => [e.dataset.step, e.dataset.status])")
+    )
+    assert statuses == {
+        "hello": "succeeded",
+        "pause": "succeeded",
+        "check": "succeeded",
+        "calm-down": "succeeded",
+        "done": "succeeded",
+    }
     assert '"name": "Ada"' in page.get_by_role("region", name="input and output").inner_text()
 
 
@@ -255,7 +263,9 @@ def test_the_editor_lists_the_apis_problems_at_their_step(page: Any, defined: Co
     page.goto(defined.url)
     page.evaluate(f"location.hash = '#/t/{TENANT}/new'")
     editor = page.get_by_label("Definition (YAML or JSON)")
-    editor.fill("id: broken-one\nsteps:\n  - {id: a, type: echo, message: hi, next: nowhere}\n  - {id: b, type: sleep}\n")
+    editor.fill(
+        "id: broken-one\nsteps:\n  - {id: a, type: echo, message: hi, next: nowhere}\n  - {id: b, type: sleep}\n"
+    )
     page.get_by_role("button", name="Create").click()
     problems = page.get_by_role("list", name="problems")
     problems.get_by_text("/steps/0/next").wait_for()

@@ -241,6 +241,9 @@ def test_artifacts_hold_only_what_the_functions_need(built: Path) -> None:
     assert not API_ONLY & _top_level(processor), API_ONLY & _top_level(processor)
     assert (api / "openapi" / "sedo.yaml").read_bytes() == (cfn.ROOT / "openapi" / "sedo.yaml").read_bytes()
     assert (api / "sedo" / "entrypoints" / "api" / "lambda_handler.py").is_file()
+    static = cfn.ROOT / "sedo" / "entrypoints" / "api" / "static"
+    for page in ("console/index.html", "console/app.js", "ui/index.html", "vendored.json"):  # the pages it serves
+        assert (api / "sedo" / "entrypoints" / "api" / "static" / page).read_bytes() == (static / page).read_bytes()
     assert (processor / "processor" / "handler.py").is_file()
     for artifact in (api, processor):
         assert not (artifact / "sedo" / "entrypoints" / "local").exists()

@@ -49,7 +49,8 @@ def test_the_spec_is_openapi_sedo_yaml_as_json(anonymous: Any, stack: Settings) 
 def test_bare_page_paths_redirect_to_the_page(anonymous: Any) -> None:
     for site in ("console", "ui"):
         response = anonymous.get(f"/sedo/{site}")
-        assert response.status_code == 308 and response.headers["location"] == f"{site}/"
+        assert response.status_code == 308 and response.headers["location"] == f"{site}/index.html"
+        assert anonymous.get(f"/sedo/{site}/index.html").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,9 @@ def test_every_vendored_file_has_its_recorded_hash() -> None:
         for name, recorded in entry["files"].items():
             path = STATIC / entry["directory"] / name
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            assert digest == recorded["sha256"], f"{path.relative_to(STATIC)} is not {entry['package']}@{entry['version']}"
+            assert digest == recorded["sha256"], (
+                f"{path.relative_to(STATIC)} is not {entry['package']}@{entry['version']}"
+            )
 
 
 def test_nothing_unlisted_is_vendored() -> None:

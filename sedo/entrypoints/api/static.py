@@ -87,7 +87,8 @@ def register(app: Any, spec_path: Path) -> None:
             return _response(path.read_bytes(), TYPES[path.suffix], "max-age=86400" if immutable else "no-cache")
 
         def to_slash(site: str = site) -> Any:
-            return redirect(f"{site}/", 308)  # relative: right behind any proxy prefix too
+            # index.html by name: API Gateway may route a bare "/sedo/console/" past the page routes
+            return redirect(f"{site}/index.html", 308)  # relative: right behind any proxy prefix too
 
         app.add_url_rule(f"/sedo/{site}", f"{site}_root", to_slash, methods=["GET"])
         app.add_url_rule(f"/sedo/{site}/", f"{site}_index", page, methods=["GET"])
