@@ -69,3 +69,12 @@ def test_the_console_never_writes_html() -> None:
         text = source.read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             assert sink not in text, f"{source.name} uses {sink}"
+
+
+def test_the_readmes_console_screenshots_exist() -> None:
+    readme = (static.STATIC.parents[3] / "README.md").read_text()
+    section = readme.split("## Console", 1)[1].split("\n## ", 1)[0]
+    shots = re.findall(r"\]\((docs/console/[^)]+\.png)\)", section)
+    assert len(shots) == 4, shots
+    for shot in shots:
+        assert (static.STATIC.parents[3] / shot).read_bytes().startswith(b"\x89PNG"), shot

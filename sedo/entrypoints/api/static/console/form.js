@@ -118,11 +118,10 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
       ...apiErrors.filter((e) => !editor.getEditor(e.path)).map((e) => h("p", { class: "error" }, e.message)),
     );
   };
+  let submitted = false;
   editor.on("change", () => {
-    if (apiErrors.length) {
-      apiErrors = [];
-      show();
-    }
+    apiErrors = [];
+    if (submitted) show(); // once submitted, errors follow every change
   });
   return {
     ready: new Promise((resolve) => editor.on("ready", resolve)),
@@ -130,8 +129,8 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
     /** The form's own errors (shown next to their fields); true when there are none. */
     validate() {
       apiErrors = [];
+      submitted = true;
       const errors = own();
-      editor.options.show_errors = "always";
       show();
       return errors.length === 0;
     },

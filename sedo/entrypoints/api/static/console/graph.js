@@ -5,7 +5,7 @@
 import { h, svg, clear } from "./dom.js";
 
 const NODE_H = 46;
-const CHAR_W = 7.4;
+const CHAR_W = 8.2; // a bold 13px step id, generously
 const START = "\u25B6 start";
 
 function nodeWidth(step) {
