@@ -50,7 +50,10 @@ export function grants(value = token()) {
   } catch {
     return {};
   }
-  const claim = claims[TENANTS_CLAIM];
+  // The claim's name is the deployment's (SEDO_JWT_TENANTS_CLAIM, e.g. custom:sedo_tenants for
+  // Cognito ID tokens): sedo:tenants, or else the one claim whose name speaks of sedo tenants.
+  const name = TENANTS_CLAIM in claims ? TENANTS_CLAIM : Object.keys(claims).find((k) => /sedo.?tenants/i.test(k));
+  const claim = name ? claims[name] : undefined;
   if (claim && typeof claim === "object") return { ...claim };
   if (typeof claim === "string") {
     const out = {};

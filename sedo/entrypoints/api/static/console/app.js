@@ -55,7 +55,7 @@ function header(tenant, grants) {
     nav.append(
       h("a", { href: `#/t/${encodeURIComponent(tenant)}/definitions` }, "Definitions"),
       h("a", { href: `#/t/${encodeURIComponent(tenant)}/executions` }, "Executions"),
-      h("a", { href: "../ui/" }, "API (Swagger UI)"),
+      h("a", { href: "../ui/index.html" }, "API (Swagger UI)"),
     );
   }
   if (tenants.length > 1) {
