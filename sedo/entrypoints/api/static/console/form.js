@@ -130,6 +130,9 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
     validate() {
       apiErrors = [];
       submitted = true;
+      // With "never", JSON Editor clears every error on its next change; from now on it shows
+      // its own, and the change handler above re-shows them relocated, with the API's.
+      editor.options.show_errors = "always";
       const errors = own();
       show();
       return errors.length === 0;
