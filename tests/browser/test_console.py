@@ -284,3 +284,25 @@ def test_swagger_ui_and_the_spec_answer_without_a_token(page: Any, console: Cons
     assert "/sedo/tenants/{tenantId}/definitions" in spec["paths"]
     page.goto(console.base + "/sedo/ui/")
     page.get_by_text("/sedo/tenants/{tenantId}/definitions/{definitionId}/execute").first.wait_for()
+
+
+def test_cancel_from_the_page_and_filter_the_list_by_state(page: Any, defined: Console) -> None:
+    execution = defined.start("review")
+    page.goto(defined.url)
+    page.evaluate(f"location.hash = '#/t/{TENANT}/executions/{execution}'")
+    page.get_by_role("button", name="Cancel execution").click()
+    page.locator("#execution-state").get_by_text("ExecutionCancelled").wait_for()
+    assert page.get_by_role("button", name="Cancel execution").count() == 0
+    assert page.get_by_role("region", name="step approve waits for an answer").count() == 0
+
+    page.get_by_role("link", name="Executions").click()
+    page.get_by_label("State").select_option("ExecutionCancelled")
+    key = execution.split(":", 2)[2]
+    listed = page.get_by_role("table", name="executions")
+    listed.get_by_role("link", name=key).wait_for()
+    states = listed.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert states and set(states) == {"ExecutionCancelled"}, states
+    page.get_by_label("Definition").fill("review")
+    page.get_by_label("Definition").press("Enter")
+    page.wait_for_url(re.compile(r"definitionId=review"))
+    listed.get_by_role("link", name=key).wait_for()
