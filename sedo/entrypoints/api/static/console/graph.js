@@ -221,12 +221,13 @@ export async function draw(host, document, { statusOf, problems = [], label: nam
   paint(laid, viewport);
   const width = Math.max(laid.width || 0, 200);
   const height = Math.max(laid.height || 0, 100);
-  const canvas = svg("svg", { class: "graph", role: "list", "aria-label": name, viewBox: `0 0 ${width + 20} ${height + 20}` }, defs, svg("g", { transform: "translate(10,10)" }, viewport));
+  const canvas = svg("svg", { class: "graph", role: "list", "aria-label": name }, defs, svg("g", { transform: "translate(10,10)" }, viewport));
   const controls = h("div", { class: "graph-controls" });
   const box = h("div", { class: "graph-box", tabindex: "0", "aria-label": `${name}: arrow keys pan, + and - zoom, 0 fits` }, canvas);
   box.style.height = `${Math.round(Math.min(Math.max(height + 40, 240), 760))}px`; // CSSOM, not a style attribute
   host.append(controls, box);
-  const zoom = panZoom(canvas, viewport, width + 20, height + 20);
+  const zoom = panZoom(canvas, viewport, width + 20, height + 20, box);
+  zoom.readable();
   controls.append(
     h("button", { type: "button", onclick: () => zoom.by(1.25), "aria-label": "zoom in" }, "+"),
     h("button", { type: "button", onclick: () => zoom.by(0.8), "aria-label": "zoom out" }, "\u2212"),
@@ -243,30 +244,45 @@ export async function draw(host, document, { statusOf, problems = [], label: nam
   return { nodes: drawn, registry, marks };
 }
 
-/** Zoom (wheel, buttons, keys) and pan (drag, keys) by changing the viewport transform. */
-function panZoom(canvas, viewport, width, height) {
+/**
+ * Zoom (wheel, buttons, keys) and pan (drag, keys) by changing the viewport transform. The
+ * canvas is in CSS pixels: a big graph starts at a readable scale (its top, centred), not
+ * shrunk to fit; "fit" shows all of it.
+ */
+function panZoom(canvas, viewport, graphWidth, graphHeight, box) {
+  const width = box.clientWidth || 1000;
+  const height = box.clientHeight || 600;
+  canvas.setAttribute("viewBox", `0 0 ${width} ${height}`);
   let scale = 1;
   let tx = 0;
   let ty = 0;
   const apply = () => viewport.setAttribute("transform", `translate(${tx},${ty}) scale(${scale})`);
+  const place = (next, centreY) => {
+    scale = next;
+    tx = (width - graphWidth * scale) / 2;
+    ty = centreY ? (height - graphHeight * scale) / 2 : 0;
+    apply();
+  };
   const api = {
     by(factor, cx = width / 2, cy = height / 2) {
-      const next = Math.min(6, Math.max(0.15, scale * factor));
+      const next = Math.min(6, Math.max(0.1, scale * factor));
       tx = cx - ((cx - tx) * next) / scale;
       ty = cy - ((cy - ty) * next) / scale;
       scale = next;
       apply();
     },
     pan(dx, dy) {
-      tx += dx / (canvas.getBoundingClientRect().width / width || 1);
-      ty += dy / (canvas.getBoundingClientRect().height / height || 1);
+      const r = canvas.getBoundingClientRect();
+      tx += dx * (width / (r.width || width));
+      ty += dy * (height / (r.height || height));
       apply();
     },
     fit() {
-      scale = 1;
-      tx = 0;
-      ty = 0;
-      apply();
+      place(Math.min(1, width / graphWidth, height / graphHeight), true);
+    },
+    readable() {
+      const fits = Math.min(1, width / graphWidth, height / graphHeight);
+      place(Math.max(fits, 0.6), fits >= 0.6);
     },
   };
   const toGraph = (ev) => {
