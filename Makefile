@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv run test unit integration lint typecheck bench fuzz clean
+.PHONY: help venv run test unit integration lint typecheck browser bench fuzz clean
 
 help:
 	@echo "make run    - start the local stack (moto + API on 127.0.0.1:3000 + processor), Ctrl-C stops it"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  - measure cost, throughput and latency (writes bench/results/latest.json)"
 	@echo "make fuzz   - fuzz the REST API with schemathesis from openapi/sedo.yaml (FUZZ_EXAMPLES, FUZZ_SEED)"
 	@echo "make sam-check - lint template.yaml (sam validate --lint, cfn-lint + IAM rule) and sam build it"
+	@echo "make browser - install Chromium for the console's browser tests where missing (root + apt)"
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sedo needs Python 3.11+"'
@@ -40,7 +41,12 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck sam-check
+# The console's browser tests (tests/browser) drive Debian's chromium: installed here where it is
+# missing and apt can install it; otherwise this fails saying how.
+browser:
+	@sh tests/browser/install.sh
+
+test: lint typecheck sam-check browser
 	$(BIN)/python -m pytest -p tests.faults.matrix -q -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: venv
@@ -91,6 +97,7 @@ sam-build: $(SAM_BUILT)
 sam-check: sam-lint sam-build
 
 test: export SEDO_REQUIRE_SAM_BUILD := 1
+test: export SEDO_REQUIRE_BROWSER := 1
 
 # Cold import of each built handler in a fresh interpreter (a measurement, not a test).
 sam-coldstart: sam-build

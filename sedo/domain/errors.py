@@ -73,3 +73,9 @@ class InvalidDefinition(BadRequest):
 
 class InvalidInput(BadRequest):
     title = "input does not pass inputSchema validation"
+
+
+class InvalidAnswer(BadRequest):
+    """A ``/complete`` output that breaks the callback step's ``inputSchema``."""
+
+    title = "output does not pass the step's inputSchema validation"

@@ -284,18 +284,23 @@ _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 _NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 
 
-def _input_schema_problems(schema: Any) -> list[Problem]:
+def input_schema_problems(schema: Any, base: str = "/inputSchema") -> list[Problem]:
+    """Every problem of a JSON Schema a document carries at ``base`` (a JSON Pointer).
+
+    For the definition's ``inputSchema`` and for a step's (a callback's answer): the
+    same meta-schema, reference and limit checks, since both run on every call.
+    """
     if isinstance(schema, bool):
         return []
     shape = schemas.schema_shape_problem(schema)
     if shape is not None:
-        return [Problem("/inputSchema", shape)]
+        return [Problem(base, shape)]
     problems: list[Problem] = []
     dialect = schema.get("$schema")
     if isinstance(dialect, str) and not _known_dialect(dialect):
         problems.append(
             Problem(
-                "/inputSchema/$schema",
+                f"{base}/$schema",
                 f"unknown $schema {dialect!r}: leave it out (draft 2020-12) or name a JSON Schema draft",
             )
         )
@@ -304,10 +309,11 @@ def _input_schema_problems(schema: Any) -> list[Problem]:
     meta = cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
     for error in meta.iter_errors(schema):
         problems.append(
-            Problem(pointer("inputSchema", *error.absolute_path), f"not a valid JSON Schema: {_short_message(error)}")
+            Problem(base + pointer(*error.absolute_path), f"not a valid JSON Schema: {_short_message(error)}")
         )
     refs: list[tuple[str, str]] = []
-    scoped = _collect_refs(schema, ("inputSchema",), refs, names=False)
+    scoped = _collect_refs(schema, (), refs, names=False)
+    refs = [(base + where, ref) for where, ref in refs]
     for where, ref in refs:
         if not ref.startswith("#"):
             problems.append(Problem(where, f"only local references ('#/...') are allowed, not {ref!r}"))
@@ -321,9 +327,7 @@ def _input_schema_problems(schema: Any) -> list[Problem]:
         except Unresolvable:
             problems.append(Problem(where, f"{ref!r} points to nothing in inputSchema"))
     if not problems:  # regular expressions that backtrack for ever, references that never end
-        problems.extend(
-            Problem(pointer("inputSchema") + where, message) for where, message in schemas.schema_problems(schema)
-        )
+        problems.extend(Problem(base + where, message) for where, message in schemas.schema_problems(schema))
     return problems
 
 
@@ -343,7 +347,7 @@ def _collect_refs(node: Any, path: tuple[object, ...], refs: list[tuple[str, str
             if not names and key == "$ref" and isinstance(value, str):
                 refs.append((pointer(*path, key), value))
             elif not names and key == "$id" and isinstance(value, str):
-                scoped = scoped or len(path) > 1
+                scoped = scoped or len(path) > 0
             elif names or key not in _DATA_KEYWORDS:
                 scoped = _collect_refs(value, (*path, key), refs, names=not names and key in _NAMED_SCHEMAS) or scoped
     elif isinstance(node, list):
@@ -382,7 +386,7 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
             Problem("", f"the definition is {size} bytes as JSON; at most {limits.MAX_DEFINITION_BYTES} are allowed")
         )
     if "inputSchema" in document and isinstance(document["inputSchema"], (dict, bool)):
-        problems.extend(_input_schema_problems(document["inputSchema"]))
+        problems.extend(input_schema_problems(document["inputSchema"]))
     problems.extend(_expression_problems([("/output", document.get("output"))]))
     steps = document.get("steps")
     if not isinstance(steps, list) or not steps:
@@ -404,7 +408,7 @@ def _nested_problems(options: LanguageOptions) -> Callable[[Any, str], list[Prob
 
 def _step_problems(steps: list[Any], options: LanguageOptions) -> list[Problem]:
     problems: list[Problem] = []
-    ctx = CheckContext(options, _nested_problems(options))
+    ctx = CheckContext(options, _nested_problems(options), input_schema_problems)
     first_index: dict[str, int] = {}
     edges: dict[str, list[tuple[str, str]]] = {}  # step id -> [(path, target)]
     ends: set[str] = set()
@@ -536,24 +540,32 @@ def load_definition(document: Any, version: int = 0, options: LanguageOptions | 
 
 def input_problems(schema: Any, instance: Any) -> list[str]:
     """Every way ``instance`` breaks the definition's ``inputSchema``, as readable lines."""
+    return [problem.message for problem in input_violations(schema, instance)]
+
+
+def input_violations(schema: Any, instance: Any, what: str = "inputSchema") -> list[Problem]:
+    """Every way ``instance`` breaks ``schema`` (the definition's ``inputSchema``, or a
+    callback step's), each at its JSON Pointer in the instance and with a readable message."""
     if schema is None:
         return []
     # Within a step budget (schemas.TooComplex, a 400, when exceeded): a schema is the tenant's code.
     try:
         errors = schemas.schema_errors(schema, instance)
     except RecursionError:
-        return ["inputSchema refers to itself without end; fix the definition's $ref loops"]
-    messages = []
+        return [Problem("", f"{what} refers to itself without end; fix the definition's $ref loops")]
+    problems = []
     for error in sorted(errors, key=lambda e: _document_order(e.absolute_path)):
         where = pointer(*error.absolute_path)
-        messages.append(f"{error.message}" + (f" (at {where})" if where else ""))
-    return messages
+        problems.append(Problem(where, f"{error.message}" + (f" (at {where})" if where else "")))
+    return problems
 
 
 __all__ = [
     "ID_PATTERN",
     "STEP_ID_PATTERN",
     "input_problems",
+    "input_schema_problems",
+    "input_violations",
     "load_definition",
     "load_text",
     "validate_document",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sedo.domain.definition import Definition, parse_definition
+from sedo.domain.definition import Definition, parse_definition, scoped
 from sedo.domain.errors import BadRequest, Conflict, NotFound
 from sedo.domain.language import load_definition
 from sedo.domain.steps.base import LanguageOptions
@@ -87,6 +88,13 @@ class DefinitionService:
         if stored is None:  # pragma: no cover - put_version writes both atomically
             raise NotFound(f"definition {definition_id!r} version {head.latest_version} is missing")
         return parse_definition(stored.document, stored.version)
+
+    def pinned(self, tenant_id: str, definition_id: str, version: int, scope: Sequence[str] = ()) -> Definition:
+        """The version an execution runs (even if the definition was deleted since), at its nested scope."""
+        stored = self.store.get_version(tenant_id, definition_id, version)
+        if stored is None:
+            raise NotFound(f"definition {definition_id!r} has no version {version}")
+        return scoped(parse_definition(stored.document, stored.version), list(scope))
 
     def _live_head(self, tenant_id: str, definition_id: str) -> DefinitionHead:
         head = self.store.get_head(tenant_id, definition_id)

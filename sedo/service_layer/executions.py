@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sedo.domain import engine, limits
-from sedo.domain.errors import BadRequest, Conflict, InvalidInput, NotFound, TooLarge, Unavailable
+from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
-from sedo.domain.language import input_problems
+from sedo.domain.language import input_violations
 from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, WakeKind
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
@@ -56,9 +56,9 @@ class ExecutionService:
         """
         limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
         definition = self.definition_service.latest_for_execution(tenant_id, definition_id)
-        problems = input_problems(definition.input_schema, input)
+        problems = input_violations(definition.input_schema, input)
         if problems:
-            raise InvalidInput("\n".join(problems), errors=problems)
+            raise InvalidInput("\n".join(p.message for p in problems), errors=problems)
 
         key = new_execution_key(int(self.clock.now().timestamp() * 1000))
         if name is not None:
@@ -192,6 +192,8 @@ class ExecutionService:
             raise BadRequest(f"step {step_id!r} takes no heartbeats (it has no heartbeatSeconds)")
         if "output" in data:  # it goes into the stash, which lives in the execution's one item
             limits.check_stash_value(data["output"], f"the output of step {step_id!r}")
+        if kind == "complete":
+            self._check_answer(head, step_id, data.get("output"))
         body = WakeUp(
             tenant_id=head.tenant_id,
             key=head.key,
@@ -205,6 +207,16 @@ class ExecutionService:
             raise TooLarge(f"the {kind} call is {size} bytes; at most {limits.MAX_SIGNAL_BYTES} are accepted")
         self.queue.send([body])
         return {"id": head.id, "stepId": step_id, "accepted": kind}
+
+    def _check_answer(self, head: Execution, step_id: str, output: Any) -> None:
+        """A callback step's ``inputSchema`` judges the answer, as a definition's judges input."""
+        definition = self.definition_service.pinned(head.tenant_id, head.definition_id, head.definition_version, head.scope)
+        step = definition.steps.get(step_id)
+        schema = step.config.get("inputSchema") if step is not None else None
+        problems = input_violations(schema, output, what=f"step {step_id!r}'s inputSchema")
+        if problems:
+            lines = "\n".join(p.message for p in problems)
+            raise InvalidAnswer(f"the output does not pass step {step_id!r}'s inputSchema:\n{lines}", errors=problems)
 
     def cancel(self, tenant_id: str, execution_id: str, reason: str | None = None) -> dict[str, Any]:
         for _ in range(10):

@@ -160,6 +160,31 @@ def test_api_answers_api_gateway_proxy_events(deployment: Deployment, api: Lambd
     assert_allowed(deployment, api, "ApiFunction")
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_api_serves_the_console_swagger_ui_and_the_spec_without_a_token(api: Lambda, version: str) -> None:
+    """The public page routes of template.yaml reach the same app; bodies come back as text."""
+    pages = {
+        "/sedo/console/index.html": "text/html",
+        "/sedo/console/app.js": "text/javascript",
+        "/sedo/console/vendor/elkjs/elk.bundled.js": "text/javascript",
+        "/sedo/ui/index.html": "text/html",
+        "/sedo/openapi.json": "application/json",
+    }
+    for path, media_type in pages.items():
+        response = call(api, version, "GET", path)
+        assert response["statusCode"] == 200, (path, response)
+        assert (apigw.header(response, "content-type") or "").startswith(media_type), path
+        assert "script-src 'self'" in (apigw.header(response, "content-security-policy") or ""), path
+        assert not response.get("isBase64Encoded"), path
+    index = call(api, version, "GET", "/sedo/console/index.html")["body"]
+    assert index == (cfn.ROOT / "sedo/entrypoints/api/static/console/index.html").read_text()
+    assert (
+        "/sedo/tenants/{tenantId}/definitions"
+        in json.loads(call(api, version, "GET", "/sedo/openapi.json")["body"])["paths"]
+    )
+    assert call(api, version, "GET", "/sedo/console/missing.js")["statusCode"] == 404
+
+
 def _receive(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return list(
         sqs.receive_message(
@@ -334,6 +359,9 @@ def test_artifacts_hold_only_what_the_functions_need(built: Path) -> None:
     assert (sweeper / "sedo" / "entrypoints" / "sweeper.py").is_file()
     assert (api / "openapi" / "sedo.yaml").read_bytes() == (cfn.ROOT / "openapi" / "sedo.yaml").read_bytes()
     assert (api / "sedo" / "entrypoints" / "api" / "lambda_handler.py").is_file()
+    static = cfn.ROOT / "sedo" / "entrypoints" / "api" / "static"
+    for page in ("console/index.html", "console/app.js", "ui/index.html", "vendored.json"):  # the pages it serves
+        assert (api / "sedo" / "entrypoints" / "api" / "static" / page).read_bytes() == (static / page).read_bytes()
     assert (processor / "processor" / "handler.py").is_file()
     for artifact in (api, processor, sweeper):
         assert not (artifact / "sedo" / "entrypoints" / "local").exists()

@@ -284,7 +284,11 @@ def test_parameters_and_outputs_later_work_relies_on() -> None:
     assert cfn.template()["Globals"]["Function"]["Tracing"] == {"Ref": "Tracing"}
 
 
-def test_the_jwt_authorizer_guards_every_route_but_the_public_health_check() -> None:
+#: Public routes besides the health check: the static pages (sedo/entrypoints/api/static.py).
+PAGES = {"/sedo/console", "/sedo/console/{proxy+}", "/sedo/ui", "/sedo/ui/{proxy+}", "/sedo/openapi.json"}
+
+
+def test_the_jwt_authorizer_guards_every_route_but_the_public_health_check_and_pages() -> None:
     auth = props("HttpApi")["Auth"]
     assert auth["DefaultAuthorizer"] == "JwtAuthorizer"
     assert auth["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"] == {
@@ -292,9 +296,17 @@ def test_the_jwt_authorizer_guards_every_route_but_the_public_health_check() -> 
         "audience": {"Ref": "JwtAudience"},
     }
     events = {e["Properties"]["Path"]: e["Properties"] for e in props("ApiFunction")["Events"].values()}
-    assert set(events) == {"/sedo/{proxy+}", "/sedo/health"}
+    assert set(events) == {"/sedo/{proxy+}", "/sedo/health", *PAGES}
     assert events["/sedo/{proxy+}"]["Method"] == "ANY" and "Auth" not in events["/sedo/{proxy+}"]
     assert events["/sedo/health"]["Auth"] == {"Authorizer": "NONE"}
+    for page in PAGES:  # GET only: nothing else reaches the function without the authorizer
+        assert events[page]["Method"] == "GET" and events[page]["Auth"] == {"Authorizer": "NONE"}, page
+    # No operation of the contract lives under a public page's path.
+    assert not [
+        p
+        for p in yaml.safe_load((cfn.ROOT / "openapi" / "sedo.yaml").read_text())["paths"]
+        if any(p == page or p.startswith(page.removesuffix("{proxy+}")) for page in PAGES)
+    ]
     # The one path named outside openapi/sedo.yaml is its public operation; every path is under the proxy.
     spec = yaml.safe_load((cfn.ROOT / "openapi" / "sedo.yaml").read_text())
     assert all(path.startswith("/sedo/") for path in spec["paths"])

@@ -31,12 +31,15 @@ class CheckContext:
     """What the language hands a step type's :meth:`StepType.check`.
 
     ``nested(steps, path)`` validates a nested step list (a map's iterator, a parallel
-    branch) as a definition of its own, with problems at paths below ``path``: the
-    language owns validation, so step types never import it.
+    branch) as a definition of its own, with problems at paths below ``path``;
+    ``schema(schema, path)`` checks a JSON Schema a step declares (a callback's answer) as
+    a definition's ``inputSchema`` is checked. The language owns validation, so step types
+    never import it.
     """
 
     options: LanguageOptions
     nested: Callable[[Any, str], list[Problem]]
+    schema: Callable[[Any, str], list[Problem]]
 
 
 @dataclass(frozen=True)

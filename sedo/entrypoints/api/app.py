@@ -16,8 +16,8 @@ from starlette.exceptions import HTTPException
 from sedo.auth.errors import AuthError
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
-from sedo.domain.errors import InvalidDefinition, SedoError
-from sedo.entrypoints.api import auth
+from sedo.domain.errors import InvalidDefinition, Problem, SedoError
+from sedo.entrypoints.api import auth, static
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
 from sedo.entrypoints.api.problems import Routes, framework_problem, internal_error
@@ -40,7 +40,10 @@ def sedo_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
     if isinstance(exc, InvalidDefinition):
         ext["errors"] = [{"path": p.path or "/", "message": p.message} for p in exc.problems]
     elif "errors" in exc.extra:
-        ext["errors"] = [{"message": m} for m in exc.extra["errors"]]
+        ext["errors"] = [
+            {"path": e.path or "/", "message": e.message} if isinstance(e, Problem) else {"message": e}
+            for e in exc.extra["errors"]
+        ]
     if exc.status >= 500:
         log.warning("request failed: %s", exc.detail)
     return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), ext=ext or None)
@@ -82,6 +85,7 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
         security_map=auth.security_map(verifier),
         validator_map=VALIDATOR_MAP,
     )
+    static.register(app, settings.openapi_path)  # the console, Swagger UI and the spec: public pages
     app.add_middleware(PathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodyGuard, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(SedoError, sedo_problem)

@@ -87,6 +87,8 @@ def run(
             f"""
 sedo local stack is up
   API          {base}/sedo   (health: {base}/sedo/health)
+  Console      {base}/sedo/console/#token={token}
+  Swagger UI   {base}/sedo/ui/   (spec: {base}/sedo/openapi.json)
   AWS (moto)   {moto.endpoint}   tables {settings.definitions_table}, {settings.executions_table}, \
 {settings.history_table}
   processor    {workers} workers polling {settings.queue_url}
