@@ -206,8 +206,8 @@ def hydrate_events(head_key: str, events: list[dict[str, Any]], texts: Texts) ->
     return [{**e, **{f: resolve(e[f]) for f in EVENT_FIELDS if f in e}} for e in events]
 
 
-def hydrate_value(head_key: str, value: Any, texts: Texts) -> Any:
-    return _Resolver(head_key, texts, None)(value)
+def hydrate_value(head_key: str, value: Any, texts: Texts, claims: Claims | None = None) -> Any:
+    return _Resolver(head_key, texts, claims)(value)
 
 
 # --- dehydration: values -> references ----------------------------------------------

@@ -52,12 +52,13 @@ class PayloadService:
         texts = self._texts(head.tenant_id, head.key, refs)
         return payloads.hydrate(head, texts, claims), claims
 
-    def resolve(self, tenant_id: str, head_key: str, value: Any) -> Any:
-        """A value at a claim position, resolved if it is a reference."""
+    def resolve(self, tenant_id: str, head_key: str, value: Any, claims: Claims | None = None) -> Any:
+        """A value at a claim position, resolved if it is a reference (and remembered in
+        ``claims``: it is stored already)."""
         ref = payloads.as_ref(value)
         if ref is None:
             return value
-        return payloads.hydrate_value(head_key, value, self._texts(tenant_id, head_key, [ref]))
+        return payloads.hydrate_value(head_key, value, self._texts(tenant_id, head_key, [ref]), claims)
 
     def resolve_items(self, tenant_id: str, head_key: str, values: list[Any]) -> list[Any]:
         """A list whose elements may be references (a fan-out's results), resolved."""
