@@ -191,7 +191,14 @@ class _Resolver:
 
 
 def hydrate(head: Execution, texts: Texts, claims: Claims) -> Execution:
-    """The head with the references of its input, stash and output replaced by their values."""
+    """The head with the references of its input, stash and output replaced by their values.
+    The references of its pending events stay (the engine starts new events), and are
+    remembered so that dehydrating the head keeps them as they are."""
+    for event in head.pending_events:
+        for name in EVENT_FIELDS:
+            ref = as_ref(event.get(name))
+            if ref is not None:
+                claims.remember(event[name], ref, head.key)
     resolve = _Resolver(head.key, texts, claims)
     return replace(
         head,
