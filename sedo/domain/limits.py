@@ -107,6 +107,9 @@ MAX_SIGNAL_BYTES = 200 * KIB
 #: the longest string ``format`` builds.
 MAX_FUNCTION_ITEMS = 1000
 MAX_FUNCTION_STRING = 262_144
+#: The cause of a failure as sedo keeps it (in events, the stash of a catch, the head): an
+#: error message may quote the data it failed on, so longer causes are cut.
+MAX_CAUSE_CHARS = 4096
 #: SQS's longest message timer; longer waits re-arm.
 MAX_SQS_DELAY_SECONDS = 900
 
@@ -160,7 +163,7 @@ def measure(value: Any, max_bytes: int, max_depth: int = MAX_DEPTH, what: str = 
         else:
             total += _scalar_size(node)
         if total > max_bytes:
-            raise TooLarge(f"{what} is larger than {_kib(max_bytes)} as JSON; make it smaller")
+            raise TooLarge(f"{what} is larger than {size_text(max_bytes)} as JSON; make it smaller")
     return total
 
 
@@ -179,10 +182,18 @@ def depth_of(value: Any) -> int:
     return deepest
 
 
-def _kib(n: int) -> str:
+def size_text(n: int) -> str:
+    """A size as sedo's messages give it: ``5 MiB``, ``64 KiB``, ``1000 bytes``."""
     if n % MIB == 0:
         return f"{n // MIB} MiB"
     return f"{n // KIB} KiB" if n % KIB == 0 else f"{n} bytes"
+
+
+def clip_cause(cause: str) -> str:
+    """A failure's cause, cut to :data:`MAX_CAUSE_CHARS` (saying so)."""
+    if len(cause) <= MAX_CAUSE_CHARS:
+        return cause
+    return cause[: MAX_CAUSE_CHARS - 30] + f"... ({len(cause) - MAX_CAUSE_CHARS + 30} more characters)"
 
 
 def check_input(value: Any) -> None:
@@ -290,4 +301,5 @@ __all__ = [
     "expression_problem",
     "json_text_too_deep",
     "measure",
+    "size_text",
 ]

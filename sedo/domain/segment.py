@@ -149,6 +149,7 @@ class Segment:
         self.head.awaiting = None
 
     def fail_execution(self, error: str, cause: str, step_id: str | None = None) -> None:
+        cause = limits.clip_cause(cause)
         self.emit(ex.FAILED, stepId=step_id, error=error, cause=cause, index=self.head.index)
         self.head.error, self.head.cause = error, cause
         self.end(ex.FAILED)
@@ -271,7 +272,7 @@ class Segment:
                 self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=outcome.output)
                 self._succeed(definition, step, outcome.output)
             else:
-                error, cause = outcome.error or failures.RUNTIME, outcome.cause or ""
+                error, cause = outcome.error or failures.RUNTIME, limits.clip_cause(outcome.cause or "")
                 self.emit(ex.STEP_FAILED, stepId=step.id, error=error, cause=cause)
                 self.fail_execution(error, cause, step.id)
             return None
@@ -339,6 +340,7 @@ class Segment:
 
     def _failed(self, step: Step, failure: Failed) -> str | None:
         head = self.head
+        failure = Failed(failure.error, limits.clip_cause(failure.cause))
 
         def record(**extra: Any) -> None:
             self.emit(
