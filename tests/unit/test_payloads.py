@@ -191,12 +191,10 @@ def test_a_head_too_large_even_with_references_fails_its_step_catchably(caught: 
 
 
 def test_a_segment_with_many_events_goes_on_in_a_continue_instead_of_growing() -> None:
-    steps = [
-        {"id": f"s{i}", "type": "transform", "expression": "input.s", "next": f"s{i + 1}"} for i in range(40)
-    ]
+    steps = [{"id": f"s{i}", "type": "transform", "expression": "input.s", "next": f"s{i + 1}"} for i in range(40)]
     steps.append({"id": "s40", "type": "succeed"})
     value = "e" * (limits.CLAIM_THRESHOLD_BYTES - 100)  # each event's output stays in the head
-    api, described, sizes = run({"id": "events", "steps": steps}, {"s": value})
+    _, described, sizes = run({"id": "events", "steps": steps}, {"s": value})
     assert described["state"] == SUCCEEDED
     bound = limits.MAX_SEGMENT_EVENTS_BYTES + limits.MAX_STEP_SLACK_BYTES + 20 * 1024
     assert max(sizes) < bound
