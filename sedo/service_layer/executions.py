@@ -38,17 +38,14 @@ class ExecutionService:
         queue: Queue,
         clock: Clock,
         iterations: IterationService | None = None,
-        payloads: PayloadService | None = None,
+        *,
+        payloads: PayloadService,
     ) -> None:
         self.definition_service = definitions
         self.executions = executions
         self.queue = queue
         self.clock = clock
         self.iteration_service = iterations
-        if payloads is None:
-            from sedo.adapters.memory import MemoryPayloadStore
-
-            payloads = PayloadService(MemoryPayloadStore())
         #: Large values are kept apart from heads (the claim check) and resolved to be shown.
         self.payloads = payloads
 

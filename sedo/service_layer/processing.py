@@ -63,15 +63,12 @@ class WakeUpProcessor:
         invoker: Invoker | None = None,
         iterations: IterationStore | None = None,
         observer: WakeObserver | None = None,
-        payloads: PayloadService | None = None,
+        *,
+        payloads: PayloadService,
     ) -> None:
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
-        if payloads is None:
-            from sedo.adapters.memory import MemoryPayloadStore
-
-            payloads = PayloadService(MemoryPayloadStore())
-        self.payloads = payloads
+        self.payloads = payloads  # the claim check: large values kept apart from heads
         self.iterations = (
             IterationService(iterations, executions, queue, clock, payloads=payloads)
             if iterations is not None
