@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
     from sedo.service_layer.observe import WakeObserver
-    from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
+    from sedo.service_layer.payloads import PayloadService
+    from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, PayloadStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
     from sedo.service_layer.sweeper import Sweeper
 
@@ -30,12 +31,19 @@ class Adapters:
     clock: Clock
     invoker: Invoker | None = None
     iterations: IterationStore | None = None
+    #: Values kept apart from execution heads; None: an in-memory store (unit tests only).
+    payloads: PayloadStore | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
     from sedo.adapters.aws import client
     from sedo.adapters.clock import SystemClock
-    from sedo.adapters.dynamodb import DynamoDefinitionStore, DynamoExecutionStore, DynamoIterationStore
+    from sedo.adapters.dynamodb import (
+        DynamoDefinitionStore,
+        DynamoExecutionStore,
+        DynamoIterationStore,
+        DynamoPayloadStore,
+    )
     from sedo.adapters.sqs import SqsQueue
 
     dynamodb = client("dynamodb", settings)
@@ -48,6 +56,13 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
         clock=clock or SystemClock(),
         invoker=_LazyInvoker(settings),
         iterations=DynamoIterationStore(dynamodb, settings.executions_table),
+        payloads=DynamoPayloadStore(
+            dynamodb,
+            settings.executions_table,
+            lambda: client("s3", settings),
+            settings.payload_bucket,
+            settings.retention_days,
+        ),
     )
 
 
@@ -99,7 +114,13 @@ class _LazyInvoker:
 
 def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) -> Adapters:
     from sedo.adapters.clock import FakeClock
-    from sedo.adapters.memory import MemoryDefinitionStore, MemoryExecutionStore, MemoryIterationStore, MemoryQueue
+    from sedo.adapters.memory import (
+        MemoryDefinitionStore,
+        MemoryExecutionStore,
+        MemoryIterationStore,
+        MemoryPayloadStore,
+        MemoryQueue,
+    )
 
     executions = MemoryExecutionStore()
     return Adapters(
@@ -109,7 +130,16 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         clock or FakeClock(),
         invoker,
         MemoryIterationStore(executions),
+        MemoryPayloadStore(),
     )
+
+
+def payload_service(adapters: Adapters) -> PayloadService:
+    """The claim check over the adapters' payload store (sedo/service_layer/payloads.py)."""
+    from sedo.adapters.memory import MemoryPayloadStore
+    from sedo.service_layer.payloads import PayloadService
+
+    return PayloadService(adapters.payloads if adapters.payloads is not None else MemoryPayloadStore())
 
 
 @dataclass(frozen=True)
@@ -125,14 +155,19 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
 
     options = LanguageOptions(allowed_functions=allowed_functions(settings) if settings is not None else None)
     definitions = DefinitionService(adapters.definitions, adapters.clock, options)
+    payloads = payload_service(adapters)
     iterations = None
     if adapters.iterations is not None:
         from sedo.service_layer.iterations import IterationService
 
-        iterations = IterationService(adapters.iterations, adapters.executions, adapters.queue, adapters.clock)
+        iterations = IterationService(
+            adapters.iterations, adapters.executions, adapters.queue, adapters.clock, payloads=payloads
+        )
     return ApiServices(
         definitions=definitions,
-        executions=ExecutionService(definitions, adapters.executions, adapters.queue, adapters.clock, iterations),
+        executions=ExecutionService(
+            definitions, adapters.executions, adapters.queue, adapters.clock, iterations, payloads=payloads
+        ),
     )
 
 
@@ -154,6 +189,7 @@ def processor(
         invoker=adapters.invoker,
         iterations=adapters.iterations,
         observer=observer,
+        payloads=payload_service(adapters),
     )
 
 

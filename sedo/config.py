@@ -30,6 +30,8 @@ class Settings:
     executions_table: str = "sedo-executions"
     history_table: str = "sedo-history"
     queue_url: str = ""
+    #: The S3 bucket for values too large for an item of the executions table (the claim check).
+    payload_bucket: str = ""
     log_level: str = "INFO"
     service_name: str = "sedo"
     max_steps_per_wakeup: int = 50
@@ -75,6 +77,7 @@ class Settings:
             executions_table=_env("SEDO_EXECUTIONS_TABLE", "sedo-executions") or "",
             history_table=_env("SEDO_HISTORY_TABLE", "sedo-history") or "",
             queue_url=_env("SEDO_QUEUE_URL", "") or "",
+            payload_bucket=_env("SEDO_PAYLOAD_BUCKET", "") or "",
             log_level=(_env("SEDO_LOG_LEVEL") or _env("POWERTOOLS_LOG_LEVEL") or "INFO").upper(),
             service_name=_env("POWERTOOLS_SERVICE_NAME", "sedo") or "sedo",
             max_steps_per_wakeup=int(_env("SEDO_MAX_STEPS_PER_WAKEUP", "50") or 50),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -227,3 +227,23 @@ class MemoryIterationStore:
         )
         page = heads[:limit]
         return page, (page[-1].index or 0) + 1 if len(heads) > limit else None
+
+
+class MemoryPayloadStore:
+    """Values kept apart from heads, by (tenant, execution key, digest); counts writes."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str, str], str] = {}
+        self.writes = 0
+
+    def put(self, tenant_id: str, key: str, values: Mapping[str, str]) -> None:
+        for sha, text in values.items():
+            self.writes += 1
+            self.values[(tenant_id, key, sha)] = text
+
+    def get(self, tenant_id: str, wanted: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str], str]:
+        return {
+            (key, sha): self.values[(tenant_id, key, sha)]
+            for key, sha, _ in wanted
+            if (tenant_id, key, sha) in self.values
+        }

@@ -142,13 +142,14 @@ def cancel(head: Execution, now: datetime, reason: str | None = None) -> Commit:
     return segment.finish()
 
 
-def dead_letter(head: Execution, now: datetime, cause: str) -> Commit:
+def dead_letter(head: Execution, now: datetime, cause: str, error: str = failures.RUNTIME) -> Commit:
     """Fail an execution whose wake-up could not be processed on its last receive
-    (``States.Runtime``), so a dead letter never leaves it showing as running."""
+    (``States.Runtime``), so a dead letter never leaves it showing as running; or whose new
+    state could not be stored (``error``: States.PayloadTooLarge)."""
     segment = Segment(head, now, produced_by="dead-letter")
     if head.step is not None and not head.finished:
-        segment.emit(ex.STEP_FAILED, stepId=head.step, error=failures.RUNTIME, cause=cause)
-    segment.fail_execution(failures.RUNTIME, cause, head.step)
+        segment.emit(ex.STEP_FAILED, stepId=head.step, error=error, cause=cause)
+    segment.fail_execution(error, cause, head.step)
     return segment.finish()
 
 

@@ -29,19 +29,39 @@ from sedo.domain.errors import BadRequest, TooLarge
 
 KIB = 1024
 
-#: An HTTP request body (JSON or YAML), before parsing. API Gateway and Lambda allow
-#: more; sedo stops here so a body is never buffered or parsed beyond what it can store.
-MAX_REQUEST_BYTES = 512 * KIB
+MIB = 1024 * KIB
+
+#: An HTTP request body (JSON or YAML), before parsing. On AWS a request reaches the API
+#: function through API Gateway (10 MB payloads) as a synchronous Lambda invocation, whose
+#: event (headers, request context and the body as an escaped JSON string) may be at most
+#: 6 MB: 5 MiB of body leaves room for the rest. sedo stops here, so a body is never
+#: buffered or parsed beyond what can reach it on AWS.
+MAX_REQUEST_BYTES = 5 * MIB
 #: A definition, as stored (compact JSON): one DynamoDB item per version.
 MAX_DEFINITION_BYTES = 256 * KIB
-#: An execution's input (compact JSON). The execution head holds it up to three times
-#: (the input, the stash's ``input`` and the submitted event) in one 400 KB item.
-MAX_INPUT_BYTES = 64 * KIB
+#: An execution's input (compact JSON). Values larger than CLAIM_THRESHOLD_BYTES are kept
+#: apart from the execution head (the claim check, sedo/domain/payloads.py), so the input is
+#: bounded by what one wake-up holds in memory, not by an item. Through the API it is also
+#: bounded by MAX_REQUEST_BYTES.
+MAX_INPUT_BYTES = 10 * MIB
 #: One value a step writes into the stash (its output, an error), or a callback's output.
-MAX_STASH_VALUE_BYTES = 64 * KIB
+MAX_STASH_VALUE_BYTES = 10 * MIB
 #: The whole execution head (state, stash, outbox, pending events), as stored. DynamoDB's
 #: item limit is 400 KB including attribute names and keys; this leaves room for them.
 MAX_HEAD_BYTES = 350 * KIB
+#: A value at a claim position of the head (the input, a stash value, the output, an event's
+#: input or output) larger than this (compact JSON) is stored apart and referenced.
+CLAIM_THRESHOLD_BYTES = 4 * KIB
+#: A value stored apart up to this size is an item of the executions table; a larger one an
+#: object in the payload bucket (S3).
+MAX_ITEM_PAYLOAD_BYTES = 300 * KIB
+#: A segment stops (and goes on in a ``continue`` wake-up) before a step once its history
+#: events take this much of the head; they are flushed at each commit.
+MAX_SEGMENT_EVENTS_BYTES = 64 * KIB
+#: What one step may add to the head besides its stash value: its events, the output, the
+#: outbox. A stash value fails its step with States.PayloadTooLarge when the head without
+#: its events would pass MAX_HEAD_BYTES - MAX_SEGMENT_EVENTS_BYTES - MAX_STEP_SLACK_BYTES.
+MAX_STEP_SLACK_BYTES = 32 * KIB
 
 #: Nesting of JSON/YAML documents and values: objects and arrays inside each other.
 MAX_DEPTH = 64
@@ -77,15 +97,19 @@ MAX_MAP_CONCURRENCY = 10_000
 MAX_WAIT_SECONDS = 366 * 24 * 3600
 #: A synchronous invoke waits at most this long for its target (longer: ``waitForCompletion``).
 MAX_SYNC_TIMEOUT_SECONDS = 60
-#: A request or response body of an invoke step. Lambda's synchronous payload limit is 6 MB;
-#: sedo keeps results far smaller so they fit the execution head.
-MAX_INVOKE_PAYLOAD_BYTES = 256 * KIB
-#: A completion's output or error travels in one SQS message (256 KiB at most).
+#: A request or response body of an invoke step: Lambda's synchronous payload limit (6 MB).
+#: A large result is kept apart from the execution head like any large stash value.
+MAX_INVOKE_PAYLOAD_BYTES = 6 * MIB
+#: A completion call travels in one SQS message (256 KiB at most); an output that would make
+#: it larger is stored apart first and the message carries its reference.
 MAX_SIGNAL_BYTES = 200 * KIB
 #: sedo's own JMESPath functions: the longest array ``range`` and ``partition`` build, and
 #: the longest string ``format`` builds.
 MAX_FUNCTION_ITEMS = 1000
 MAX_FUNCTION_STRING = 262_144
+#: The cause of a failure as sedo keeps it (in events, the stash of a catch, the head): an
+#: error message may quote the data it failed on, so longer causes are cut.
+MAX_CAUSE_CHARS = 4096
 #: SQS's longest message timer; longer waits re-arm.
 MAX_SQS_DELAY_SECONDS = 900
 
@@ -139,7 +163,7 @@ def measure(value: Any, max_bytes: int, max_depth: int = MAX_DEPTH, what: str = 
         else:
             total += _scalar_size(node)
         if total > max_bytes:
-            raise TooLarge(f"{what} is larger than {_kib(max_bytes)} as JSON; make it smaller")
+            raise TooLarge(f"{what} is larger than {size_text(max_bytes)} as JSON; make it smaller")
     return total
 
 
@@ -158,8 +182,18 @@ def depth_of(value: Any) -> int:
     return deepest
 
 
-def _kib(n: int) -> str:
+def size_text(n: int) -> str:
+    """A size as sedo's messages give it: ``5 MiB``, ``64 KiB``, ``1000 bytes``."""
+    if n % MIB == 0:
+        return f"{n // MIB} MiB"
     return f"{n // KIB} KiB" if n % KIB == 0 else f"{n} bytes"
+
+
+def clip_cause(cause: str) -> str:
+    """A failure's cause, cut to :data:`MAX_CAUSE_CHARS` (saying so)."""
+    if len(cause) <= MAX_CAUSE_CHARS:
+        return cause
+    return cause[: MAX_CAUSE_CHARS - 30] + f"... ({len(cause) - MAX_CAUSE_CHARS + 30} more characters)"
 
 
 def check_input(value: Any) -> None:
@@ -247,12 +281,14 @@ def expression_problem(text: Any) -> str | None:
 
 
 __all__ = [
+    "CLAIM_THRESHOLD_BYTES",
     "MAX_DEFINITION_BYTES",
     "MAX_DEPTH",
     "MAX_EXPRESSION_DEPTH",
     "MAX_EXPRESSION_LENGTH",
     "MAX_HEAD_BYTES",
     "MAX_INPUT_BYTES",
+    "MAX_ITEM_PAYLOAD_BYTES",
     "MAX_PATTERN_LENGTH",
     "MAX_REQUEST_BYTES",
     "MAX_SCHEMA_BYTES",
@@ -265,4 +301,5 @@ __all__ = [
     "expression_problem",
     "json_text_too_deep",
     "measure",
+    "size_text",
 ]

@@ -4,6 +4,12 @@ The engine (:mod:`sedo.domain.engine`) opens a segment on a copy of the head, ap
 one wake-up to it (running steps until an await point, the end, or the step budget),
 and :meth:`Segment.finish` turns it into a :class:`Commit`: the new head with
 ``seq + 1``, the history events it emitted and its outbox (the messages it must send).
+
+The segment keeps the head within one item as stored (sedo/domain/payloads.py: large
+values are kept apart and cost the head a reference): it tracks what the stash and its
+events will weigh, goes on in a ``continue`` wake-up once its events grow large, and
+fails a step with ``States.PayloadTooLarge`` (catchable) whose stash value would make the
+head too large to store.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sedo.domain import execution as ex
-from sedo.domain import failures, limits, liveness
+from sedo.domain import failures, limits, liveness, payloads
 from sedo.domain.definition import Definition, Step
 from sedo.domain.errors import SedoError
 from sedo.domain.execution import Execution, WakeUp
@@ -87,6 +93,12 @@ class Segment:
         #: whether its iterations all came in (``gathered``), else they must be swept.
         self._fanin = head.instance if isinstance(head.awaiting, FanInAwait) else None
         self.gathered = False
+        #: What the head will weigh as stored: its stash values (by key), the rest of it
+        #: when the segment began, and the segment's events.
+        self._stash_costs = {k: payloads.position_cost(v) + len(k) + 4 for k, v in self.head.stash.items()}
+        self._stash_cost = sum(self._stash_costs.values())
+        self._base_cost = payloads.head_cost_without_stash(self.head)
+        self._events_cost = 0
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -97,6 +109,7 @@ class Segment:
             event["stepId"] = stepId
         event.update({k: v for k, v in data.items() if v is not None})
         self.head.pending_events.append(event)
+        self._events_cost += payloads.event_cost(event)
         self.head.state = event_type
         return self.head.event_count
 
@@ -109,12 +122,34 @@ class Segment:
             message["data"] = data
         self._messages.append(message)
 
+    def keep(self, path: str, value: Any) -> bool:
+        """Put a value into the stash under ``path``, unless it would make the head too large
+        to store (then False, and the stash is unchanged)."""
+        cost = payloads.position_cost(value) + len(path) + 4  # the key, its quotes, colon and comma
+        stash_cost = self._stash_cost - self._stash_costs.get(path, 0) + cost
+        room = limits.MAX_HEAD_BYTES - limits.MAX_SEGMENT_EVENTS_BYTES - limits.MAX_STEP_SLACK_BYTES
+        if self._base_cost + stash_cost > room:
+            return False
+        self.head.stash[path] = value
+        self._stash_costs[path] = cost
+        self._stash_cost = stash_cost
+        return True
+
+    def _head_room_message(self, path: str) -> str:
+        return (
+            f"storing the result under {path!r} would make the execution's state larger than sedo keeps "
+            f"({limits.MAX_HEAD_BYTES // 1024} KiB as stored, values over "
+            f"{limits.CLAIM_THRESHOLD_BYTES // 1024} KiB counting as references): use fewer resultPath keys "
+            "or larger values"
+        )
+
     def end(self, state: str) -> None:
         self.head.state = state
         self.head.ended_at = self.ts
         self.head.awaiting = None
 
     def fail_execution(self, error: str, cause: str, step_id: str | None = None) -> None:
+        cause = limits.clip_cause(cause)
         self.emit(ex.FAILED, stepId=step_id, error=error, cause=cause, index=self.head.index)
         self.head.error, self.head.cause = error, cause
         self.end(ex.FAILED)
@@ -197,7 +232,8 @@ class Segment:
         while True:
             step = definition.step(step_id)
             if outcome is None:
-                if started >= self.budget.max_steps_per_wakeup:
+                events_full = started and self._events_cost > limits.MAX_SEGMENT_EVENTS_BYTES
+                if started >= self.budget.max_steps_per_wakeup or events_full:
                     self.head.awaiting = ContinueAwait(step=step.id)
                     self.send(WakeKind.CONTINUE)
                     return
@@ -236,7 +272,7 @@ class Segment:
                 self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=outcome.output)
                 self._succeed(definition, step, outcome.output)
             else:
-                error, cause = outcome.error or failures.RUNTIME, outcome.cause or ""
+                error, cause = outcome.error or failures.RUNTIME, limits.clip_cause(outcome.cause or "")
                 self.emit(ex.STEP_FAILED, stepId=step.id, error=error, cause=cause)
                 self.fail_execution(error, cause, step.id)
             return None
@@ -274,9 +310,11 @@ class Segment:
             limits.check_stash_value(output, f"the output of step {step.id!r}")
         except SedoError as exc:  # too large or too deep to keep in the execution
             return self._failed(step, Failed(failures.PAYLOAD_TOO_LARGE, exc.detail))
+        if "resultPath" in step.config and not self.keep(step.config["resultPath"], output):
+            return self._failed(
+                step, Failed(failures.PAYLOAD_TOO_LARGE, self._head_room_message(step.config["resultPath"]))
+            )
         self.emit(ex.STEP_SUCCEEDED, stepId=step.id, output=output)
-        if "resultPath" in step.config:
-            self.head.stash[step.config["resultPath"]] = output
         self.head.output = output
         next_id = outcome.next or step.next
         if next_id is None:
@@ -302,6 +340,7 @@ class Segment:
 
     def _failed(self, step: Step, failure: Failed) -> str | None:
         head = self.head
+        failure = Failed(failure.error, limits.clip_cause(failure.cause))
 
         def record(**extra: Any) -> None:
             self.emit(
@@ -319,7 +358,12 @@ class Segment:
         catcher = catcher_for(step.config.get("catch") or [], failure.error)
         if catcher is not None:
             record(caughtBy=catcher["next"])
-            head.stash[catcher.get("resultPath", "error")] = {"error": failure.error, "cause": failure.cause}
+            path = catcher.get("resultPath", "error")
+            if not self.keep(path, {"error": failure.error, "cause": failure.cause}):
+                cause = self._head_room_message(path)
+                self.emit(ex.STEP_FAILED, stepId=step.id, error=failures.PAYLOAD_TOO_LARGE, cause=cause)
+                self.fail_execution(failures.PAYLOAD_TOO_LARGE, cause, step.id)
+                return None
             return str(catcher["next"])
         record()
         self.fail_execution(failure.error, failure.cause, step.id)

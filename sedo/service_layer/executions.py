@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sedo.domain import engine, limits
+from sedo.domain import engine, limits, payloads
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_violations
@@ -19,6 +19,7 @@ from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, Wake
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
+from sedo.service_layer.payloads import PayloadService
 from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
 
 log = logging.getLogger("sedo.executions")
@@ -37,12 +38,16 @@ class ExecutionService:
         queue: Queue,
         clock: Clock,
         iterations: IterationService | None = None,
+        *,
+        payloads: PayloadService,
     ) -> None:
         self.definition_service = definitions
         self.executions = executions
         self.queue = queue
         self.clock = clock
         self.iteration_service = iterations
+        #: Large values are kept apart from heads (the claim check) and resolved to be shown.
+        self.payloads = payloads
 
     # -- start ----------------------------------------------------------------------
 
@@ -54,7 +59,7 @@ class ExecutionService:
         With a ``name`` (an idempotency key), the same name and input return the
         existing execution, and resume it if an earlier attempt stopped half-way.
         """
-        limits.check_input(input)  # 413 past 64 KiB, 400 past 64 levels: the head must fit one item
+        limits.check_input(input)  # 413 past 10 MiB, 400 past 64 levels
         definition = self.definition_service.latest_for_execution(tenant_id, definition_id)
         problems = input_violations(definition.input_schema, input)
         if problems:
@@ -72,7 +77,7 @@ class ExecutionService:
                     self._flush_start(existing, named=True)  # an earlier attempt may not have sent it
                 return self._started(existing), False
 
-        head = engine.start_execution(
+        fresh = engine.start_execution(
             tenant_id=tenant_id,
             definition=definition,
             input=input,
@@ -81,14 +86,16 @@ class ExecutionService:
             name=name,
             nonce=secrets.token_hex(16),
         )
+        head = self.payloads.dehydrate(fresh)  # a large input is stored once, apart
         while not self.executions.create(head):
             if name is not None:  # a concurrent retry with the same name created it
                 existing = self.executions.get(tenant_id, key)
                 assert existing is not None
                 return self._started(existing), False
-            head.key = new_execution_key()  # a key collision: practically never
-            for message in head.outbox:
-                message["key"] = head.key
+            fresh.key = new_execution_key()  # a key collision: practically never
+            for message in fresh.outbox:
+                message["key"] = fresh.key
+            head = self.payloads.dehydrate(fresh)
         self._flush_start(head, named=name is not None)
         return self._started(head), True
 
@@ -128,17 +135,38 @@ class ExecutionService:
             raise NotFound(f"execution {execution_id!r} does not exist")
         return head
 
+    def _describe(self, head: Execution) -> dict[str, Any]:
+        """What the API shows for one execution: values, never references."""
+        body = head.describe()
+        for name in ("input", "output"):
+            if name in body:
+                body[name] = self.payloads.resolve(head.tenant_id, head.key, body[name])
+        return body
+
     def get(self, tenant_id: str, execution_id: str) -> dict[str, Any]:
         head = self._head(tenant_id, execution_id)
-        body = head.describe()
+        body = self._describe(head)
         if self.iteration_service is not None:
             if isinstance(head.awaiting, FanInAwait) and not head.finished:
                 progress = self.iteration_service.progress(head)
                 if progress is not None:
                     body["progress"] = {"stepId": head.step, **progress}
             if "output" in body:
-                body["output"] = self.iteration_service.assemble(tenant_id, body["output"])
+                assembled = self.iteration_service.assemble(tenant_id, body["output"])
+                body["output"] = self._resolve_results(tenant_id, head.key, assembled)
         return body
+
+    def _resolve_results(self, tenant_id: str, key: str, value: Any) -> Any:
+        """Fan-out results assembled for display (at the top or one level down) may hold
+        references to children's outputs too large for their result items."""
+        if isinstance(value, list):
+            return self.payloads.resolve_items(tenant_id, key, value)
+        if isinstance(value, dict) and not payloads.looks_like_ref(value):
+            return {
+                k: self.payloads.resolve_items(tenant_id, key, v) if isinstance(v, list) else v
+                for k, v in value.items()
+            }
+        return value
 
     def list(
         self,
@@ -166,7 +194,7 @@ class ExecutionService:
             # The last segment's events are in the head until flushed: show them anyway.
             last = events[-1]["id"] if events else 0
             events.extend(e for e in head.pending_events if e["id"] > last)
-        return Page(events, page.next_token)
+        return Page(self.payloads.resolve_events(tenant_id, head.key, events), page.next_token)
 
     # -- control --------------------------------------------------------------------
 
@@ -190,19 +218,28 @@ class ExecutionService:
             raise BadRequest(f"{str(kind)!r} is not a completion call")
         if kind == WakeKind.HEARTBEAT and not awaiting.heartbeat_seconds:
             raise BadRequest(f"step {step_id!r} takes no heartbeats (it has no heartbeatSeconds)")
-        if "output" in data:  # it goes into the stash, which lives in the execution's one item
+        if "output" in data:  # it goes into the stash
             limits.check_stash_value(data["output"], f"the output of step {step_id!r}")
         if kind == "complete":
             self._check_answer(head, step_id, data.get("output"))
-        body = WakeUp(
-            tenant_id=head.tenant_id,
-            key=head.key,
-            seq=head.seq,
-            kind=kind,
-            mid=f"api-{uuid.uuid4().hex}",
-            data={"token": token, **data},
-        ).to_body()
+
+        def message(data: dict[str, Any]) -> dict[str, Any]:
+            return WakeUp(
+                tenant_id=head.tenant_id,
+                key=head.key,
+                seq=head.seq,
+                kind=kind,
+                mid=f"api-{uuid.uuid4().hex}",
+                data={"token": token, **data},
+            ).to_body()
+
+        body = message(data)
         size = len(json.dumps(body))
+        if "output" in data and (size > limits.MAX_SIGNAL_BYTES or payloads.looks_like_ref(data["output"])):
+            # Too large for its message (or shaped like a reference): kept apart, the message
+            # carries its reference.
+            body = message({**data, "output": self.payloads.keep(head.tenant_id, head.key, data["output"])})
+            size = len(json.dumps(body))
         if size > limits.MAX_SIGNAL_BYTES:
             raise TooLarge(f"the {kind} call is {size} bytes; at most {limits.MAX_SIGNAL_BYTES} are accepted")
         self.queue.send([body])
@@ -210,7 +247,9 @@ class ExecutionService:
 
     def _check_answer(self, head: Execution, step_id: str, output: Any) -> None:
         """A callback step's ``inputSchema`` judges the answer, as a definition's judges input."""
-        definition = self.definition_service.pinned(head.tenant_id, head.definition_id, head.definition_version, head.scope)
+        definition = self.definition_service.pinned(
+            head.tenant_id, head.definition_id, head.definition_version, head.scope
+        )
         step = definition.steps.get(step_id)
         schema = step.config.get("inputSchema") if step is not None else None
         problems = input_violations(schema, output, what=f"step {step_id!r}'s inputSchema")
@@ -227,10 +266,10 @@ class ExecutionService:
             if head.finished:
                 if head.state == CANCELLED:
                     flush(head, self.executions, self.queue)  # idempotent; finishes a cut-short cancel
-                    return head.describe()
+                    return self._describe(head)
                 raise Conflict(f"execution {execution_id!r} already ended as {head.state}")
             commit = engine.cancel(head, self.clock.now(), reason)
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
-                return commit.head.describe()
+                return self._describe(commit.head)
         raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

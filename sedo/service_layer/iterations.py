@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sedo.domain import engine, failures
 from sedo.domain.definition import Definition, DefinitionRef
@@ -27,6 +27,9 @@ from sedo.domain.iterations import child_key, child_scope, iteration_inputs, spl
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.service_layer.flush import flush
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationCounter, IterationStore, Queue
+
+if TYPE_CHECKING:
+    from sedo.service_layer.payloads import PayloadService
 
 log = logging.getLogger("sedo.iterations")
 
@@ -38,11 +41,20 @@ SWEEP_PAGE = 100
 
 
 class IterationService:
-    def __init__(self, store: IterationStore, executions: ExecutionStore, queue: Queue, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: IterationStore,
+        executions: ExecutionStore,
+        queue: Queue,
+        clock: Clock,
+        payloads: PayloadService | None = None,
+    ) -> None:
         self.store = store
         self.executions = executions
         self.queue = queue
         self.clock = clock
+        #: Keeps a child's large input apart from its head (the claim check).
+        self.payloads = payloads
 
     # -- fan-out ------------------------------------------------------------------
 
@@ -83,6 +95,8 @@ class IterationService:
             scope=scope,
             index=index,
         )
+        if self.payloads is not None:
+            child = self.payloads.dehydrate(child)
         if not self.executions.create(child):
             existing = self.executions.get(tenant_id, child.key)
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:

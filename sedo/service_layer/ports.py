@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -113,6 +113,21 @@ class ExecutionStore(Protocol):
 
     def reschedule(self, head: Execution) -> bool:
         """Rewrite the head's sweep schedule (``due_at``), if its ``seq`` is still ``head.seq``."""
+        ...
+
+
+class PayloadStore(Protocol):
+    """Values kept apart from execution heads (the claim check, sedo/domain/payloads.py), by
+    tenant, execution key and the SHA-256 of their stored text."""
+
+    def put(self, tenant_id: str, key: str, values: Mapping[str, str]) -> None:
+        """Store values of execution ``key`` (digest -> compact JSON). Idempotent: a digest
+        names one value, so writing it again changes nothing."""
+        ...
+
+    def get(self, tenant_id: str, wanted: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str], str]:
+        """The stored texts of ``(execution key, digest, bytes)``, by ``(key, digest)``; a value
+        that is not stored is left out."""
         ...
 
 

@@ -3,6 +3,10 @@
 1. read the head (strongly consistent); 2. drop stale messages, re-flushing the
 head's outbox when the message is the one that produced it; 3. run the engine;
 4. commit with ONE conditional write; 5. flush history and outbox.
+
+Large values live apart from the head (the claim check, sedo/service_layer/payloads.py):
+a head with references is hydrated before the engine runs it, and the engine's new head
+is dehydrated before the commit. A head without references costs no extra read.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from sedo.domain import failures, limits, payloads
 from sedo.domain.definition import Definition, parse_definition, scoped
 from sedo.domain.engine import Budget, Commit, Decision, Rearm, Stale, advance
 from sedo.domain.engine import dead_letter as dead_letter_commit
 from sedo.domain.execution import Execution, WakeUp
+from sedo.domain.payloads import Claims
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.observe import WakeObserver, observed, timed_engine
+from sedo.service_layer.payloads import PayloadService
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
 
 
@@ -56,10 +63,17 @@ class WakeUpProcessor:
         invoker: Invoker | None = None,
         iterations: IterationStore | None = None,
         observer: WakeObserver | None = None,
+        *,
+        payloads: PayloadService,
     ) -> None:
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
-        self.iterations = IterationService(iterations, executions, queue, clock) if iterations is not None else None
+        self.payloads = payloads  # the claim check: large values kept apart from heads
+        self.iterations = (
+            IterationService(iterations, executions, queue, clock, payloads=payloads)
+            if iterations is not None
+            else None
+        )
         self.definitions = definitions
         self.executions = executions
         self.queue = queue
@@ -123,7 +137,8 @@ class WakeUpProcessor:
         if not self._awaits_fan_in(head, delivery.wake):
             return Processed.STALE
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
-        self._iterations().start(head, definition)
+        hydrated, _ = self.payloads.hydrate(head)  # the iteration inputs come from the stash
+        self._iterations().start(hydrated, definition)
         return Processed.FANNED_OUT
 
     def on_fan_in(self, delivery: _Delivery) -> Processed:
@@ -134,6 +149,8 @@ class WakeUpProcessor:
             gathered = self._iterations().gather(head)
             if gathered is None:
                 return Processed.STALE  # not all iterations are in: a later completion wakes the parent
+            if isinstance(gathered.get("output"), list):  # a result too large for its item is a reference
+                gathered["output"] = self.payloads.resolve_items(head.tenant_id, head.key, gathered["output"])
             delivery.wake = replace(delivery.wake, data={**delivery.wake.data, **gathered})
         return self._advance(delivery, head)
 
@@ -163,11 +180,13 @@ class WakeUpProcessor:
     def _advance(self, delivery: _Delivery, head: Execution) -> Processed:
         context = delivery.context
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
-        decision = self.decide(definition, head, delivery.wake)
+        hydrated, claims = (head, Claims()) if head.finished else self.payloads.hydrate(head)
+        wake = self._resolved(delivery.wake, head, claims)
+        decision = self.decide(definition, hydrated, wake)
         if isinstance(decision, Stale):
             if decision.reflush and delivery.receive_count > 1:
                 self.log.info("redelivered producer of the head; re-flushing its outbox", extra=context)
-                self._after_commit(head)
+                self._after_commit(head, None)
                 return Processed.REFLUSHED
             self.log.debug("stale wake-up dropped: %s", decision.reason, extra=context)
             return Processed.STALE
@@ -175,12 +194,36 @@ class WakeUpProcessor:
             self.queue.send([decision.message.to_body()])
             self.log.debug("timer re-armed", extra={**context, "delay": decision.message.delay})
             return Processed.REARMED
-        if not self.executions.commit(decision.head, decision.expected_seq):
+        stored = self._stored(decision, head, claims, context)
+        if not self.executions.commit(stored, decision.expected_seq):
             self.log.info("another worker advanced the execution first; dropped", extra=context)
             return Processed.CONFLICT
         self._log_commit(decision, context)
-        self._after_commit(decision.head)
+        self._after_commit(stored, decision.head)
         return Processed.COMMITTED
+
+    def _resolved(self, wake: WakeUp, head: Execution, claims: Claims) -> WakeUp:
+        """A completion whose output was too large for its message carries a reference (the
+        API stored the value apart): resolve it, remembering that it is stored."""
+        output = wake.data.get("output")
+        if wake.kind != WakeKind.COMPLETE or head.finished or payloads.as_ref(output) is None:
+            return wake
+        return replace(
+            wake, data={**wake.data, "output": self.payloads.resolve(head.tenant_id, head.key, output, claims)}
+        )
+
+    def _stored(self, decision: Commit, read: Execution, claims: Claims, context: dict[str, Any]) -> Execution:
+        """The commit's head as stored: large values apart. A head that would still not fit
+        its item (the segment keeps it within bounds, so this is a last resort) fails the
+        execution with States.PayloadTooLarge instead of failing the commit for ever."""
+        stored = self.payloads.dehydrate(decision.head, claims)
+        size = payloads.stored_head_bytes(stored)
+        if size <= limits.MAX_HEAD_BYTES:
+            return stored
+        cause = f"the execution's state is {size} bytes as stored; at most {limits.MAX_HEAD_BYTES} fit"
+        self.log.error("execution head too large; execution failed", extra={**context, "bytes": size})
+        fallback = dead_letter_commit(read, self.clock.now(), cause, error=failures.PAYLOAD_TOO_LARGE)
+        return fallback.head
 
     def decide(self, definition: Definition, head: Execution, wake: WakeUp) -> Decision:
         """The engine's decision for one wake-up (pure compute)."""
@@ -202,10 +245,12 @@ class WakeUpProcessor:
             },
         )
 
-    def _after_commit(self, head: Execution) -> None:
+    def _after_commit(self, head: Execution, hydrated: Execution | None) -> None:
+        """Flush the stored head; a finished child then reports to its fan-out (its output as
+        the fan-out keeps it: ``hydrated`` is the same head with its values, when at hand)."""
         flush(head, self.executions, self.queue)
         if head.parent_key is not None and head.finished:
-            self._iterations().child_finished(head)
+            self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
 
     def dead_letter(self, body: Any, cause: str) -> bool:
         """Mark the execution of a wake-up that is going to the DLQ as failed (States.Runtime).
@@ -226,7 +271,7 @@ class WakeUpProcessor:
             "wake-up dead-lettered; execution failed with States.Runtime",
             extra={"tenantId": head.tenant_id, "executionId": head.id, "kind": wake.kind, "cause": cause},
         )
-        self._after_commit(commit.head)
+        self._after_commit(commit.head, None)
         return True
 
     def _iterations(self) -> IterationService:

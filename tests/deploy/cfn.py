@@ -205,6 +205,8 @@ def required_permissions(calls: Iterable[dict[str, Any]], names: dict[str, str])
             needed.add(Permission(f"sqs:{_SQS.get(operation, operation)}", logical(params["QueueUrl"])))
         elif service == "lambda":
             needed.add(Permission(f"lambda:{operation}Function", logical(params["FunctionName"])))
+        elif service == "s3" and "Bucket" in params:
+            needed.add(Permission(f"s3:{operation}", logical(params["Bucket"]) + "/*"))
         else:
             needed.add(Permission(f"{service}:{operation}", "?"))
     return needed

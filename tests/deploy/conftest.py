@@ -132,6 +132,7 @@ class Deployment:
             "ExecutionsTable": self.settings.executions_table,
             "HistoryTable": self.settings.history_table,
             "ExecutionQueue": self.settings.queue_url,
+            "PayloadBucket": self.settings.payload_bucket,
         }
 
     @property

@@ -31,7 +31,7 @@ def _types(attributes: dict[str, Any]) -> dict[str, str]:
 def summarize(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """What IAM and the key schemas care about in one call's parameters."""
     out: dict[str, Any] = {}
-    for name in ("TableName", "IndexName", "QueueUrl", "FunctionName", "KeyConditionExpression"):
+    for name in ("TableName", "IndexName", "QueueUrl", "FunctionName", "KeyConditionExpression", "Bucket"):
         if name in params:
             out[name] = params[name]
     if "Key" in params:

@@ -65,9 +65,11 @@ def test_every_table_and_queue_the_code_reads_is_a_declared_resource(function: s
         "history_table": "<HistoryTable>",
     }
     assert settings.queue_url == "<ExecutionQueue>"
+    assert settings.payload_bucket == "<PayloadBucket>"
     for logical in ("DefinitionsTable", "ExecutionsTable", "HistoryTable"):
         assert RESOURCES[logical]["Type"] == "AWS::DynamoDB::Table"
     assert RESOURCES["ExecutionQueue"]["Type"] == "AWS::SQS::Queue"
+    assert RESOURCES["PayloadBucket"]["Type"] == "AWS::S3::Bucket"
 
 
 def test_every_sedo_variable_the_template_sets_is_read_by_the_code() -> None:
@@ -103,6 +105,33 @@ def test_tables_are_on_demand_encrypted_recoverable_and_protected(table: str) ->
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["DeletionProtectionEnabled"] == {"Ref": "DeletionProtection"}
     assert PARAMETERS["DeletionProtection"]["AllowedValues"] == ["true", "false"]
+
+
+def test_the_payload_bucket_is_private_encrypted_and_expires_after_the_retention_and_a_year() -> None:
+    bucket = RESOURCES["PayloadBucket"]
+    properties = props("PayloadBucket")
+    assert "BucketName" not in properties  # named by CloudFormation: no parameter, no collisions
+    assert bucket["DeletionPolicy"] == "Retain"
+    (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
+    expiry = rules["expire-payloads"]
+    assert expiry["ExpirationInDays"] == {"Fn::FindInMap": ["PayloadExpiry", {"Ref": "RetentionDays"}, "Days"]}
+    assert expiry["Status"] == {"Fn::If": ["KeepEverything", "Disabled", "Enabled"]}
+    assert cfn.template()["Conditions"]["KeepEverything"] == {"Fn::Equals": [{"Ref": "RetentionDays"}, "0"]}
+    mapping = cfn.template()["Mappings"]["PayloadExpiry"]
+    allowed = PARAMETERS["RetentionDays"]["AllowedValues"]
+    assert PARAMETERS["RetentionDays"]["Default"] in allowed
+    assert sorted(int(k) for k in mapping) == sorted(allowed)
+    for days in allowed:
+        if days:  # the longest wait on top: a value written before the end outlives the execution
+            assert mapping[days]["Days"] == days + 366, days
 
 
 def test_queue_redrives_to_the_dead_letter_queue_and_both_are_encrypted() -> None:
@@ -333,6 +362,8 @@ API_GRANTS = {
     Permission("dynamodb:Query", "HistoryTable"),
     Permission("dynamodb:PutItem", "HistoryTable"),
     Permission("sqs:SendMessage", "ExecutionQueue"),
+    Permission("s3:GetObject", "PayloadBucket/*"),
+    Permission("s3:PutObject", "PayloadBucket/*"),
     Permission("logs:CreateLogStream", "ApiLogGroup"),
     Permission("logs:PutLogEvents", "ApiLogGroup"),
 }
@@ -340,6 +371,9 @@ PROCESSOR_GRANTS = {
     Permission("dynamodb:GetItem", "DefinitionsTable"),
     *(Permission(f"dynamodb:{a}", "ExecutionsTable") for a in ("GetItem", "PutItem", "UpdateItem", "Query")),
     Permission("dynamodb:BatchWriteItem", "ExecutionsTable"),  # fan-out inputs
+    Permission("dynamodb:BatchGetItem", "ExecutionsTable"),  # values kept apart from a head
+    Permission("s3:GetObject", "PayloadBucket/*"),
+    Permission("s3:PutObject", "PayloadBucket/*"),
     Permission("dynamodb:PutItem", "HistoryTable"),
     *(
         Permission(f"sqs:{a}", "ExecutionQueue")

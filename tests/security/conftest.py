@@ -31,7 +31,8 @@ def api(module_stack: Settings) -> Iterator[str]:
 
 
 def stored_items(settings: Settings, tenant: str) -> list[dict[str, Any]]:
-    """Every item of every table that belongs to ``tenant``, read straight from DynamoDB."""
+    """Every item of every table that belongs to ``tenant``, read straight from DynamoDB, and
+    every object of the payload bucket under its prefix."""
     dynamodb = client("dynamodb", settings)
     items = []
     for table in (settings.definitions_table, settings.executions_table, settings.history_table):
@@ -43,6 +44,10 @@ def stored_items(settings: Settings, tenant: str) -> list[dict[str, Any]]:
         )
         for page in pages:
             items.extend({"table": table, **item} for item in page["Items"])
+    if settings.payload_bucket:
+        listed = client("s3", settings).list_objects_v2(Bucket=settings.payload_bucket, Prefix=tenant + "/")
+        for entry in listed.get("Contents", []):
+            items.append({"table": "s3", "pk": {"S": entry["Key"]}, "sk": entry["ETag"]})
     return sorted(items, key=lambda i: (i["table"], i["pk"]["S"], str(i["sk"])))
 
 

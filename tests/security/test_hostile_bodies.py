@@ -15,7 +15,9 @@ import pytest
 
 from sedo.config import Settings
 from sedo.domain import limits
+from sedo.domain.errors import TooLarge
 from sedo.domain.language import load_text
+from sedo.domain.protocol import WakeKind
 from tests.security.conftest import assert_problem, queue_depth, stored_items
 from tests.security.operations import WITH_BODY, Operation
 from tests.support import Harness, api_client
@@ -60,7 +62,7 @@ def test_a_body_over_the_request_limit_is_413(http: httpx.Client, case: tuple[Op
     op, media = case
     big = b'{"input": "' + b"x" * (limits.MAX_REQUEST_BYTES + 10) + b'"}'
     problem = assert_problem(send(http, op, media, big), 413)
-    assert "512 KiB" in problem["detail"]
+    assert "5 MiB" in problem["detail"]
 
 
 @pytest.mark.parametrize("case", cases(), ids=ids)
@@ -123,10 +125,18 @@ def test_a_body_off_the_schema_names_every_violation(http: httpx.Client, op: Ope
     assert any("zzUnknown" in e["message"] for e in problem["errors"]), problem
 
 
-def test_execution_input_over_its_limit_is_413(http: httpx.Client) -> None:
-    text = "é" * (limits.MAX_INPUT_BYTES // 6 + 1)  # stored as \\u00e9: six bytes each
+def test_execution_input_over_the_body_limit_is_413(http: httpx.Client) -> None:
+    """Inputs may be up to 10 MiB, but through the API a body is at most 5 MiB."""
+    text = "x" * limits.MAX_REQUEST_BYTES
     problem = assert_problem(http.post(f"/sedo/tenants/{TENANT}/definitions/d1/execute", json={"input": text}), 413)
-    assert "64 KiB" in problem["detail"]
+    assert "5 MiB" in problem["detail"]
+
+
+def test_execution_input_over_its_limit_is_413() -> None:
+    text = "é" * (limits.MAX_INPUT_BYTES // 6 + 1)  # stored as \\u00e9: six bytes each
+    with pytest.raises(TooLarge, match="larger than 10 MiB") as refused:
+        limits.check_input(text)
+    assert refused.value.status == 413
 
 
 def test_a_definition_over_its_limit_is_refused(http: httpx.Client) -> None:
@@ -171,8 +181,11 @@ def test_callback_output_over_the_stash_limit_is_413_and_the_step_keeps_waiting(
     token = harness.services.executions.get(tenant, execution)["awaiting"]["taskToken"]
     before = stored_items(module_stack, tenant)
     with api_client(http.base_url.__str__(), tenant=tenant, role="operator") as operator:
-        output = {"blob": "x" * (limits.MAX_STASH_VALUE_BYTES + 1)}
+        output = {"blob": "x" * (limits.MAX_REQUEST_BYTES + 1)}  # over the body limit
         path = f"/sedo/tenants/{tenant}/executions/{execution}/steps/ask/complete"
         assert_problem(operator.post(path, json={"taskToken": token, "output": output}), 413)
-    assert stored_items(module_stack, tenant) == before
+    output = {"blob": "x" * (limits.MAX_STASH_VALUE_BYTES + 1)}  # over the value limit (not through HTTP)
+    with pytest.raises(TooLarge, match="larger than 10 MiB"):
+        harness.services.executions.signal(tenant, execution, "ask", WakeKind.COMPLETE, token, {"output": output})
+    assert stored_items(module_stack, tenant) == before  # nothing kept apart either
     assert harness.depth() == 0

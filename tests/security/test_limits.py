@@ -33,7 +33,7 @@ def test_measure_stops_at_the_limit_without_serialising_a_huge_value() -> None:
     for _ in range(60):
         shared = [shared, shared]  # 2**60 references: serialising would never end
     started = time.monotonic()
-    with pytest.raises(TooLarge, match="larger than 64 KiB"):
+    with pytest.raises(TooLarge, match="larger than 10 MiB"):
         limits.check_stash_value(shared)
     assert time.monotonic() - started < 1
 
@@ -45,6 +45,25 @@ def test_measure_refuses_deep_nesting_with_a_readable_message() -> None:
     with pytest.raises(limits.TooDeep, match="more than 64 levels"):
         limits.check_input(deep)
     limits.check_input(deep["a"])  # exactly at the limit
+
+
+def test_the_documented_value_limits() -> None:
+    """Inputs and step or callback outputs up to 10 MiB (kept apart from the head); bodies up to
+    5 MiB (API Gateway's event within Lambda's 6 MB synchronous payload); one head 350 KiB."""
+    assert limits.MAX_INPUT_BYTES == limits.MAX_STASH_VALUE_BYTES == 10 * 1024 * 1024
+    assert limits.MAX_REQUEST_BYTES == 5 * 1024 * 1024 < 6 * 1000 * 1000
+    assert limits.MAX_HEAD_BYTES == 350 * 1024 < 400 * 1000
+    assert limits.CLAIM_THRESHOLD_BYTES < limits.MAX_ITEM_PAYLOAD_BYTES < limits.MAX_HEAD_BYTES
+    assert limits.MAX_SIGNAL_BYTES < 256 * 1024  # one SQS message
+    limits.check_stash_value("x" * (limits.MAX_STASH_VALUE_BYTES - 2))
+    with pytest.raises(TooLarge, match="larger than 10 MiB"):
+        limits.check_stash_value("x" * (limits.MAX_STASH_VALUE_BYTES - 1))
+
+
+def test_causes_are_cut_and_say_so() -> None:
+    assert limits.clip_cause("short") == "short"
+    cut = limits.clip_cause("c" * 100_000)
+    assert len(cut) <= limits.MAX_CAUSE_CHARS + 10 and cut.endswith("more characters)")
 
 
 def test_input_is_measured_with_escapes_as_stored() -> None:

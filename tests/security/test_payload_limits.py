@@ -1,10 +1,11 @@
-"""What the processor does with data too large for an execution (a gap, marked for the engine)."""
+"""What the processor does with data too large for an execution: it fails the step, cleanly."""
 
 from __future__ import annotations
 
 import pytest
 
 from sedo.config import Settings
+from sedo.domain import limits
 from sedo.domain.language import load_text
 from tests.support import Harness
 
@@ -26,10 +27,13 @@ steps:
 
 
 def test_a_step_result_too_large_for_the_execution_fails_it_cleanly(stack: Settings) -> None:
+    """Eight copies of a 1.5 MiB string: 12 MiB, over the 10 MiB a step's result may be."""
     harness = Harness(stack)
     tenant = "hostile-blowup"
     harness.services.definitions.create(tenant, load_text(BLOWUP))
-    execution = harness.services.executions.start(tenant, "blowup", {"s": "x" * 60_000})[0]["id"]
+    value = "x" * (limits.MAX_STASH_VALUE_BYTES * 3 // 20)
+    execution = harness.services.executions.start(tenant, "blowup", {"s": value})[0]["id"]
     harness.drain(max_rounds=3)
     described = harness.services.executions.get(tenant, execution)
     assert (described["state"], described.get("error")) == ("ExecutionFailed", "States.PayloadTooLarge")
+    assert "10 MiB" in described["cause"]

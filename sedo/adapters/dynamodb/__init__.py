@@ -7,6 +7,8 @@ Tables (declared in template.yaml, the one source of truth):
 - executions: ``pk=tenant``, ``sk=executionKey`` (time-sortable); GSI ``byDefinition``
   on ``dpk=tenant#definitionId`` + ``sk``, KEYS_ONLY so transitions never write the
   index. Idempotency names: ``pk=tenant#name``, ``sk=definitionId#name``.
+  Values kept apart from heads (the claim check): ``pk=tenant#executionKey#v``,
+  ``sk=sha256``; larger ones are objects of the payload bucket (payloads.py).
 - history: ``pk=tenant#executionKey``, ``sk`` = id of the segment's first event; one
   item per committed segment (one write per transition, not per event).
 """
@@ -15,12 +17,14 @@ from sedo.adapters.dynamodb.common import BY_DEFINITION_INDEX, all_items, condit
 from sedo.adapters.dynamodb.definitions import DynamoDefinitionStore
 from sedo.adapters.dynamodb.executions import DynamoExecutionStore
 from sedo.adapters.dynamodb.iterations import DynamoIterationStore
+from sedo.adapters.dynamodb.payloads import DynamoPayloadStore
 
 __all__ = [
     "BY_DEFINITION_INDEX",
     "DynamoDefinitionStore",
     "DynamoExecutionStore",
     "DynamoIterationStore",
+    "DynamoPayloadStore",
     "all_items",
     "conditional",
     "execution_key",

@@ -43,8 +43,8 @@ class BodyGuard:
 
     def _too_large(self) -> TooLarge:
         return TooLarge(
-            f"the request body is larger than {self.max_bytes // 1024} KiB; definitions may be at most "
-            f"{limits.MAX_DEFINITION_BYTES // 1024} KiB and execution input {limits.MAX_INPUT_BYTES // 1024} KiB"
+            f"the request body is larger than {limits.size_text(self.max_bytes)}; definitions may be at most "
+            f"{limits.size_text(limits.MAX_DEFINITION_BYTES)} (as compact JSON)"
         )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

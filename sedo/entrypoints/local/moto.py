@@ -124,11 +124,12 @@ def provision(
         history_table=outputs["HistoryTableName"],
         queue_url=queue_url,
         max_receive_count=int(max_receives) if max_receives else None,
+        payload_bucket=outputs["PayloadBucketName"],
     )
 
 
 def deprovision(endpoint: str, stage: str, region: str = "us-east-1") -> None:
-    """Delete a stack made by :func:`provision` with its tables and queues (frees the emulator's memory)."""
+    """Delete a stack made by :func:`provision` with its tables, queues and bucket (frees the emulator's memory)."""
     import boto3
 
     session = boto3.session.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto
@@ -137,6 +138,7 @@ def deprovision(endpoint: str, stage: str, region: str = "us-east-1") -> None:
     resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     sqs = session.client("sqs", endpoint_url=endpoint)
+    s3 = session.client("s3", endpoint_url=endpoint)
     for resource in resources:
         physical = resource.get("PhysicalResourceId")
         if not physical:
@@ -144,6 +146,11 @@ def deprovision(endpoint: str, stage: str, region: str = "us-east-1") -> None:
         with contextlib.suppress(Exception):
             if resource["ResourceType"] == "AWS::DynamoDB::Table":
                 dynamodb.delete_table(TableName=physical)
+            elif resource["ResourceType"] == "AWS::S3::Bucket":
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=physical):
+                    for entry in page.get("Contents", []):
+                        s3.delete_object(Bucket=physical, Key=entry["Key"])
+                s3.delete_bucket(Bucket=physical)
             elif resource["ResourceType"] == "AWS::SQS::Queue":
                 sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=physical.rsplit("/", 1)[-1])["QueueUrl"])
     with contextlib.suppress(Exception):
@@ -161,5 +168,6 @@ def export(settings: Settings) -> None:
             "SEDO_HISTORY_TABLE": settings.history_table,
             "SEDO_QUEUE_URL": settings.queue_url,
             "SEDO_MAX_RECEIVE_COUNT": str(settings.max_receive_count or ""),
+            "SEDO_PAYLOAD_BUCKET": settings.payload_bucket,
         }
     )
