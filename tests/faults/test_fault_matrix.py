@@ -19,6 +19,7 @@ run (tests/faults/matrix.py).
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ import pytest
 from bench.workload import Workload, load_all
 from sedo.domain.execution import SUCCEEDED, TERMINAL_STATES, split_execution_id
 from sedo.domain.timefmt import parse_ts
+from sedo.service_layer.observe import WakeReport
+from tests.faults import matrix
 from tests.faults.injector import FaultInjector, FaultPlan
 from tests.faults.matrix import PROPERTY
 from tests.support import Harness, events_of
@@ -37,10 +40,32 @@ from tests.support import Harness, events_of
 pytestmark = pytest.mark.integration
 
 TENANT = "faults"
-EXECUTIONS = 4  # per workload and fault
+#: Executions per workload and fault (``make test`` keeps the default; ``make chaos`` raises it).
+EXECUTIONS = int(os.environ.get("SEDO_FAULT_EXECUTIONS") or 4)
 WORKLOADS = load_all(names=["example", "ten-step"])
 
 Deliver = Callable[[Harness, list[dict[str, Any]]], None]
+
+
+class Trace:
+    """What the processor did with each wake-up, per execution key (the processor's
+    observer seam), so a failed row says how its execution got there."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[str]] = {}
+
+    def wake_up(self, report: WakeReport) -> None:
+        body = report.body if isinstance(report.body, dict) else {}
+        error = f" {type(report.error).__name__}: {report.error}" if report.error is not None else ""
+        line = f"{report.kind} seq={body.get('seq')} mid={body.get('mid')} -> {report.result}{error}"
+        self.lines.setdefault(str(body.get("key")), []).append(line)
+
+    def received(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            body = json.loads(message["Body"])
+            count = message.get("Attributes", {}).get("ApproximateReceiveCount")
+            line = f"received {body.get('kind')} seq={body.get('seq')} mid={body.get('mid')} count={count}"
+            self.lines.setdefault(str(body.get("key")), []).append(line)
 
 
 @dataclass
@@ -53,9 +78,11 @@ class Delivery:
     deliveries: int = 0
     failed_records: int = 0
     held: list[dict[str, Any]] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
 
     def _invoke(self, harness: Harness, messages: list[dict[str, Any]]) -> set[str]:
         self.deliveries += len(messages)
+        self.trace.received(messages)
         result = harness.invoke(messages)
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         self.failed_records += len(failed)
@@ -171,6 +198,15 @@ def _judge(harness: Harness, injector: FaultInjector, execution_id: str, ref: Re
     return "ok"
 
 
+def _explain(harness: Harness, trace: Trace, execution_id: str, verdict: str) -> str:
+    head = _head(harness, execution_id)
+    key = split_execution_id(execution_id)[2]
+    state = "no head" if head is None else f"{head.state} seq={head.seq} produced_by={head.produced_by}"
+    awaiting = "" if head is None else f" awaiting={head.awaiting} outbox={head.outbox}"
+    steps = "\n    ".join(trace.lines.get(key, []))
+    return f"{execution_id}: {verdict} ({state}{awaiting})\n    {steps}"
+
+
 def _dlq_depth(harness: Harness) -> int:
     dlq_name = harness.queue_url.rsplit("/", 1)[-1].replace("execution-processor", "execution-dlq")
     url = harness.sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
@@ -184,7 +220,8 @@ def test_every_execution_finishes_exactly_once(
 ) -> None:
     started = time.monotonic()
     harness = Harness(fault_stack)
-    seed = SCENARIOS.index(scenario)
+    order = SCENARIOS.index(scenario)
+    seed = matrix.scenario_seed(scenario.fault)
     injector = FaultInjector(scenario.plan, seed=seed).install(
         harness.adapters.executions.client,  # type: ignore[attr-defined]
         harness.adapters.queue.client,  # type: ignore[attr-defined]
@@ -198,6 +235,7 @@ def test_every_execution_finishes_exactly_once(
         ids[workload.name] = _start(harness, workload, EXECUTIONS)
 
     delivery = Delivery(random.Random(seed), copies=scenario.copies, reorder=scenario.reorder)
+    harness.processor.observer = delivery.trace
     injector.active = True
     try:
         harness.drain(delivery)
@@ -212,11 +250,12 @@ def test_every_execution_finishes_exactly_once(
             verdict = _judge(harness, injector, execution_id, references[workload.name])
             outcomes[verdict] += 1
             if verdict != "ok":
-                problems.append(f"{execution_id}: {verdict}")
+                problems.append(_explain(harness, delivery.trace, execution_id, verdict))
     dlq = _dlq_depth(harness)
     executions = sum(len(v) for v in ids.values())
     row = {
-        "order": seed,
+        "order": order,
+        "seed": matrix.base_seed(),
         "fault": scenario.fault,
         "executions": executions,
         **outcomes,
