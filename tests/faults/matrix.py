@@ -50,6 +50,7 @@ COLUMNS = [
     ("lost", "lost"),
     ("forked", "forked"),
     ("bad history", "bad_history"),
+    ("stranded", "stranded"),
     ("injected", "injected"),
     ("botocore retries", "retried"),
     ("failed records", "failed_records"),

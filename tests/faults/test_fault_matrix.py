@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from bench.workload import Workload, load_all
+from sedo.adapters.dynamodb.common import execution_key
 from sedo.domain.execution import SUCCEEDED, TERMINAL_STATES, split_execution_id
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.observe import WakeReport
@@ -126,6 +127,8 @@ class Scenario:
     copies: tuple[int, int] = (1, 1)
     reorder: bool = False
     botocore_retries: bool = False
+    #: Faults fire while executions are started too (the API's create and first send).
+    during_start: bool = False
 
 
 SCENARIOS = [
@@ -136,6 +139,7 @@ SCENARIOS = [
     Scenario("delayed-reordered", reorder=True),
     Scenario("ddb-throttle", FaultPlan(ddb_throttle=0.07), botocore_retries=True),
     Scenario("ddb-throttle-exhausted", FaultPlan(ddb_throttle_exhausted=0.08)),
+    Scenario("ddb-lost-response", FaultPlan(ddb_lost_response=0.3), during_start=True),
     Scenario("sqs-failed-entries", FaultPlan(sqs_failed_entries=0.4)),
     Scenario("sqs-send-error", FaultPlan(sqs_send_error=0.4)),
     Scenario(
@@ -186,7 +190,7 @@ def _judge(harness: Harness, injector: FaultInjector, execution_id: str, ref: Re
     head = _head(harness, execution_id)
     if head is None or head.state != SUCCEEDED:
         return "lost"
-    key = split_execution_id(execution_id)[2]
+    key = injector.item_key(execution_key(TENANT, split_execution_id(execution_id)[2]))
     if injector.commits[key] != head.seq or head.seq != ref.seq or head.output != ref.output:
         return "forked"
     events = events_of(harness, TENANT, execution_id)
@@ -205,6 +209,15 @@ def _explain(harness: Harness, trace: Trace, execution_id: str, verdict: str) ->
     awaiting = "" if head is None else f" awaiting={head.awaiting} outbox={head.outbox}"
     steps = "\n    ".join(trace.lines.get(key, []))
     return f"{execution_id}: {verdict} ({state}{awaiting})\n    {steps}"
+
+
+def _stranded(harness: Harness, expected: int) -> list[str]:
+    """Executions nobody asked for or that never ended (a start that half-happened)."""
+    heads = list(harness.adapters.executions.list_executions(TENANT, 1000, None, (), None).items)
+    problems = [f"{h.id}: stranded in {h.state} (seq {h.seq})" for h in heads if not h.finished]
+    if len(heads) != expected:
+        problems.append(f"{len(heads)} executions exist; {expected} were started")
+    return problems
 
 
 def _dlq_depth(harness: Harness) -> int:
@@ -231,6 +244,7 @@ def test_every_execution_finishes_exactly_once(
     for workload in WORKLOADS:
         harness.services.definitions.create(TENANT, workload.document)
         references[workload.name] = _reference(harness, workload)
+    injector.active = scenario.during_start
     for workload in WORKLOADS:
         ids[workload.name] = _start(harness, workload, EXECUTIONS)
 
@@ -251,8 +265,10 @@ def test_every_execution_finishes_exactly_once(
             outcomes[verdict] += 1
             if verdict != "ok":
                 problems.append(_explain(harness, delivery.trace, execution_id, verdict))
-    dlq = _dlq_depth(harness)
     executions = sum(len(v) for v in ids.values())
+    stranded = _stranded(harness, executions + len(WORKLOADS))
+    problems.extend(stranded)
+    dlq = _dlq_depth(harness)
     row = {
         "order": order,
         "seed": matrix.base_seed(),
@@ -265,10 +281,11 @@ def test_every_execution_finishes_exactly_once(
         "deliveries": delivery.deliveries,
         "seconds": time.monotonic() - started,
         "dlq": dlq,
+        "stranded": len(stranded),
     }
     record_property(PROPERTY, json.dumps(row))
 
-    assert not problems, problems
+    assert not problems, "\n".join(problems)
     assert dlq == 0, f"{dlq} messages reached the DLQ"
     assert harness.depth() == 0
     if scenario.plan != FaultPlan():
