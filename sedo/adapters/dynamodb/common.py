@@ -71,8 +71,8 @@ def put_once(client: Any, **kwargs: Any) -> bool:
     except ClientError as exc:
         if not _condition_failed(exc):
             raise
-        stored: dict[str, Any] = exc.response.get("Item") or {}
-        return stored.get(WRITE_ID, {}).get("S") == token
+        stored: Any = exc.response.get("Item") or {}
+        return bool(stored.get(WRITE_ID, {}).get("S") == token)
     return True
 
 
