@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sedo import bootstrap
 from sedo.adapters.aws import client
@@ -18,6 +18,7 @@ from sedo.config import Settings
 from sedo.entrypoints.local.esm import EventSourceMapping, LambdaContext, to_lambda_event
 from sedo.entrypoints.local.serve import serve_api as serve_local_api
 from sedo.entrypoints.processor import make_handler
+from sedo.service_layer.processing import WakeUpProcessor
 
 
 @contextmanager
@@ -84,10 +85,19 @@ class Harness:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
 
-    def invoke(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """Call the Lambda handler with these messages, as Lambda would."""
+    def invoke(self, messages: list[dict[str, Any]], time_out_after: int | None = None) -> dict[str, Any]:
+        """Call the Lambda handler with these messages, as Lambda would.
+
+        ``time_out_after=k``: the function hits its timeout once it has processed ``k``
+        records: Lambda stops it, nothing is reported back, and :class:`FunctionTimedOut`
+        is raised here (the caller acks nothing, as the event source mapping would).
+        """
         event = to_lambda_event(messages, self.esm.queue_arn, self.settings.region)
-        return self.handler(event, LambdaContext(aws_request_id="test", started=time.monotonic()))
+        context = LambdaContext(aws_request_id="test", started=time.monotonic())
+        if time_out_after is None:
+            return self.handler(event, context)
+        stopping = _TimingOut(self.processor, time_out_after)
+        return make_handler(cast(WakeUpProcessor, stopping), _quiet_logger())(event, context)
 
     def bodies(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [json.loads(m["Body"]) for m in messages]
@@ -135,6 +145,25 @@ class Harness:
             else:
                 deliver(self, messages)
         raise AssertionError(f"queue did not drain in {max_rounds} rounds")
+
+
+class FunctionTimedOut(BaseException):
+    """The processor function ran out of time mid-batch (a BaseException: no record
+    handler may catch it, just as none survives Lambda stopping the function)."""
+
+
+class _TimingOut:
+    """The processor, stopped by its function timeout after ``records`` wake-ups."""
+
+    def __init__(self, processor: WakeUpProcessor, records: int) -> None:
+        self.processor = processor
+        self.left = records
+
+    def process(self, body: Any, receive_count: int = 2) -> str:
+        if self.left <= 0:
+            raise FunctionTimedOut(f"the function timed out; {self.left} records left unprocessed")
+        self.left -= 1
+        return self.processor.process(body, receive_count)
 
 
 def _quiet_logger() -> Any:

@@ -33,6 +33,7 @@ must repair the damage; ``counts`` says how often each one fired.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -165,8 +166,16 @@ class FaultInjector:
             expected = params.get("ExpressionAttributeValues", {}).get(":expected", {}).get("N", "?")
             context["sedo_commit"] = (key, expected)
 
-    def _ddb_before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        identity = f"{model.name}:{context.get('sedo_commit')}" if "sedo_commit" in context else None
+    def _ddb_before_call(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # Once per commit (key, expected seq), else once per distinct request: a redelivery
+        # repeats the same reads and writes, so each can fail it once, never every time.
+        if "sedo_commit" in context:
+            identity = f"{model.name}:{context['sedo_commit']}"
+        else:
+            body = params.get("body") or b""
+            identity = (
+                f"{model.name}:{hashlib.sha256(body if isinstance(body, bytes) else str(body).encode()).hexdigest()}"
+            )
         if self._fire(DDB_THROTTLE_EXHAUSTED, identity):
             error: Any = {
                 "Error": {"Code": "ThrottlingException", "Message": "injected: retries exhausted"},
