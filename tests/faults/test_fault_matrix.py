@@ -184,7 +184,14 @@ def _explain(harness: Harness, trace: Trace, execution_id: str, verdict: str) ->
 
 def _stranded(harness: Harness, expected: int) -> list[str]:
     """Executions nobody asked for or that never ended (a start that half-happened)."""
-    heads = list(harness.adapters.executions.list_executions(TENANT, 1000, None, (), None).items)
+    heads: list[Execution] = []
+    token: str | None = None
+    while True:
+        page = harness.adapters.executions.list_executions(TENANT, 1000, token, (), None)
+        heads += page.items
+        token = page.next_token
+        if token is None:
+            break
     problems = [f"{h.id}: stranded in {h.state} (seq {h.seq})" for h in heads if not h.finished]
     if len(heads) != expected:
         problems.append(f"{len(heads)} executions exist; {expected} were started")
@@ -228,7 +235,7 @@ def test_every_execution_finishes_exactly_once(
     harness.processor.observer = delivery.trace
     injector.active = True
     try:
-        harness.drain(delivery)
+        harness.drain(delivery, max_rounds=10_000 + 100 * sum(len(v) for v in ids.values()))
     finally:
         injector.active = False
     delivery.deliver_late(harness)
