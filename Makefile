@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv run test unit integration lint typecheck browser bench fuzz clean
+.PHONY: help venv run test unit integration lint typecheck browser bench fuzz chaos clean
 
 help:
 	@echo "make run    - start the local stack (moto + API on 127.0.0.1:3000 + processor), Ctrl-C stops it"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - measure cost, throughput and latency (writes bench/results/latest.json)"
 	@echo "make fuzz   - fuzz the REST API with schemathesis from openapi/sedo.yaml (FUZZ_EXAMPLES, FUZZ_SEED)"
+	@echo "make chaos  - the fault matrix at CHAOS_EXECUTIONS (1000) executions per workload and fault, fresh seed (SEDO_FAULT_SEED replays)"
 	@echo "make sam-check - lint template.yaml (sam validate --lint, cfn-lint + IAM rule) and sam build it"
 	@echo "make browser - install Chromium for the console's browser tests where missing (root + apt)"
 
@@ -54,6 +55,14 @@ bench: venv
 
 fuzz: venv
 	$(BIN)/python -m tests.fuzz
+
+# The fault matrix of `make test` (tests/faults), large: every fault x CHAOS_EXECUTIONS
+# executions of each workload, with a fresh random seed unless SEDO_FAULT_SEED is set (the
+# matrix prints the seed; set it to replay a run). Scenarios spread over PYTEST_WORKERS.
+CHAOS_EXECUTIONS ?= 1000
+chaos: venv
+	SEDO_FAULT_EXECUTIONS=$(CHAOS_EXECUTIONS) $(BIN)/python -m pytest -p tests.faults.matrix tests/faults \
+		-q -n $(PYTEST_WORKERS) --dist load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local

@@ -9,15 +9,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sedo import bootstrap
 from sedo.adapters.aws import client
 from sedo.adapters.clock import FakeClock
 from sedo.config import Settings
-from sedo.entrypoints.local.esm import EventSourceMapping, to_lambda_event
+from sedo.entrypoints.local.esm import EventSourceMapping, LambdaContext, to_lambda_event
 from sedo.entrypoints.local.serve import serve_api as serve_local_api
 from sedo.entrypoints.processor import make_handler
+from sedo.service_layer.processing import WakeUpProcessor
 
 
 @contextmanager
@@ -88,11 +89,21 @@ class Harness:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
 
-    def invoke(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def invoke(self, messages: list[dict[str, Any]], time_out_after: int | None = None) -> dict[str, Any]:
         """Call the Lambda handler with these messages, as Lambda would: within the function
         timeout (sedo/entrypoints/local/deadline.py). A timed-out invocation failed whole,
-        so every message is reported failed (nothing is acknowledged; they come back)."""
+        so every message is reported failed (nothing is acknowledged; they come back).
+
+        ``time_out_after=k``: the function hits its timeout once it has processed ``k``
+        records: Lambda stops it, nothing is reported back, and :class:`FunctionTimedOut`
+        is raised here (the caller acks nothing, as the event source mapping would).
+        """
         event = to_lambda_event(messages, self.esm.queue_arn, self.settings.region)
+        if time_out_after is not None:
+            context = LambdaContext(aws_request_id="test", started=time.monotonic())
+            stopping = _TimingOut(self.processor, time_out_after)
+            handler = make_handler(cast(WakeUpProcessor, stopping), _quiet_logger(), self.settings.max_receive_count)
+            return handler(event, context)
         finished, result, error = self.esm.invoke(event)
         if error is not None:
             raise error
@@ -146,6 +157,25 @@ class Harness:
             else:
                 deliver(self, messages)
         raise AssertionError(f"queue did not drain in {max_rounds} rounds")
+
+
+class FunctionTimedOut(BaseException):
+    """The processor function ran out of time mid-batch (a BaseException: no record
+    handler may catch it, just as none survives Lambda stopping the function)."""
+
+
+class _TimingOut:
+    """The processor, stopped by its function timeout after ``records`` wake-ups."""
+
+    def __init__(self, processor: WakeUpProcessor, records: int) -> None:
+        self.processor = processor
+        self.left = records
+
+    def process(self, body: Any, receive_count: int = 2) -> str:
+        if self.left <= 0:
+            raise FunctionTimedOut(f"the function timed out; {self.left} records left unprocessed")
+        self.left -= 1
+        return self.processor.process(body, receive_count)
 
 
 def _quiet_logger() -> Any:

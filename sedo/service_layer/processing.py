@@ -196,6 +196,13 @@ class WakeUpProcessor:
             return Processed.REARMED
         stored = self._stored(decision, head, claims, context)
         if not self.executions.commit(stored, decision.expected_seq):
+            current = self.executions.get(head.tenant_id, head.key)
+            if current is not None and current.produced_by == delivery.wake.mid:
+                # Another copy of this very message won (a visibility timeout expired mid-record):
+                # its worker may yet fail before flushing, and our ack deletes the message.
+                self.log.info("a copy of this message committed first; flushing its outbox", extra=context)
+                self._after_commit(current, None)
+                return Processed.REFLUSHED
             self.log.info("another worker advanced the execution first; dropped", extra=context)
             return Processed.CONFLICT
         self._log_commit(decision, context)

@@ -16,6 +16,11 @@ production, and the hooks make those clients fail the way AWS and Lambda do:
 ``ddb-throttle-exhausted``
     A ThrottlingException that outlived botocore's retries reaches sedo
     (raised from ``before-call``): the record fails and SQS redelivers it.
+``ddb-lost-response``
+    A conditional write of an execution head (a transition's commit, or the create
+    of a new execution) reaches DynamoDB and is applied, but its response never
+    comes back (botocore's read timeout): botocore's standard retry mode sends it
+    again, and the retry meets its own write (``ConditionalCheckFailed``).
 ``sqs-failed-entries``
     SendMessageBatch reports some entries in ``Failed`` and does not send them.
 ``sqs-send-error``
@@ -28,6 +33,7 @@ must repair the damage; ``counts`` says how often each one fired.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -36,12 +42,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 CRASH_AFTER_COMMIT = "crash-after-commit"
 CRASH_AFTER_SEND = "crash-after-send"
 DDB_THROTTLE = "ddb-throttle"
 DDB_THROTTLE_EXHAUSTED = "ddb-throttle-exhausted"
+DDB_LOST_RESPONSE = "ddb-lost-response"
 SQS_FAILED_ENTRIES = "sqs-failed-entries"
 SQS_SEND_ERROR = "sqs-send-error"
 POINTS = (
@@ -49,11 +57,14 @@ POINTS = (
     CRASH_AFTER_SEND,
     DDB_THROTTLE,
     DDB_THROTTLE_EXHAUSTED,
+    DDB_LOST_RESPONSE,
     SQS_FAILED_ENTRIES,
     SQS_SEND_ERROR,
 )
-#: The condition of a transition's commit (sedo.adapters.dynamodb.DynamoExecutionStore.commit).
+#: The conditions of a transition's commit and of a new execution's create
+#: (sedo.adapters.dynamodb.DynamoExecutionStore.commit and .create).
 COMMIT_CONDITION = "seq = :expected"
+CREATE_CONDITION = "attribute_not_exists(pk)"
 
 
 class InjectedCrash(RuntimeError):
@@ -90,6 +101,7 @@ class FaultPlan:
     crash_after_send: float = 0.0
     ddb_throttle: float = 0.0
     ddb_throttle_exhausted: float = 0.0
+    ddb_lost_response: float = 0.0
     sqs_failed_entries: float = 0.0
     sqs_send_error: float = 0.0
 
@@ -109,6 +121,7 @@ class FaultInjector:
         self.commits: Counter[str] = Counter()
         self._fired: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._http: URLLib3Session | None = None
 
     # -- wiring ---------------------------------------------------------------------
 
@@ -141,14 +154,28 @@ class FaultInjector:
 
     # -- DynamoDB -------------------------------------------------------------------
 
+    @staticmethod
+    def item_key(item: dict[str, Any]) -> str:
+        """An execution head's identity in ``commits``: its table key (children's sort keys
+        repeat across parents, their partition keys do not)."""
+        return f"{item['pk']['S']}/{item['sk']['S']}"
+
     def _note_commit(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if params.get("ConditionExpression") == COMMIT_CONDITION:
-            key = params["Item"]["sk"]["S"]
+            key = self.item_key(params["Item"])
             expected = params.get("ExpressionAttributeValues", {}).get(":expected", {}).get("N", "?")
             context["sedo_commit"] = (key, expected)
 
-    def _ddb_before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        identity = f"{model.name}:{context.get('sedo_commit')}" if "sedo_commit" in context else None
+    def _ddb_before_call(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # Once per commit (key, expected seq), else once per distinct request: a redelivery
+        # repeats the same reads and writes, so each can fail it once, never every time.
+        if "sedo_commit" in context:
+            identity = f"{model.name}:{context['sedo_commit']}"
+        else:
+            body = params.get("body") or b""
+            identity = (
+                f"{model.name}:{hashlib.sha256(body if isinstance(body, bytes) else str(body).encode()).hexdigest()}"
+            )
         if self._fire(DDB_THROTTLE_EXHAUSTED, identity):
             error: Any = {
                 "Error": {"Code": "ThrottlingException", "Message": "injected: retries exhausted"},
@@ -157,9 +184,36 @@ class FaultInjector:
             raise ClientError(error, model.name)
 
     def _ddb_before_send(self, request: Any, **_: Any) -> AWSResponse | None:
-        if _first_attempt(request) and self._fire(DDB_THROTTLE):
+        if not _first_attempt(request):
+            return None
+        if self._fire(DDB_THROTTLE):
             code = self.rng.choice(["ThrottlingException", "ProvisionedThroughputExceededException"])
             return _throttled(request.url, code)
+        head_write = self._head_write(request)
+        if head_write is not None and self._fire(DDB_LOST_RESPONSE, head_write):
+            # The write reaches DynamoDB and is applied; its answer is lost on the way back.
+            if self._http is None:
+                self._http = URLLib3Session()
+            response = self._http.send(request)
+            if response.status_code < 300 and head_write.startswith("commit:"):
+                with self._lock:
+                    self.commits[head_write.split(":", 2)[1]] += 1
+            raise ReadTimeoutError(endpoint_url=request.url, error="injected: the response was lost")
+        return None
+
+    @classmethod
+    def _head_write(cls, request: Any) -> str | None:
+        """``commit:<key>:<expected seq>`` or ``create:<key>`` for a conditional write of a head."""
+        target = request.headers.get("X-Amz-Target", b"")
+        if (target.decode() if isinstance(target, bytes) else str(target)) != "DynamoDB_20120810.PutItem":
+            return None
+        params = json.loads(request.body)
+        condition = params.get("ConditionExpression")
+        if condition == COMMIT_CONDITION:
+            expected = params.get("ExpressionAttributeValues", {}).get(":expected", {}).get("N", "?")
+            return f"commit:{cls.item_key(params['Item'])}:{expected}"
+        if condition == CREATE_CONDITION and "doc" in params.get("Item", {}):
+            return f"create:{cls.item_key(params['Item'])}"
         return None
 
     def _ddb_after_call(self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

@@ -2,23 +2,28 @@
 breaking things at named points, then prove every execution finished exactly once.
 
 For each fault, ``EXECUTIONS`` executions of each workload (bench/workloads: the
-README example and the 10-step flow) run through the real Lambda handler and the
-moto server's SQS and DynamoDB, driven by tests.support.Harness. A control execution
-of each workload first runs with nothing broken; every faulted execution must then:
+README example, the 10-step flow, and a small parallel + map) run through the real
+Lambda handler and the moto server's SQS and DynamoDB, driven by tests.support.Harness
+and tests/faults/delivery.py. A control execution of each workload first runs with
+nothing broken; every faulted execution, and every iteration of its map and parallel
+steps (children, judged against the control's child of the same step and index), must:
 
 - end ExecutionSucceeded with the control's output (not lost),
 - have exactly as many successful commits as transitions, and as many transitions as
   the control (not forked, no step run twice),
 - have the control's history: sequential event ids from 1, the same (type, stepId)
-  list, exactly one terminal event (no duplicates after redelivery),
+  list, exactly one terminal event (no duplicates after redelivery);
 
-the queue must drain and the DLQ stay empty. The matrix is printed at the end of the
-run (tests/faults/matrix.py).
+no other execution may exist or stay unfinished (nothing stranded), the queue must
+drain and the DLQ stay empty. The matrix is printed at the end of the run
+(tests/faults/matrix.py) with the run's seed: ``SEDO_FAULT_SEED`` picks it (random when
+unset), ``SEDO_FAULT_EXECUTIONS`` the executions per workload and fault.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -28,8 +33,10 @@ from typing import Any
 import pytest
 
 from bench.workload import Workload, load_all
-from sedo.domain.execution import SUCCEEDED, TERMINAL_STATES, split_execution_id
-from sedo.domain.timefmt import parse_ts
+from sedo.adapters.dynamodb.common import execution_key
+from sedo.domain.execution import SUCCEEDED, TERMINAL_STATES, Execution, split_execution_id
+from tests.faults import matrix
+from tests.faults.delivery import Delivery, Trace
 from tests.faults.injector import FaultInjector, FaultPlan
 from tests.faults.matrix import PROPERTY
 from tests.support import Harness, events_of
@@ -37,59 +44,16 @@ from tests.support import Harness, events_of
 pytestmark = pytest.mark.integration
 
 TENANT = "faults"
-EXECUTIONS = 4  # per workload and fault
-WORKLOADS = load_all(names=["example", "ten-step"])
-
-Deliver = Callable[[Harness, list[dict[str, Any]]], None]
-
-
-@dataclass
-class Delivery:
-    """How a batch reaches the handler; counts what happened."""
-
-    rng: random.Random
-    copies: tuple[int, int] = (1, 1)
-    reorder: bool = False
-    deliveries: int = 0
-    failed_records: int = 0
-    held: list[dict[str, Any]] = field(default_factory=list)
-
-    def _invoke(self, harness: Harness, messages: list[dict[str, Any]]) -> set[str]:
-        self.deliveries += len(messages)
-        result = harness.invoke(messages)
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        self.failed_records += len(failed)
-        return failed
-
-    def __call__(self, harness: Harness, messages: list[dict[str, Any]]) -> None:
-        if self.reorder:
-            self.held.extend(messages)
-            self.rng.shuffle(self.held)
-            cut = len(self.held) // 2 + 1
-            now, self.held[:] = self.held[:cut], self.held[cut:]
-            _advance_clock(harness, now)
-            batches = [[m] for m in reversed(now)]  # one at a time, newest first
-        else:
-            batches = [messages]
-        for batch in batches:
-            # Duplicates are the same receive handed over again (ApproximateReceiveCount unchanged,
-            # like a message sent twice). A record any copy failed is never acked: as with Lambda,
-            # SQS brings it back after the visibility timeout, with a higher receive count.
-            failed: set[str] = set()
-            for _ in range(self.rng.randint(*self.copies)):
-                failed |= self._invoke(harness, batch)
-            harness.ack([m for m in batch if m["MessageId"] not in failed])
-
-    def deliver_late(self, harness: Harness) -> None:
-        """The held-back copies, after everything finished: all must be dropped as stale."""
-        for message in self.held:
-            self._invoke(harness, [message])
+#: Executions per workload and fault (``make test`` keeps the default; ``make chaos`` raises it).
+EXECUTIONS = int(os.environ.get("SEDO_FAULT_EXECUTIONS") or 4)
+WORKLOADS = load_all(names=["example", "ten-step", "fan-small"])
+#: A fan-out execution is 8 executions' work (the parent, 2 branches, 5 iterations): it runs
+#: a quarter as often, so each workload costs about the same.
+WEIGHT = {"fan-small": 4}
 
 
-def _advance_clock(harness: Harness, messages: list[dict[str, Any]]) -> None:
-    dues = [parse_ts(b["due"]) for b in harness.bodies(messages) if b.get("due")]
-    if dues and min(dues) > harness.clock.now():
-        harness.clock.moment = min(dues)
+def _count(workload: Workload) -> int:
+    return max(1, EXECUTIONS // WEIGHT.get(workload.name, 1))
 
 
 @dataclass(frozen=True)
@@ -99,6 +63,12 @@ class Scenario:
     copies: tuple[int, int] = (1, 1)
     reorder: bool = False
     botocore_retries: bool = False
+    #: Faults fire while executions are started too (the API's create and first send).
+    during_start: bool = False
+    #: Batches the function times out in (after some of their records committed).
+    timeout_rate: float = 0.0
+    #: Batches one of whose records a second worker processes at the same time.
+    overlap_rate: float = 0.0
 
 
 SCENARIOS = [
@@ -108,30 +78,39 @@ SCENARIOS = [
     Scenario("duplicate-delivery", copies=(2, 3)),
     Scenario("delayed-reordered", reorder=True),
     Scenario("ddb-throttle", FaultPlan(ddb_throttle=0.07), botocore_retries=True),
-    Scenario("ddb-throttle-exhausted", FaultPlan(ddb_throttle_exhausted=0.08)),
+    Scenario("ddb-throttle-exhausted", FaultPlan(ddb_throttle_exhausted=0.03)),
+    Scenario("ddb-lost-response", FaultPlan(ddb_lost_response=0.3), during_start=True),
     Scenario("sqs-failed-entries", FaultPlan(sqs_failed_entries=0.4)),
     Scenario("sqs-send-error", FaultPlan(sqs_send_error=0.4)),
+    Scenario("lambda-timeout", timeout_rate=0.3),
+    Scenario("visibility-overlap", overlap_rate=0.5),
     Scenario(
         "all-at-once",
         FaultPlan(
             crash_after_commit=0.15,
             crash_after_send=0.15,
             ddb_throttle=0.04,
-            ddb_throttle_exhausted=0.04,
+            ddb_throttle_exhausted=0.01,
+            ddb_lost_response=0.05,
             sqs_failed_entries=0.15,
             sqs_send_error=0.15,
         ),
         copies=(1, 2),
         reorder=True,
+        timeout_rate=0.1,
+        overlap_rate=0.1,
     ),
 ]
 
 
 @dataclass
 class Reference:
+    """The control run of one execution (and, by ``instance.index``, of its iterations)."""
+
     events: list[tuple[str, str | None]]
     seq: int
     output: Any
+    children: dict[str, Reference] = field(default_factory=dict)
 
 
 def _start(harness: Harness, workload: Workload, count: int) -> list[str]:
@@ -140,35 +119,83 @@ def _start(harness: Harness, workload: Workload, count: int) -> list[str]:
     ]
 
 
-def _head(harness: Harness, execution_id: str) -> Any:
+def _head(harness: Harness, execution_id: str) -> Execution | None:
     _, _, key = split_execution_id(execution_id)
     return harness.adapters.executions.get(TENANT, key)
+
+
+def _children(harness: Harness, head: Execution) -> dict[str, Execution]:
+    """The iterations of ``head``'s map and parallel steps, by ``instance.index``."""
+    page = harness.adapters.executions.list_executions(TENANT, 10_000, None, (), None, parent_key=head.key)
+    return {child.key.split(".", 1)[1]: child for child in page.items}
+
+
+def _shape(harness: Harness, execution_id: str) -> list[dict[str, Any]]:
+    return events_of(harness, TENANT, execution_id)
+
+
+def _reference_of(harness: Harness, head: Execution) -> Reference:
+    events = _shape(harness, head.id)
+    children = {k: _reference_of(harness, c) for k, c in _children(harness, head).items()}
+    return Reference([(e["type"], e.get("stepId")) for e in events], head.seq, head.output, children)
 
 
 def _reference(harness: Harness, workload: Workload) -> Reference:
     [execution_id] = _start(harness, workload, 1)
     harness.drain()
     head = _head(harness, execution_id)
-    assert head.state == SUCCEEDED, f"the control execution of {workload.name} did not succeed: {head.state}"
-    events = events_of(harness, TENANT, execution_id)
-    return Reference([(e["type"], e.get("stepId")) for e in events], head.seq, head.output)
+    assert head is not None and head.state == SUCCEEDED, f"the control execution of {workload.name} did not succeed"
+    return _reference_of(harness, head)
 
 
-def _judge(harness: Harness, injector: FaultInjector, execution_id: str, ref: Reference) -> str:
-    """``ok``, ``lost``, ``forked`` or ``bad_history``, with the first problem found."""
-    head = _head(harness, execution_id)
+def _judge_head(harness: Harness, injector: FaultInjector, head: Execution | None, ref: Reference) -> str:
+    """``ok``, ``lost``, ``forked`` or ``bad_history`` for one execution and its iterations."""
     if head is None or head.state != SUCCEEDED:
         return "lost"
-    key = split_execution_id(execution_id)[2]
+    key = injector.item_key(execution_key(TENANT, head.key))
     if injector.commits[key] != head.seq or head.seq != ref.seq or head.output != ref.output:
         return "forked"
-    events = events_of(harness, TENANT, execution_id)
+    events = _shape(harness, head.id)
     ids = [e["id"] for e in events]
     shape = [(e["type"], e.get("stepId")) for e in events]
     terminal = [e for e in events if e["type"] in TERMINAL_STATES]
     if ids != list(range(1, len(events) + 1)) or shape != ref.events or len(terminal) != 1:
         return "bad_history"
+    children = _children(harness, head)
+    if set(children) - set(ref.children):
+        return "forked"  # an iteration the control did not have
+    for suffix, child_ref in ref.children.items():
+        verdict = _judge_head(harness, injector, children.get(suffix), child_ref)
+        if verdict != "ok":
+            return verdict
     return "ok"
+
+
+def _explain(harness: Harness, trace: Trace, execution_id: str, verdict: str) -> str:
+    head = _head(harness, execution_id)
+    state = "no head" if head is None else f"{head.state} seq={head.seq} produced_by={head.produced_by}"
+    awaiting = "" if head is None else f" awaiting={head.awaiting} outbox={head.outbox}"
+    lines = [f"{execution_id}: {verdict} ({state}{awaiting})"]
+    keys = [] if head is None else [head.key, *(c.key for c in _children(harness, head).values())]
+    for key in keys or [split_execution_id(execution_id)[2]]:
+        lines += [f"  {key}:", *(f"    {line}" for line in trace.lines.get(key, []))]
+    return "\n".join(lines)
+
+
+def _stranded(harness: Harness, expected: int) -> list[str]:
+    """Executions nobody asked for or that never ended (a start that half-happened)."""
+    heads: list[Execution] = []
+    token: str | None = None
+    while True:
+        page = harness.adapters.executions.list_executions(TENANT, 1000, token, (), None)
+        heads += page.items
+        token = page.next_token
+        if token is None:
+            break
+    problems = [f"{h.id}: stranded in {h.state} (seq {h.seq})" for h in heads if not h.finished]
+    if len(heads) != expected:
+        problems.append(f"{len(heads)} executions exist; {expected} were started")
+    return problems
 
 
 def _dlq_depth(harness: Harness) -> int:
@@ -184,7 +211,7 @@ def test_every_execution_finishes_exactly_once(
 ) -> None:
     started = time.monotonic()
     harness = Harness(fault_stack)
-    seed = SCENARIOS.index(scenario)
+    seed = matrix.scenario_seed(scenario.fault)
     injector = FaultInjector(scenario.plan, seed=seed).install(
         harness.adapters.executions.client,  # type: ignore[attr-defined]
         harness.adapters.queue.client,  # type: ignore[attr-defined]
@@ -194,13 +221,21 @@ def test_every_execution_finishes_exactly_once(
     for workload in WORKLOADS:
         harness.services.definitions.create(TENANT, workload.document)
         references[workload.name] = _reference(harness, workload)
+    injector.active = scenario.during_start
     for workload in WORKLOADS:
-        ids[workload.name] = _start(harness, workload, EXECUTIONS)
+        ids[workload.name] = _start(harness, workload, _count(workload))
 
-    delivery = Delivery(random.Random(seed), copies=scenario.copies, reorder=scenario.reorder)
+    delivery = Delivery(
+        random.Random(seed),
+        copies=scenario.copies,
+        reorder=scenario.reorder,
+        timeout_rate=scenario.timeout_rate,
+        overlap_rate=scenario.overlap_rate,
+    )
+    harness.processor.observer = delivery.trace
     injector.active = True
     try:
-        harness.drain(delivery)
+        harness.drain(delivery, max_rounds=10_000 + 100 * sum(len(v) for v in ids.values()))
     finally:
         injector.active = False
     delivery.deliver_late(harness)
@@ -209,27 +244,32 @@ def test_every_execution_finishes_exactly_once(
     problems: list[str] = []
     for workload in WORKLOADS:
         for execution_id in ids[workload.name]:
-            verdict = _judge(harness, injector, execution_id, references[workload.name])
+            verdict = _judge_head(harness, injector, _head(harness, execution_id), references[workload.name])
             outcomes[verdict] += 1
             if verdict != "ok":
-                problems.append(f"{execution_id}: {verdict}")
-    dlq = _dlq_depth(harness)
+                problems.append(_explain(harness, delivery.trace, execution_id, verdict))
     executions = sum(len(v) for v in ids.values())
+    stranded = _stranded(harness, executions + len(WORKLOADS))
+    problems.extend(stranded)
+    dlq = _dlq_depth(harness)
     row = {
-        "order": seed,
+        "order": SCENARIOS.index(scenario),
+        "seed": matrix.base_seed(),
         "fault": scenario.fault,
         "executions": executions,
         **outcomes,
-        "injected": dict(injector.counts),
+        "stranded": len(stranded),
+        "injected": {**injector.counts, "lambda-timeout": delivery.timeouts, "visibility-overlap": delivery.overlaps},
         "retried": injector.retried,
         "failed_records": delivery.failed_records,
         "deliveries": delivery.deliveries,
         "seconds": time.monotonic() - started,
         "dlq": dlq,
     }
+    row["injected"] = {k: v for k, v in row["injected"].items() if v}
     record_property(PROPERTY, json.dumps(row))
 
-    assert not problems, problems
+    assert not problems, "\n".join(problems)
     assert dlq == 0, f"{dlq} messages reached the DLQ"
     assert harness.depth() == 0
     if scenario.plan != FaultPlan():
@@ -238,3 +278,7 @@ def test_every_execution_finishes_exactly_once(
         assert injector.retried > 0, "botocore never retried a throttled call"
     if scenario.copies != (1, 1) or scenario.reorder:
         assert delivery.deliveries > executions, "no message was delivered twice or late"
+    if scenario.timeout_rate:
+        assert delivery.timeouts > 0, "no invocation timed out"
+    if scenario.overlap_rate:
+        assert delivery.overlaps > 0, "no record was processed by two workers at once"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,6 +51,31 @@ def conditional(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str,
         if _condition_failed(exc):
             return None
         raise
+
+
+#: The attribute in which a head write carries its own random token (see :func:`put_once`).
+WRITE_ID = "writeId"
+
+
+def put_once(client: Any, **kwargs: Any) -> bool:
+    """A conditional PutItem: True when this item is now stored, False when the condition
+    refused it.
+
+    botocore retries a request whose answer did not come back (a read timeout, a 5xx);
+    when the lost attempt had been applied, the retry fails its condition against the
+    item it wrote itself. Each write therefore carries a fresh token, and a refusal whose
+    stored item (returned with the error, no extra read) holds our token is our success.
+    """
+    token = uuid.uuid4().hex
+    kwargs["Item"] = {**kwargs["Item"], WRITE_ID: _s(token)}
+    try:
+        client.put_item(ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
+    except ClientError as exc:
+        if not _condition_failed(exc):
+            raise
+        stored: Any = exc.response.get("Item") or {}
+        return bool(stored.get(WRITE_ID, {}).get("S") == token)
+    return True
 
 
 def all_items(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dict[str, Any]]:

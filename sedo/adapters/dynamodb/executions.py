@@ -15,6 +15,7 @@ from sedo.adapters.dynamodb.common import (
     _s,
     conditional,
     execution_key,
+    put_once,
 )
 from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
@@ -63,13 +64,9 @@ class DynamoExecutionStore:
         return Execution.from_document(json.loads(item["doc"]["S"]))
 
     def create(self, head: Execution) -> bool:
-        response = conditional(
-            self.client.put_item,
-            TableName=self.table,
-            Item=self._item(head),
-            ConditionExpression="attribute_not_exists(pk)",
+        return put_once(
+            self.client, TableName=self.table, Item=self._item(head), ConditionExpression="attribute_not_exists(pk)"
         )
-        return response is not None
 
     def get(self, tenant_id: str, key: str) -> Execution | None:
         item = self.client.get_item(TableName=self.table, Key=execution_key(tenant_id, key), ConsistentRead=True).get(
@@ -78,14 +75,14 @@ class DynamoExecutionStore:
         return self._head(item) if item else None
 
     def commit(self, head: Execution, expected_seq: int) -> bool:
-        response = conditional(
-            self.client.put_item,
+        """One conditional write; True also when botocore's retry met this very write."""
+        return put_once(
+            self.client,
             TableName=self.table,
             Item=self._item(head),
             ConditionExpression="seq = :expected",
             ExpressionAttributeValues={":expected": _n(expected_seq)},
         )
-        return response is not None
 
     def delete_unstarted(self, head: Execution) -> None:
         conditional(
