@@ -207,8 +207,8 @@ def test_the_readme_walkthrough_lines(cli_env: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and out == ""
     assert err.splitlines() == [
         "error 400: input does not pass inputSchema validation",
-        "  'foo' is a required property",
-        "  Additional properties are not allowed ('bar' was unexpected)",
+        "  /: 'foo' is a required property",
+        "  /: Additional properties are not allowed ('bar' was unexpected)",
     ]
     code, out, _ = sedo(capsys, "run", "example-definition", "--input", '{"foo": "bar"}')
     assert code == 0 and out.startswith("started cli:example-definition:")
