@@ -122,7 +122,7 @@ class WakeUpProcessor:
         if not self._awaits_fan_in(head, delivery.wake):
             return Processed.STALE
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
-        self._iterations().start(head, definition)
+        self._iterations().start(head, definition, int(delivery.wake.data.get("after", 0)))  # a page at a time
         return Processed.FANNED_OUT
 
     def on_fan_in(self, delivery: _Delivery) -> Processed:

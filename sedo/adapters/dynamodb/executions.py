@@ -12,6 +12,7 @@ from sedo.adapters.dynamodb.common import (
     _fill,
     _n,
     _s,
+    batch_write,
     conditional,
     execution_key,
 )
@@ -153,17 +154,22 @@ class DynamoExecutionStore:
                 request = response.get("UnprocessedKeys") or {}
         return [found[k] for k in keys if k in found]
 
-    def put_history(self, head: Execution) -> None:
+    @staticmethod
+    def _history_item(head: Execution) -> dict[str, Any]:
         events = head.pending_events
-        self.client.put_item(
-            TableName=self.history_table,
-            Item={
-                "pk": _s(f"{head.tenant_id}#{head.key}"),
-                "sk": _n(events[0]["id"]),
-                "seq": _n(head.seq),
-                "events": _s(json.dumps(events, separators=(",", ":"))),
-            },
-        )
+        return {
+            "pk": _s(f"{head.tenant_id}#{head.key}"),
+            "sk": _n(events[0]["id"]),
+            "seq": _n(head.seq),
+            "events": _s(json.dumps(events, separators=(",", ":"))),
+        }
+
+    def put_history(self, head: Execution) -> None:
+        self.client.put_item(TableName=self.history_table, Item=self._history_item(head))
+
+    def put_histories(self, heads: Sequence[Execution]) -> None:
+        requests = [{"PutRequest": {"Item": self._history_item(h)}} for h in heads]
+        batch_write(self.client, self.history_table, requests)
 
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
         start = (tokens.decode(tenant_id, token) or {}).get("from", 0)
