@@ -257,7 +257,7 @@ def test_a_page_whose_lease_runs_out_stops_writing() -> None:
     store.put_children = slow_put  # type: ignore[method-assign]
     with pytest.raises(PageLeaseEnding):
         world.deliver(fanout)
-    assert calls == [100]  # one chunk, then the lease check stopped it
+    assert calls == [25]  # one BatchWriteItem's worth, then the lease check stopped it
     store.put_children = put  # type: ignore[method-assign]
     world.clock.advance(PAGE_LEASE_SECONDS)
     world.deliver(fanout, receive_count=2)
