@@ -107,22 +107,8 @@ class IterationService:
                 self.queue.send([self._page_wake(parent, after, now, lease.until).to_body()])
             return
         deadline = now + timedelta(seconds=PAGE_LEASE_SECONDS - PAGE_WRITE_MARGIN_SECONDS)
-        keys = [child_key(parent.key, parent.instance, i) for i in indices]
-        existing = self.store.existing_children(parent.tenant_id, keys)
-        created = [
-            self._new_child(parent.tenant_id, parent.key, parent.instance, i, inputs[i], counter)
-            for i, key in zip(indices, keys, strict=True)
-            if key not in existing
-        ]
-        for start in range(0, len(created), PUT_CHUNK):
-            self._within(deadline)
-            self.store.put_children(created[start : start + PUT_CHUNK])
-        # Created before a crash but not started: make sure their start is sent (harmless twice).
-        waiting = created + [h for h in existing.values() if h.seq == 0 and h.state == SUBMITTED]
-        waiting.sort(key=lambda h: h.index or 0)
+        waiting = self._write_page(parent, counter, inputs, indices, deadline)
         latest = self.store.counter(parent.tenant_id, parent.key, parent.instance)
-        self._within(deadline)
-        self.executions.put_histories([h for h in waiting if h.pending_events])
         if latest is None or latest.closed:
             # The step ended (cancel, failure, timeout) while this page wrote, and its sweep may
             # have paged past these heads: none starts, a sweep from here cancels them.
@@ -142,6 +128,27 @@ class IterationService:
                 messages.append(self._page_wake(parent, following).to_body())
             self.queue.send(messages)
         self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
+
+    def _write_page(
+        self, parent: Execution, counter: IterationCounter, inputs: list[Any], indices: range, deadline: datetime
+    ) -> list[Execution]:
+        """Write the heads of the page's children that do not exist, and the history of every
+        one not started yet; return those (in index order), whose starts are to be sent."""
+        keys = [child_key(parent.key, parent.instance, i) for i in indices]
+        existing = self.store.existing_children(parent.tenant_id, keys)
+        created = [
+            self._new_child(parent.tenant_id, parent.key, parent.instance, i, inputs[i], counter)
+            for i, key in zip(indices, keys, strict=True)
+            if key not in existing
+        ]
+        for start in range(0, len(created), PUT_CHUNK):
+            self._within(deadline)
+            self.store.put_children(created[start : start + PUT_CHUNK])
+        # Created before a crash but not started: their history and start again (harmless twice).
+        waiting = created + [h for h in existing.values() if h.seq == 0 and h.state == SUBMITTED]
+        waiting.sort(key=lambda h: h.index or 0)
+        self.executions.put_histories([h for h in waiting if h.pending_events])
+        return waiting
 
     @staticmethod
     def _counter(parent: Execution, awaiting: FanInAwait) -> IterationCounter:
