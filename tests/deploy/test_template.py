@@ -233,8 +233,10 @@ API_GRANTS = {
 PROCESSOR_GRANTS = {
     Permission("dynamodb:GetItem", "DefinitionsTable"),
     *(Permission(f"dynamodb:{a}", "ExecutionsTable") for a in ("GetItem", "PutItem", "UpdateItem", "Query")),
-    Permission("dynamodb:BatchWriteItem", "ExecutionsTable"),  # fan-out inputs
+    Permission("dynamodb:BatchWriteItem", "ExecutionsTable"),  # fan-out inputs, a start page's children
+    Permission("dynamodb:BatchGetItem", "ExecutionsTable"),  # which of a start page's children exist
     Permission("dynamodb:PutItem", "HistoryTable"),
+    Permission("dynamodb:BatchWriteItem", "HistoryTable"),  # a start page's children's first history
     *(
         Permission(f"sqs:{a}", "ExecutionQueue")
         for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "SendMessage")
