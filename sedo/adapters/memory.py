@@ -5,14 +5,15 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sedo.adapters import tokens
 from sedo.domain import liveness
 from sedo.domain.errors import Conflict
 from sedo.domain.execution import SUBMITTED, Execution
-from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
+from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page, PageLease
 
 
 def _page(items: list[Any], tenant_id: str, limit: int, token: str | None) -> Page:
@@ -124,6 +125,10 @@ class MemoryExecutionStore:
         segments = self.segments.setdefault((head.tenant_id, head.key), {})
         segments[head.pending_events[0]["id"]] = copy.deepcopy(head.pending_events)
 
+    def put_histories(self, heads: Sequence[Execution]) -> None:
+        for head in heads:
+            self.put_history(head)
+
     def events(self, tenant_id: str, key: str) -> list[dict[str, Any]]:
         segments = self.segments.get((tenant_id, key), {})
         return [event for first in sorted(segments) for event in segments[first]]
@@ -153,9 +158,17 @@ class MemoryQueue:
         return sent
 
 
+@dataclass
+class _Page:
+    owner: str
+    until: datetime
+    done: bool = False
+
+
 class MemoryIterationStore:
     def __init__(self, executions: MemoryExecutionStore) -> None:
         self.executions = executions
+        self.pages: dict[tuple[str, str, int, int], _Page] = {}
         self.counters: dict[tuple[str, str, int], Any] = {}
         self.inputs: dict[tuple[str, str, int], list[Any]] = {}
         self.recorded: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = {}
@@ -227,6 +240,29 @@ class MemoryIterationStore:
         )
         page = heads[:limit]
         return page, (page[-1].index or 0) + 1 if len(heads) > limit else None
+
+    def claim_page(
+        self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str, now: datetime, until: datetime
+    ) -> PageLease:
+        key = (tenant_id, parent_key, instance, after)
+        page = self.pages.get(key)
+        if page is not None and (page.done or page.until >= now):
+            return PageLease(held=False, done=page.done, until=None if page.done else page.until)
+        self.pages[key] = _Page(owner, until)
+        return PageLease(held=True)
+
+    def finish_page(self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str) -> None:
+        page = self.pages.get((tenant_id, parent_key, instance, after))
+        if page is not None and page.owner == owner:
+            page.done = True
+
+    def existing_children(self, tenant_id: str, keys: Sequence[str]) -> dict[str, Execution]:
+        found = (self.executions.get(tenant_id, key) for key in keys)
+        return {head.key: head for head in found if head is not None}
+
+    def put_children(self, heads: Sequence[Execution]) -> None:
+        for head in heads:
+            self.executions.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
 
 
 class MemoryPayloadStore:

@@ -1,7 +1,8 @@
 """Fan-out and fan-in for map and parallel steps.
 
-- ``start`` (on the parent's ``fanout`` wake-up, after the parent committed its await):
-  store the counter and the iteration inputs, start the first ``concurrency`` children.
+- ``start`` (on the parent's ``fanout`` wake-ups, after the parent committed its await):
+  store the counter and the iteration inputs, start the first ``concurrency`` children, a
+  page (``FAN_OUT_PAGE``) per wake-up, each page sending the next one's cursor.
 - ``child_finished`` (after a child's final commit, and again on any redelivery): record
   its result and count it once (the store's idempotent writes refuse a second count); then start
   iteration ``index + concurrency`` (so at most ``concurrency`` run at once, each finishing
@@ -17,14 +18,25 @@ Per iteration the work is constant: no list is rewritten on each completion.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sedo.domain import engine, failures
 from sedo.domain.definition import Definition, DefinitionRef
 from sedo.domain.execution import SUBMITTED, SUCCEEDED, Execution, WakeUp
-from sedo.domain.iterations import child_key, child_scope, iteration_inputs, split_child_key
+from sedo.domain.iterations import (
+    child_key,
+    child_scope,
+    iteration_inputs,
+    next_page,
+    split_child_key,
+    start_page,
+)
 from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.domain.timefmt import format_ts
 from sedo.service_layer.flush import flush
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationCounter, IterationStore, Queue
 
@@ -38,6 +50,21 @@ log = logging.getLogger("sedo.iterations")
 INLINE_RESULTS_BYTES = 48 * 1024  # below limits.MAX_STASH_VALUE_BYTES
 RESULTS_REF = "sedo:results"
 SWEEP_PAGE = 100
+#: A fan-out page's lease: how long its holder may write the page's heads. It starts no
+#: write later than PAGE_WRITE_MARGIN_SECONDS before the lease ends, so after the lease no
+#: write of the holder can land; only then may another delivery of the page take over. On
+#: AWS a crashed page comes back after the queue's visibility timeout (180 s), when its
+#: lease has ended; a page that is fine takes 1-3 s (sedo.domain.iterations.FAN_OUT_PAGE).
+PAGE_LEASE_SECONDS = 120
+PAGE_WRITE_MARGIN_SECONDS = 90
+#: Child heads per put_children call (one BatchWriteItem): the lease is checked before each.
+#: One call and its retries take milliseconds, at worst (sedo.adapters.aws: 5 attempts of at
+#: most 3 s to connect and 10 s to answer) about a minute, inside the margin.
+PUT_CHUNK = 25
+
+
+class PageLeaseEnding(RuntimeError):
+    """A fan-out page ran out of lease time before it was written: a later delivery goes on."""
 
 
 class IterationService:
@@ -58,11 +85,86 @@ class IterationService:
 
     # -- fan-out ------------------------------------------------------------------
 
-    def start(self, parent: Execution, definition: Definition) -> None:
+    def start(self, parent: Execution, definition: Definition, after: int = 0) -> None:
+        """One page of the start: the iterations ``start_page(total, concurrency, after)``.
+
+        The first page (``after`` 0) also stores the counter and the inputs (idempotent). A
+        page holds a lease on its iterations while it writes their heads, so no two workers
+        write the same page at once; it reads which heads exist (a redelivered page may have
+        written and started some) and batch-writes only the missing ones, so no head that may
+        have started is overwritten. Then their history, their start messages and the next
+        page's cursor go out, batched, and the page is marked done."""
         awaiting = parent.awaiting
         assert isinstance(awaiting, FanInAwait)
+        counter = self._counter(parent, awaiting)
         inputs = iteration_inputs(definition, parent)
-        counter = IterationCounter(
+        if after == 0:
+            self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
+        indices = start_page(counter.total, counter.concurrency, after)
+        if not indices:
+            return
+        now = self.clock.now()
+        owner = secrets.token_hex(8)
+        lease = self.store.claim_page(
+            parent.tenant_id,
+            parent.key,
+            parent.instance,
+            after,
+            owner,
+            now,
+            now + timedelta(seconds=PAGE_LEASE_SECONDS),
+        )
+        if not lease.held:
+            if not lease.done and lease.until is not None:  # another worker is on it: look again after its lease
+                self.queue.send([self._page_wake(parent, after, now, lease.until).to_body()])
+            return
+        deadline = now + timedelta(seconds=PAGE_LEASE_SECONDS - PAGE_WRITE_MARGIN_SECONDS)
+        waiting = self._write_page(parent, counter, inputs, indices, deadline)
+        latest = self.store.counter(parent.tenant_id, parent.key, parent.instance)
+        if latest is None or latest.closed:
+            # The step ended (cancel, failure, timeout) while this page wrote, and its sweep may
+            # have paged past these heads: none starts, a sweep from here cancels them.
+            sweep = WakeUp(
+                parent.tenant_id,
+                parent.key,
+                0,
+                WakeKind.SWEEP,
+                f"sweep.{parent.instance}.page.{after}",
+                data={"instance": parent.instance, "after": after},
+            )
+            self.queue.send([sweep.to_body()])
+        else:
+            messages = [message for head in waiting for message in head.outbox]
+            following = next_page(counter.total, counter.concurrency, after)
+            if following is not None:
+                messages.append(self._page_wake(parent, following).to_body())
+            self.queue.send(messages)
+        self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
+
+    def _write_page(
+        self, parent: Execution, counter: IterationCounter, inputs: list[Any], indices: range, deadline: datetime
+    ) -> list[Execution]:
+        """Write the heads of the page's children that do not exist, and the history of every
+        one not started yet; return those (in index order), whose starts are to be sent."""
+        keys = [child_key(parent.key, parent.instance, i) for i in indices]
+        existing = self.store.existing_children(parent.tenant_id, keys)
+        created = [
+            self._new_child(parent.tenant_id, parent.key, parent.instance, i, inputs[i], counter)
+            for i, key in zip(indices, keys, strict=True)
+            if key not in existing
+        ]
+        for start in range(0, len(created), PUT_CHUNK):
+            self._within(deadline)
+            self.store.put_children(created[start : start + PUT_CHUNK])
+        # Created before a crash but not started: their history and start again (harmless twice).
+        waiting = created + [h for h in existing.values() if h.seq == 0 and h.state == SUBMITTED]
+        waiting.sort(key=lambda h: h.index or 0)
+        self.executions.put_histories([h for h in waiting if h.pending_events])
+        return waiting
+
+    @staticmethod
+    def _counter(parent: Execution, awaiting: FanInAwait) -> IterationCounter:
+        return IterationCounter(
             total=awaiting.total,
             concurrency=awaiting.concurrency,
             tolerated=awaiting.tolerated,
@@ -74,16 +176,33 @@ class IterationService:
                 "parentId": parent.id,
             },
         )
-        self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
-        for index in range(min(counter.concurrency, counter.total)):
-            self._start_child(parent.tenant_id, parent.key, parent.instance, index, inputs[index], counter)
 
-    def _start_child(
+    @staticmethod
+    def _page_wake(parent: Execution, after: int, now: datetime | None = None, due: datetime | None = None) -> WakeUp:
+        """The cursor of the page at ``after``; with ``due``: the same page, looked at again then."""
+        wake = WakeUp(
+            parent.tenant_id,
+            parent.key,
+            0,
+            WakeKind.FAN_OUT,
+            f"fanout.{parent.instance}.{after}",
+            data={"instance": parent.instance, "after": after},
+        )
+        if now is None or due is None:
+            return wake
+        due += timedelta(seconds=1)  # a lease has ended once ``now`` is past it
+        delay = max(1, math.ceil((due - now).total_seconds()))
+        return replace(wake, mid=f"{wake.mid}.later", due=format_ts(due), delay=delay)
+
+    def _within(self, deadline: datetime) -> None:
+        if self.clock.now() >= deadline:
+            raise PageLeaseEnding("this fan-out page's lease is ending: its writes stop, a later delivery goes on")
+
+    def _new_child(
         self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
-    ) -> None:
+    ) -> Execution:
         meta = counter.meta or {}
         *parent_scope, step_id = meta["scope"]
-        scope = child_scope(parent_scope, str(step_id), index, counter.branches)
         child = engine.start_execution(
             tenant_id=tenant_id,
             definition=DefinitionRef(str(meta["definitionId"]), int(meta["definitionVersion"])),
@@ -92,11 +211,17 @@ class IterationService:
             now=self.clock.now(),
             nonce=secrets.token_hex(16),
             parent_key=parent_key,
-            scope=scope,
+            scope=child_scope(parent_scope, str(step_id), index, counter.branches),
             index=index,
         )
         if self.payloads is not None:
             child = self.payloads.dehydrate(child)
+        return child
+
+    def _start_child(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
+    ) -> None:
+        child = self._new_child(tenant_id, parent_key, instance, index, item, counter)
         if not self.executions.create(child):
             existing = self.executions.get(tenant_id, child.key)
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:

@@ -100,6 +100,10 @@ class ExecutionStore(Protocol):
         """Write the head's pending history events under idempotent keys."""
         ...
 
+    def put_histories(self, heads: Sequence[Execution]) -> None:
+        """:meth:`put_history` for many heads (each with pending events), batched."""
+        ...
+
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page: ...
 
     def claim_name(self, tenant_id: str, definition_id: str, name: str, key: str, input_hash: str) -> tuple[str, str]:
@@ -169,6 +173,15 @@ class IterationCounter:
         return {"total": self.total, "succeeded": self.succeeded, "failed": self.failed, "running": self.running}
 
 
+@dataclass(frozen=True)
+class PageLease:
+    """The answer to a claim of one fan-out page (see :meth:`IterationStore.claim_page`)."""
+
+    held: bool  # the caller holds the page until its ``until``
+    done: bool = False  # the page was finished: nothing is left to do
+    until: datetime | None = None  # when not held and not done: the live holder's lease end
+
+
 class IterationStore(Protocol):
     """Storage of fan-out steps: counters, iteration inputs, results. Per-item work is O(1)."""
 
@@ -215,3 +228,25 @@ class IterationStore(Protocol):
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
     ) -> tuple[list[Execution], int | None]: ...
+
+    # -- the pages of a fan-out's start (sedo.domain.iterations.start_page) -------------
+
+    def claim_page(
+        self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str, now: datetime, until: datetime
+    ) -> PageLease:
+        """Take the page at ``after`` for ``owner`` until ``until``, unless it is done or another
+        owner's lease has not ended by ``now``: one conditional write."""
+        ...
+
+    def finish_page(self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str) -> None:
+        """Mark the page done, if ``owner`` still holds it."""
+        ...
+
+    def existing_children(self, tenant_id: str, keys: Sequence[str]) -> dict[str, Execution]:
+        """The child heads among ``keys`` that exist (strongly consistent), by key; batched."""
+        ...
+
+    def put_children(self, heads: Sequence[Execution]) -> None:
+        """Write new child heads, batched and unconditionally: only for keys the caller read
+        as missing while holding their page, so no head that may have started is overwritten."""
+        ...

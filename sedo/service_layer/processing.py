@@ -138,7 +138,7 @@ class WakeUpProcessor:
             return Processed.STALE
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
         hydrated, _ = self.payloads.hydrate(head)  # the iteration inputs come from the stash
-        self._iterations().start(hydrated, definition)
+        self._iterations().start(hydrated, definition, int(delivery.wake.data.get("after", 0)))  # a page at a time
         return Processed.FANNED_OUT
 
     def on_fan_in(self, delivery: _Delivery) -> Processed:

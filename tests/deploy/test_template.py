@@ -365,11 +365,12 @@ API_GRANTS = {
 PROCESSOR_GRANTS = {
     Permission("dynamodb:GetItem", "DefinitionsTable"),
     *(Permission(f"dynamodb:{a}", "ExecutionsTable") for a in ("GetItem", "PutItem", "UpdateItem", "Query")),
-    Permission("dynamodb:BatchWriteItem", "ExecutionsTable"),  # fan-out inputs
-    Permission("dynamodb:BatchGetItem", "ExecutionsTable"),  # values kept apart from a head
+    Permission("dynamodb:BatchWriteItem", "ExecutionsTable"),  # fan-out inputs, a start page's children
+    Permission("dynamodb:BatchGetItem", "ExecutionsTable"),  # values kept apart; which of a page's children exist
     Permission("s3:GetObject", "PayloadBucket/*"),
     Permission("s3:PutObject", "PayloadBucket/*"),
     Permission("dynamodb:PutItem", "HistoryTable"),
+    Permission("dynamodb:BatchWriteItem", "HistoryTable"),  # a start page's children's first history
     *(
         Permission(f"sqs:{a}", "ExecutionQueue")
         for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "SendMessage")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -103,3 +105,47 @@ def _fill(
         position = response.get("LastEvaluatedKey")
         if position is None or len(items) >= limit:
             return items, position
+
+
+#: BatchWriteItem / BatchGetItem: rounds of unprocessed items retried (with backoff) before giving up.
+BATCH_ROUNDS = 8
+
+
+class UnprocessedItems(RuntimeError):
+    """DynamoDB kept refusing part of a batch (throttling): the caller's work is retried later."""
+
+
+def _backoff(round_: int) -> None:
+    time.sleep(min(1.0, 0.025 * 2**round_) * (0.5 + random.random() / 2))  # jittered
+
+
+def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """Every ``PutRequest``/``DeleteRequest`` through BatchWriteItem, 25 a call, retrying
+    the unprocessed ones with jittered backoff; raises :class:`UnprocessedItems` if some
+    are still refused after :data:`BATCH_ROUNDS` rounds."""
+    for start in range(0, len(requests), 25):
+        pending: dict[str, Any] = {table: requests[start : start + 25]}
+        for round_ in range(BATCH_ROUNDS):
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            _backoff(round_)
+        else:
+            raise UnprocessedItems(f"{len(pending[table])} writes to {table} kept being refused")
+
+
+def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items at ``keys`` that exist (strongly consistent), 100 keys a BatchGetItem call."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        for round_ in range(BATCH_ROUNDS):
+            response = client.batch_get_item(RequestItems=request)
+            found.extend(response.get("Responses", {}).get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            _backoff(round_)
+        else:
+            raise UnprocessedItems(f"{len(request[table]['Keys'])} reads from {table} kept being refused")
+    return found

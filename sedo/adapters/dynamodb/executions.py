@@ -13,6 +13,7 @@ from sedo.adapters.dynamodb.common import (
     _fill,
     _n,
     _s,
+    batch_write,
     conditional,
     execution_key,
     put_once,
@@ -44,17 +45,7 @@ class DynamoExecutionStore:
         return int(written) + self.retention_seconds + MAX_WAIT_SECONDS
 
     def _item(self, head: Execution) -> dict[str, Any]:
-        item = {
-            **execution_key(head.tenant_id, head.key),
-            "seq": _n(head.seq),
-            "state": _s(head.state),
-            "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
-        }
-        if head.parent_key is None:  # children stay out of the by-definition index (sparse)
-            item["dpk"] = _s(f"{head.tenant_id}#{head.definition_id}")
-        if head.due_at is not None and not head.finished:  # the sweepers' index (sparse)
-            item["dueShard"] = _s(liveness.shard_of(head.tenant_id, head.key))
-            item["dueAt"] = _n(head.due_at)
+        item = head_item(head)
         if head.finished and self.retention_seconds:
             item["expiresAt"] = _n(self._expires_at(head))
         return item
@@ -171,7 +162,7 @@ class DynamoExecutionStore:
                 request = response.get("UnprocessedKeys") or {}
         return [found[k] for k in keys if k in found]
 
-    def put_history(self, head: Execution) -> None:
+    def _history_item(self, head: Execution) -> dict[str, Any]:
         events = head.pending_events
         item = {
             "pk": _s(f"{head.tenant_id}#{head.key}"),
@@ -181,7 +172,14 @@ class DynamoExecutionStore:
         }
         if self.retention_seconds:
             item["expiresAt"] = _n(self._expires_at(head))
-        self.client.put_item(TableName=self.history_table, Item=item)
+        return item
+
+    def put_history(self, head: Execution) -> None:
+        self.client.put_item(TableName=self.history_table, Item=self._history_item(head))
+
+    def put_histories(self, heads: Sequence[Execution]) -> None:
+        requests = [{"PutRequest": {"Item": self._history_item(h)}} for h in heads]
+        batch_write(self.client, self.history_table, requests)
 
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
         start = (tokens.decode(tenant_id, token) or {}).get("from", 0)
@@ -244,3 +242,19 @@ class DynamoExecutionStore:
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)
+
+
+def head_item(head: Execution) -> dict[str, Any]:
+    """The item a head is stored as (without its retention: see DynamoExecutionStore._item)."""
+    item = {
+        **execution_key(head.tenant_id, head.key),
+        "seq": _n(head.seq),
+        "state": _s(head.state),
+        "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
+    }
+    if head.parent_key is None:  # children stay out of the by-definition index (sparse)
+        item["dpk"] = _s(f"{head.tenant_id}#{head.definition_id}")
+    if head.due_at is not None and not head.finished:  # the sweepers' index (sparse)
+        item["dueShard"] = _s(liveness.shard_of(head.tenant_id, head.key))
+        item["dueAt"] = _n(head.due_at)
+    return item

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sedo.adapters.dynamodb.common import (
@@ -11,17 +13,22 @@ from sedo.adapters.dynamodb.common import (
     _n,
     _s,
     all_items,
+    batch_get,
+    batch_write,
     conditional,
+    execution_key,
 )
+from sedo.adapters.dynamodb.executions import head_item
 from sedo.domain.execution import Execution
-from sedo.service_layer.ports import IterationCounter
+from sedo.service_layer.ports import IterationCounter, PageLease
 
 
 class DynamoIterationStore:
     """Fan-out records in the executions table, in the parent's partition ``tenant#parent``:
     the counter (``sk=instance#map``), the inputs in chunks (``instance#i#chunk``), one
-    result per iteration (``instance#r#index``) and one completion bucket per ``BUCKET``
-    iterations (``instance#b#bucket``). Each iteration costs a constant number of requests
+    result per iteration (``instance#r#index``), one completion bucket per ``BUCKET``
+    iterations (``instance#b#bucket``) and one lease per page of the start
+    (``instance#f#after``). Each iteration costs a constant number of requests
     and capacity units, whatever the item count, and no transaction (half the write units)."""
 
     CHUNK = 50  # iteration inputs per item
@@ -51,10 +58,7 @@ class DynamoIterationStore:
             }
             for start in range(0, len(inputs), self.CHUNK)
         ]
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            while pending:
-                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        batch_write(self.client, self.table, requests)
         conditional(  # already there on a redelivered fan-out
             self.client.put_item,
             TableName=self.table,
@@ -263,3 +267,53 @@ class DynamoIterationStore:
         heads = [h for h in heads if h.index is not None and h.index >= after]
         more = response.get("LastEvaluatedKey")
         return heads, (heads[-1].index + 1 if more and heads and heads[-1].index is not None else None)
+
+    # -- the pages of a fan-out's start -------------------------------------------------
+
+    def _page_key(self, tenant_id: str, parent_key: str, instance: int, after: int) -> dict[str, Any]:
+        return {"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#f#{after:06d}")}
+
+    def claim_page(
+        self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str, now: datetime, until: datetime
+    ) -> PageLease:
+        key = self._page_key(tenant_id, parent_key, instance, after)
+        claimed = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=key,
+            UpdateExpression="SET #owner = :owner, #until = :until",
+            ConditionExpression="attribute_not_exists(pk) OR (attribute_not_exists(#done) AND #until < :now)",
+            ExpressionAttributeNames={"#owner": "owner", "#until": "until", "#done": "done"},
+            ExpressionAttributeValues={":owner": _s(owner), ":until": _n(_ms(until)), ":now": _n(_ms(now))},
+        )
+        if claimed is not None:
+            return PageLease(held=True)
+        item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        if item is None:  # pragma: no cover - a page lease is never deleted
+            return self.claim_page(tenant_id, parent_key, instance, after, owner, now, until)
+        if "done" in item:
+            return PageLease(held=False, done=True)
+        return PageLease(held=False, until=datetime.fromtimestamp(int(item["until"]["N"]) / 1000, UTC))
+
+    def finish_page(self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str) -> None:
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._page_key(tenant_id, parent_key, instance, after),
+            UpdateExpression="SET #done = :t",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner", "#done": "done"},
+            ExpressionAttributeValues={":owner": _s(owner), ":t": {"BOOL": True}},
+        )
+
+    def existing_children(self, tenant_id: str, keys: Sequence[str]) -> dict[str, Execution]:
+        items = batch_get(self.client, self.table, [execution_key(tenant_id, key) for key in keys])
+        heads = (Execution.from_document(json.loads(item["doc"]["S"])) for item in items)
+        return {head.key: head for head in heads}
+
+    def put_children(self, heads: Sequence[Execution]) -> None:
+        batch_write(self.client, self.table, [{"PutRequest": {"Item": head_item(h)}} for h in heads])
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,301 @@
+"""A fan-out's start in pages, over the in-memory adapters: page bounds, the cursor,
+redelivery of a page, a crash between writing the heads and sending their starts, two
+workers on one page, and the step ending while a page writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from sedo import bootstrap
+from sedo.adapters.clock import FakeClock
+from sedo.adapters.memory import MemoryExecutionStore, MemoryIterationStore, MemoryQueue
+from sedo.domain.execution import SUBMITTED, SUCCEEDED, split_execution_id
+from sedo.domain.iterations import FAN_OUT_PAGE, next_page, start_page
+from sedo.domain.language import load_text
+from sedo.domain.timefmt import parse_ts
+from sedo.service_layer.iterations import PAGE_LEASE_SECONDS, PageLeaseEnding
+from sedo.service_layer.processing import Processed
+
+MAP = """
+id: doubles
+steps:
+  - id: each
+    type: map
+    items: "input.xs"
+    {concurrency}
+    iterator:
+      steps:
+        - {{id: double, type: transform, expression: "sum([input, input])", end: true}}
+    end: true
+"""
+
+
+def test_pages_cover_the_first_wave_exactly() -> None:
+    assert FAN_OUT_PAGE == 500
+    assert start_page(1250, 1250, 0) == range(0, 500)
+    assert start_page(1250, 1250, 1000) == range(1000, 1250)
+    assert [next_page(1250, 1250, a) for a in (0, 500, 1000)] == [500, 1000, None]
+    assert start_page(3000, 700, 500) == range(500, 700) and next_page(3000, 700, 500) is None
+    assert start_page(10, 3, 0) == range(0, 3) and next_page(10, 3, 0) is None
+    with pytest.raises(ValueError, match="multiple of 500"):
+        start_page(1250, 1250, 499)
+
+
+class World:
+    """One map execution, its messages in a pool, and the processor, all in memory."""
+
+    def __init__(self, items: int, concurrency: int | None = None) -> None:
+        self.clock = FakeClock()
+        self.adapters = bootstrap.memory_adapters(self.clock)
+        self.api = bootstrap.api_services(self.adapters)
+        limit = f"maxConcurrency: {concurrency}" if concurrency is not None else ""
+        self.api.definitions.create("t", load_text(MAP.format(concurrency=limit)))
+        self.items = items
+        self.id = self.api.executions.start("t", "doubles", {"xs": list(range(items))})[0]["id"]
+        self.key = split_execution_id(self.id)[2]
+        self.processor = bootstrap.processor(self.adapters)
+        assert isinstance(self.adapters.queue, MemoryQueue)
+        assert isinstance(self.adapters.executions, MemoryExecutionStore)
+        assert isinstance(self.adapters.iterations, MemoryIterationStore)
+        self.queue = self.adapters.queue
+        self.executions = self.adapters.executions
+        self.store = self.adapters.iterations
+        self.pool: list[dict[str, Any]] = self.queue.drain()
+        self.starts: Counter[str] = Counter()  # child start messages sent, by child key
+
+    def collect(self) -> list[dict[str, Any]]:
+        sent = self.queue.drain()
+        self.starts.update(m["key"] for m in sent if m["kind"] == "start" and "." in m["key"])
+        self.pool.extend(sent)
+        return sent
+
+    def deliver(self, message: dict[str, Any], receive_count: int = 1) -> Processed:
+        if message.get("due") and parse_ts(message["due"]) > self.clock.now():
+            self.clock.moment = parse_ts(message["due"])
+        return self.processor.process(message, receive_count)
+
+    def take(self, kind: str) -> dict[str, Any]:
+        message = next(m for m in self.pool if m["kind"] == kind)
+        self.pool.remove(message)
+        return message
+
+    def run(self) -> None:
+        """Deliver every message (oldest first) until none is left."""
+        rounds = 0
+        while self.pool:
+            self.deliver(self.pool.pop(0))
+            self.collect()
+            rounds += 1
+            assert rounds < 100_000
+
+    def children(self) -> list[Any]:
+        heads, _ = self.store.children("t", self.key, 3, 0, 100_000)
+        return heads
+
+    def assert_succeeded_once_each(self) -> None:
+        execution = self.api.executions.get("t", self.id)
+        assert execution["state"] == SUCCEEDED, execution
+        assert execution["output"] == [2 * x for x in range(self.items)]
+        children = self.children()
+        assert [c.index for c in children] == list(range(self.items))
+        assert all(c.state == SUCCEEDED for c in children)
+        for child in children:  # each child ran once: one history, in order, submitted once
+            events = self.executions.events("t", child.key)
+            assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+            assert [e["type"] for e in events].count("ExecutionSubmitted") == 1
+        parent = [e["type"] for e in self.executions.events("t", self.key)]
+        assert parent.count("StepSucceeded") == 1 and parent.count("ExecutionSucceeded") == 1
+
+
+def start_to_fan_out(world: World) -> dict[str, Any]:
+    """Deliver the parent's start; return its fan-out wake-up."""
+    world.deliver(world.take("start"))
+    world.collect()
+    return world.take("fanout")
+
+
+def test_a_map_without_max_concurrency_starts_a_page_per_wake_up() -> None:
+    world = World(items=1250)
+    fanout = start_to_fan_out(world)
+    assert world.deliver(fanout) == Processed.FANNED_OUT
+    sent = world.collect()
+    assert len(world.children()) == FAN_OUT_PAGE  # one page, no more
+    assert sorted(world.starts) == sorted(f"{world.key}.3.{i}" for i in range(FAN_OUT_PAGE))
+    cursors = [m for m in sent if m["kind"] == "fanout"]
+    assert [c["data"] for c in cursors] == [{"instance": 3, "after": 500}]
+    world.pool.remove(cursors[0])
+    world.deliver(cursors[0])
+    [cursor] = [m for m in world.collect() if m["kind"] == "fanout"]
+    assert cursor["data"]["after"] == 1000 and len(world.children()) == 1000
+    world.pool.remove(cursor)
+    world.deliver(cursor)
+    assert not [m for m in world.collect() if m["kind"] == "fanout"]  # the last page
+    assert len(world.children()) == 1250 and set(world.starts.values()) == {1}
+    world.run()
+    world.assert_succeeded_once_each()
+
+
+def test_with_max_concurrency_the_pages_start_the_first_wave_and_completions_the_rest() -> None:
+    world = World(items=1600, concurrency=700)
+    world.deliver(start_to_fan_out(world))
+    world.collect()
+    cursor = world.take("fanout")
+    assert cursor["data"]["after"] == 500
+    world.deliver(cursor)
+    world.collect()
+    assert [c.index for c in world.children()] == list(range(700))  # the first wave: pages 0 and 500
+    assert not [m for m in world.pool if m["kind"] == "fanout"]
+    peak = 0
+    while world.pool:
+        world.deliver(world.pool.pop(0))
+        world.collect()
+        counter = world.store.counter("t", world.key, 3)
+        peak = max(peak, len(world.starts) - counter.done)  # started, not yet counted: at least those running
+    assert peak <= 700
+    world.assert_succeeded_once_each()
+
+
+def test_a_redelivered_page_starts_nothing_twice() -> None:
+    world = World(items=800)
+    fanout = start_to_fan_out(world)
+    world.deliver(fanout)
+    first = world.collect()
+    world.deliver(fanout, receive_count=2)  # a redelivery after the page finished: done
+    assert world.collect() == []
+    cursor = next(m for m in first if m["kind"] == "fanout")
+    world.deliver(cursor)
+    world.deliver(cursor, receive_count=1)  # a duplicate cursor (the page before ran twice)
+    world.collect()
+    world.run()
+    assert set(world.starts.values()) == {1}
+    world.assert_succeeded_once_each()
+
+
+def test_a_crash_between_writing_the_heads_and_sending_their_starts() -> None:
+    world = World(items=700)
+    fanout = start_to_fan_out(world)
+    world.queue.fail_next = 1  # the heads and their history are written, the sends fail
+    with pytest.raises(RuntimeError, match="injected"):
+        world.deliver(fanout)
+    assert world.collect() == []
+    children = world.children()
+    assert len(children) == FAN_OUT_PAGE and all(c.state == SUBMITTED and c.seq == 0 for c in children)
+    # Redelivered before the lease ends (a short visibility timeout): the page is looked at
+    # again after the lease, nothing is written meanwhile.
+    assert world.deliver(fanout, receive_count=2) == Processed.FANNED_OUT
+    [later] = world.collect()
+    assert later["kind"] == "fanout" and later["data"] == {"instance": 3, "after": 0} and later["delay"] > 0
+    assert world.starts == Counter()
+    world.pool.remove(later)
+    world.deliver(later)  # past the lease: the heads are there, unstarted; their starts go out
+    world.collect()
+    assert sorted(world.starts) == sorted(c.key for c in children) and set(world.starts.values()) == {1}
+    world.run()
+    world.assert_succeeded_once_each()
+
+
+def test_a_page_taken_over_after_a_crash_never_overwrites_a_started_child() -> None:
+    world = World(items=600)
+    fanout = start_to_fan_out(world)
+    store, finish = world.store, world.store.finish_page
+    store.finish_page = lambda *args: (_ for _ in ()).throw(RuntimeError("killed"))  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="killed"):  # crashed after sending: done never marked
+        world.deliver(fanout)
+    store.finish_page = finish  # type: ignore[method-assign]
+    world.collect()
+    for _ in range(50):  # some children start and advance
+        world.deliver(world.take("start"))
+        world.collect()
+    advanced = {c.key: c.seq for c in world.children() if c.seq > 0}
+    assert len(advanced) == 50
+    world.clock.advance(PAGE_LEASE_SECONDS + 1)
+    world.deliver(fanout, receive_count=2)  # the lease ended: this delivery takes over
+    world.collect()
+    current = {c.key: c.seq for c in world.children()}
+    assert all(current[key] == seq for key, seq in advanced.items())  # none written over
+    assert all(world.starts[key] == 1 for key in advanced)  # ... nor started again
+    world.run()
+    world.assert_succeeded_once_each()
+
+
+def test_a_second_worker_on_a_page_being_written_writes_nothing() -> None:
+    world = World(items=300)
+    fanout = start_to_fan_out(world)
+    store, put = world.store, world.store.put_children
+    meanwhile: list[Processed] = []
+
+    def put_while_another_delivery_runs(heads: Any) -> None:
+        if not meanwhile:
+            meanwhile.append(world.deliver(fanout))  # the same page, at the same time
+            assert world.children() == []  # it wrote no head
+        put(heads)
+
+    store.put_children = put_while_another_delivery_runs  # type: ignore[method-assign]
+    world.deliver(fanout)
+    sent = world.collect()
+    later = [m for m in sent if m["kind"] == "fanout"]
+    assert len(later) == 1 and later[0]["due"]  # the second looks again after the lease
+    world.run()  # ... and then finds the page done
+    assert set(world.starts.values()) == {1}
+    world.assert_succeeded_once_each()
+
+
+def test_a_page_whose_lease_runs_out_stops_writing() -> None:
+    world = World(items=450)
+    fanout = start_to_fan_out(world)
+    store, put = world.store, world.store.put_children
+    calls: list[int] = []
+
+    def slow_put(heads: Any) -> None:
+        calls.append(len(heads))
+        put(heads)
+        world.clock.advance(40)  # a slow (throttled) write: the first page's writes take 40 s
+
+    store.put_children = slow_put  # type: ignore[method-assign]
+    with pytest.raises(PageLeaseEnding):
+        world.deliver(fanout)
+    assert calls == [25]  # one BatchWriteItem's worth, then the lease check stopped it
+    store.put_children = put  # type: ignore[method-assign]
+    world.clock.advance(PAGE_LEASE_SECONDS)
+    world.deliver(fanout, receive_count=2)
+    world.collect()
+    world.run()
+    world.assert_succeeded_once_each()
+
+
+def test_a_step_that_ends_while_a_page_writes_starts_none_of_it() -> None:
+    """The parent is cancelled and its sweep runs after the page wrote 100 of its 500 heads:
+    the sweep cancels those, the page sees the closed counter and sweeps the rest."""
+    world = World(items=600)
+    fanout = start_to_fan_out(world)
+    store, put = world.store, world.store.put_children
+
+    def put_then_cancel(heads: Any) -> None:
+        put(heads)
+        if len(world.children()) == 100:
+            world.api.executions.cancel("t", world.id, "stop")
+            sweeps = [m for m in world.collect() if m["kind"] == "sweep"]
+            assert sweeps
+            for sweep in sweeps:
+                world.pool.remove(sweep)
+                world.deliver(sweep)
+            assert sum(c.state == "ExecutionCancelled" for c in world.children()) == 100
+
+    store.put_children = put_then_cancel  # type: ignore[method-assign]
+    world.deliver(fanout)
+    sent = world.collect()
+    assert world.starts == Counter() and not [m for m in sent if m["kind"] == "fanout"]
+    assert [m["kind"] for m in sent] == ["sweep"]
+    world.run()
+    assert world.api.executions.get("t", world.id)["state"] == "ExecutionCancelled"
+    children = world.children()
+    assert len(children) == FAN_OUT_PAGE and all(c.state == "ExecutionCancelled" for c in children)
+    assert world.starts == Counter()  # none of them ever started
+    for child in (children[0], children[-1]):
+        assert [e["type"] for e in world.executions.events("t", child.key)] == [
+            "ExecutionSubmitted",
+            "ExecutionCancelled",
+        ]
