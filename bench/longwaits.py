@@ -59,6 +59,8 @@ SWEEP_POINTS = (
     ("364 days", 364 * 86_400),
 )
 YEAR_DEFINITION = "bench-year-wait"
+#: The same execution with an instant step in place of the wait: what the wait adds is the difference.
+INSTANT_DEFINITION = "bench-instant-step"
 
 
 # -- a fake clock's SQS timers -----------------------------------------------------------------
@@ -247,7 +249,9 @@ def year_long_waits(
     bench.phase = bench.recorder.phase = "setup"
     stack = _year_stack(bench)
     stack.services.definitions.create(TENANT, scaledwaits.wait_definition(YEAR_DEFINITION, YEAR_SECONDS))
-    bench.definition_ids.add(YEAR_DEFINITION)
+    instant = {"id": INSTANT_DEFINITION, "steps": [{"id": "nap", "type": "echo", "message": "now", "end": True}]}
+    stack.services.definitions.create(TENANT, instant)
+    bench.definition_ids |= {YEAR_DEFINITION, INSTANT_DEFINITION}
 
     with bench.in_phase("longwait:sweeper-idle"):
         idle_reports = [stack.sweep(bench) for _ in range(idle_sweeps)]
@@ -274,9 +278,20 @@ def year_long_waits(
         sweeps.append(_swept(bench, stack, "after the end"))
     checked = bench.verify(ids)
 
+    with bench.in_phase("longwait:instant") as log_:
+        instant_ids = _start(bench, stack, INSTANT_DEFINITION, count, log_)
+        _drain(bench, stack.durable_esm)
+    bench.verify(instant_ids)
+    instant_usd = _workflow_cost(bench, "longwait:instant", prices, sizing)[2]["total"] / count
     rearms = _rearm_cost(bench, stack, count, rearm_rounds, prices, sizing)
     result = _year_result(bench, phase, ids, checked, sweeps, sweeper, rearms, prices, sizing)
     result["queueDepthWhileWaiting"] = waiting_depth
+    marginal = result["perYearLongWaitUsd"] - instant_usd
+    result |= {
+        "instantStepExecutionUsd": round(instant_usd, 12),
+        "waitBeyondInstantStepUsd": round(marginal, 12),
+        "waitBeyondInstantStepMeetsGoal": marginal <= GOAL_PER_YEAR_LONG_WAIT_USD,
+    }
     say(
         f"year-long waits: {count} executions, {len(sweeps)} sweeps, "
         f"${result['perYearLongWaitUsd']:.8f} per wait (before the sweeper ${rearms['perYearLongWaitUsd']:.6f}); "
@@ -338,6 +353,23 @@ def _lambda_lines(lines: dict[str, float]) -> dict[str, float]:
     return {names.get(k, k): v for k, v in lines.items() if v or k == "total"}
 
 
+def _workflow_cost(
+    bench: Bench, phase: str, prices: dict[str, Any], sizing: pricing.LambdaSizing
+) -> tuple[instrument.Tally, pricing.Usage, dict[str, float]]:
+    """What a phase's API, processor and event source used, and its price by line item."""
+    log_ = bench.phases[phase]
+    workflow = _tally(bench, phase, ("api", "processor", "esm"))
+    usage = pricing.Usage(
+        tally=workflow,
+        processor_invocations=len(log_.invocations),
+        processor_billed_ms=pricing.billed_ms(log_.invocations),
+        api_requests=len(log_.api),
+        api_billed_ms=pricing.billed_ms(log_.api),
+        log_bytes=log_.log_bytes,
+    )
+    return workflow, usage, pricing.cost(usage, prices, sizing)
+
+
 def _year_result(
     bench: Bench,
     phase: str,
@@ -350,17 +382,7 @@ def _year_result(
     sizing: pricing.LambdaSizing,
 ) -> dict[str, Any]:
     count = len(ids)
-    log_ = bench.phases[phase]
-    workflow = _tally(bench, phase, ("api", "processor", "esm"))
-    usage = pricing.Usage(
-        tally=workflow,
-        processor_invocations=len(log_.invocations),
-        processor_billed_ms=pricing.billed_ms(log_.invocations),
-        api_requests=len(log_.api),
-        api_billed_ms=pricing.billed_ms(log_.api),
-        log_bytes=log_.log_bytes,
-    )
-    lines = pricing.cost(usage, prices, sizing)
+    workflow, usage, lines = _workflow_cost(bench, phase, prices, sizing)
     # the sweeps' share: what they did beyond as many fixed runs (their queries of the index);
     # their time beyond a fixed run's, of the runs that found something (the others are fixed runs)
     swept = bench.recorder.tally(phase, "sweeper")
@@ -535,8 +557,13 @@ def markdown_lines(doc: dict[str, Any]) -> list[str]:
             f"| (its floor: 1 SQS + 1 Lambda request per re-arm) | | | | | ${pre['priceTableFloorUsd']['total']:.6f} |",
             f"| Step Functions Standard ({pe['sfnTransitions']:g} transitions) | | | | | "
             f"${year['stepFunctionsStandardUsd']:.6f} |",
+            f"| (an execution of one instant step instead: the wait adds "
+            f"${year['waitBeyondInstantStepUsd']:.8f}, the sweeper's share ${year['sweeperShareUsd']:.8f}) | | | | | "
+            f"${year['instantStepExecutionUsd']:.8f} |",
             "",
-            f"Goal ${year['goalUsd']:g} per year-long wait: {'met' if year['meetsGoal'] else 'NOT met'}. "
+            f"Goal ${year['goalUsd']:g} per year-long wait: the whole execution "
+            f"{'meets it' if year['meetsGoal'] else 'does NOT meet it'}; the wait beyond an instant step "
+            f"{'meets it' if year['waitBeyondInstantStepMeetsGoal'] else 'does NOT meet it'}. "
             f"The sweeper's fixed cost (a run a minute, on an index with nothing due): "
             f"${waits['sweeperPerRunUsd']:.8f} per run, ${waits['sweeperPerMonthUsd']:.4f} a month.",
         ]
