@@ -552,16 +552,16 @@ def markdown_lines(doc: dict[str, Any]) -> list[str]:
             f"| sedo, durable timers ({year['executions']} waits, {len(year['sweeps'])} sweeps) | "
             f"{pe['awsRequests']:g} | {pe['dynamodb']['wcu']:g} | {pe['dynamodb']['rcu']:g} | "
             f"{pe['sqs']['messagesSent']:g} | **${year['perYearLongWaitUsd']:.8f}** |",
-            f"| sedo before the sweeper ({pre['reArmsPerYear']:,} re-arms, measured per re-arm) | | | | | "
+            f"| before the sweeper: its {pre['reArmsPerYear']:,} re-arms alone (measured per re-arm) | | | | | "
             f"${pre['perYearLongWaitUsd']:.6f} |",
             f"| (its floor: 1 SQS + 1 Lambda request per re-arm) | | | | | ${pre['priceTableFloorUsd']['total']:.6f} |",
-            f"| Step Functions Standard ({pe['sfnTransitions']:g} transitions) | | | | | "
+            f"| Step Functions Standard (transitions: {pe['sfnTransitions']:g}) | | | | | "
             f"${year['stepFunctionsStandardUsd']:.6f} |",
             f"| (an execution of one instant step instead: the wait adds "
             f"${year['waitBeyondInstantStepUsd']:.8f}, the sweeper's share ${year['sweeperShareUsd']:.8f}) | | | | | "
             f"${year['instantStepExecutionUsd']:.8f} |",
             "",
-            f"Goal ${year['goalUsd']:g} per year-long wait: the whole execution "
+            f"Goal ${year['goalUsd']:.5f} per year-long wait: the whole execution "
             f"{'meets it' if year['meetsGoal'] else 'does NOT meet it'}; the wait beyond an instant step "
             f"{'meets it' if year['waitBeyondInstantStepMeetsGoal'] else 'does NOT meet it'}. "
             f"The sweeper's fixed cost (a run a minute, on an index with nothing due): "
