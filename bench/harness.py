@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sedo.service_layer.observe import WakeReport
 
 TENANT = "bench"
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: Lifetime of the bench's API token: longer than any run.
 TOKEN_TTL_SECONDS = 6 * 3600
 
@@ -142,23 +143,24 @@ class Bench:
         }
         self.recorder = instrument.Recorder(tables)
 
-        processor_adapters = self._instrumented(bootstrap.aws_adapters(settings), "processor", per_wakeup=True)
+        processor_adapters = self.instrumented(bootstrap.aws_adapters(settings), "processor", per_wakeup=True)
         if processor_adapters.invoker is not None:  # invoke time is not engine compute
             processor_adapters = replace(processor_adapters, invoker=TimedInvoker(processor_adapters.invoker))
-        api_adapters = self._instrumented(bootstrap.aws_adapters(settings), "api")
+        api_adapters = self.instrumented(bootstrap.aws_adapters(settings), "api")
         self.api_services = bootstrap.api_services(api_adapters, settings)
         self.esm_sqs: Any = self.recorder.instrument(client("sqs", settings), "esm")
 
         self.log_stream = CountingStream()
-        logger = Logger(service="sedo-bench-processor", level="INFO", stream=self.log_stream)
-        processor = bootstrap.processor(processor_adapters, settings, logger, observer=self)
-        self._handler = make_handler(processor, logger)
+        #: The processors' logger (bench/longwaits.py builds processors of its own on it).
+        self.logger = Logger(service="sedo-bench-processor", level="INFO", stream=self.log_stream)
+        processor = bootstrap.processor(processor_adapters, settings, self.logger, observer=self)
+        self.handler = self.timed(make_handler(processor, self.logger))
 
         base_url, token = self._serve_api(settings, api_adapters)
         self.http = self.stack.enter_context(_api_client(base_url, token))
         say(f"API on {base_url}; processor: {self.workers} event source workers")
 
-    def _instrumented(self, adapters: Adapters, component: str, per_wakeup: bool = False) -> Adapters:
+    def instrumented(self, adapters: Adapters, component: str, per_wakeup: bool = False) -> Adapters:
         """``adapters`` with their clients counted as ``component`` (each client once)."""
         seen: set[int] = set()
         for adapter in (adapters.definitions, adapters.executions, adapters.queue):
@@ -204,17 +206,21 @@ class Bench:
             if committed and isinstance(decision, Commit) and decision.head.finished:
                 self.finished.add((decision.head.tenant_id, decision.head.key))
 
-    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """The processor Lambda handler, its duration and batch size logged per phase."""
-        started = time.perf_counter()
-        try:
-            return self._handler(event, context)
-        finally:
-            elapsed = time.perf_counter() - started
-            with self.lock:
-                log_ = self.phases.setdefault(self.phase, PhaseLog())
-                log_.invocations.append(elapsed)
-                log_.records += len(event.get("Records", []))
+    def timed(self, inner: LambdaHandler) -> LambdaHandler:
+        """A processor Lambda handler, its duration and batch size logged per phase."""
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            started = time.perf_counter()
+            try:
+                return inner(event, context)
+            finally:
+                elapsed = time.perf_counter() - started
+                with self.lock:
+                    log_ = self.phases.setdefault(self.phase, PhaseLog())
+                    log_.invocations.append(elapsed)
+                    log_.records += len(event.get("Records", []))
+
+        return handler
 
     # -- phases ------------------------------------------------------------------------------
 
@@ -232,7 +238,8 @@ class Bench:
             self.phase = self.recorder.phase = "idle"
 
     @contextmanager
-    def event_source(self) -> Iterator[None]:
+    def event_source(self, handler: LambdaHandler | None = None) -> Iterator[None]:
+        """The local event source mapping feeding ``handler`` (the bench's processor by default)."""
         from sedo.entrypoints.local.esm import EventSourceMapping
 
         phase, self.recorder.phase = self.recorder.phase, "setup"
@@ -241,7 +248,7 @@ class Bench:
         esm = EventSourceMapping(
             self.esm_sqs,
             self.settings.queue_url,
-            self.handler,
+            handler or self.handler,
             self.settings.region,
             self.workers,
             wait_seconds=1,

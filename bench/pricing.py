@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bench.instrument import Tally
 from sedo import pricing
-from sedo.pricing import GB, PRICES, LambdaSizing, billed_ms, lambda_sizing, load_prices, template_defaults
+from sedo.config import REPO_ROOT
+from sedo.pricing import GB, PRICES, Counts, LambdaSizing, billed_ms, lambda_sizing, load_prices, template_defaults
 
 __all__ = [
     "GB",
     "PRICES",
+    "Counts",
     "LambdaSizing",
     "Usage",
     "billed_ms",
@@ -24,10 +29,15 @@ __all__ = [
     "lambda_durable_functions",
     "lambda_sizing",
     "load_prices",
+    "priced",
     "step_functions_express",
     "step_functions_standard",
+    "sweeper_memory_mb",
     "template_defaults",
 ]
+
+#: The sweeper function's memory when template.yaml does not say (its value there today).
+SWEEPER_MEMORY_MB = 128
 
 
 @dataclass
@@ -55,6 +65,20 @@ def cost(usage: Usage, prices: dict[str, Any], sizing: LambdaSizing) -> dict[str
         log_bytes=usage.log_bytes,
     )
     return pricing.cost(counts, prices, sizing)
+
+
+def priced(counts: Counts, prices: dict[str, Any], sizing: LambdaSizing) -> dict[str, float]:
+    """USD by line item of counts made by hand (the long waits' sweeper shares, bench/longwaits.py)."""
+    return pricing.cost(counts, prices, sizing)
+
+
+def sweeper_memory_mb(template: Path = REPO_ROOT / "template.yaml") -> int:
+    """``SweeperFunction``'s ``MemorySize`` in template.yaml (else :data:`SWEEPER_MEMORY_MB`)."""
+    try:
+        document = yaml.load(template.read_text(), Loader=pricing._CloudFormationLoader)  # a SafeLoader
+        return int(document["Resources"]["SweeperFunction"]["Properties"]["MemorySize"])
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError):
+        return SWEEPER_MEMORY_MB
 
 
 # -- the same workloads on Step Functions (Standard, Express) and Lambda durable functions ------

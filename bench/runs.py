@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import instrument, pricing, report
+from bench import instrument, longwaits, pricing, report
 from bench.harness import TENANT, Bench, say
 from bench.report import summary_ms, windowed_rate
 from bench.workload import Workload, load_all
@@ -40,6 +40,8 @@ from sedo.config import REPO_ROOT
 COLD_IMPORT_MODULES = ("processor.handler", "sedo.entrypoints.api.app")
 #: ``--quick``: executions scaled by this, at most this many fan-out items, one round of this many.
 QUICK_SCALE, QUICK_ITEMS, QUICK_THROUGHPUT_EXECUTIONS = 0.1, 20, 12
+#: ``--quick``: year-long waits and scaled long waits (bench/longwaits.py).
+QUICK_YEAR_WAITS, QUICK_SCALED_WAITS = 5, 6
 
 
 # -- cold imports -----------------------------------------------------------------------------
@@ -329,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved sedo/ceiling throughput rounds")
     parser.add_argument("--output", type=Path, default=report.RESULTS / "latest.json")
+    parser.add_argument("--year-waits", type=int, default=20, help="year-long waits priced on a fake clock (0: none)")
+    parser.add_argument(
+        "--scaled-waits", type=int, default=20, help="scaled long waits timed on the system clock (0: none)"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -340,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.scale, args.rounds, args.cold_runs = QUICK_SCALE, 1, 1
         args.throughput_executions = QUICK_THROUGHPUT_EXECUTIONS
+        args.year_waits = min(args.year_waits, QUICK_YEAR_WAITS)
+        args.scaled_waits = min(args.scaled_waits, QUICK_SCALED_WAITS)
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for noisy in ("sedo", "connexion", "uvicorn", "botocore", "urllib3"):
@@ -362,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
 
         runs = [(w, cost_run(bench, w, count(w))) for w in workloads if w.throughput]
         throughput, ceiling = throughput_and_ceiling(bench, runs, args.throughput_executions, scale, args.rounds)
+        # before the fan-outs too: the sweeper queries the due index once a second
+        long_waits = longwaits.run(bench, args.year_waits, args.scaled_waits, prices, sizing, quick=args.quick)
         runs += [(w, cost_run(bench, w, count(w))) for w in workloads if not w.throughput]
         runs.sort(key=lambda run: workloads.index(run[0]))
         emulator_timers = timer_baseline(bench)
@@ -379,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             ceiling=ceiling,
             emulator_timers=emulator_timers,
             cold=cold,
+            long_waits=long_waits,
         )
     report.write(doc, output, started_at)
     print(report.markdown(doc))

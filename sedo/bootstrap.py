@@ -172,13 +172,18 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
 
 
 def processor(
-    adapters: Adapters, settings: Settings | None = None, logger: Any = None, observer: WakeObserver | None = None
+    adapters: Adapters,
+    settings: Settings | None = None,
+    logger: Any = None,
+    observer: WakeObserver | None = None,
+    budget: Budget | None = None,
 ) -> WakeUpProcessor:
-    """The processor's graph; ``observer`` is told about every wake-up (sedo/service_layer/observe.py)."""
+    """The processor's graph; ``observer`` is told about every wake-up (sedo/service_layer/observe.py);
+    ``budget`` replaces the settings' (the benchmark's scaled long waits)."""
     from sedo.service_layer.processing import WakeUpProcessor
 
     settings = settings or Settings()
-    budget = budget_from(settings)
+    budget = budget or budget_from(settings)
     return WakeUpProcessor(
         adapters.definitions,
         adapters.executions,
@@ -203,10 +208,12 @@ def budget_from(settings: Settings) -> Budget:
     )
 
 
-def sweeper(adapters: Adapters, settings: Settings | None = None) -> Sweeper:
+def sweeper(adapters: Adapters, settings: Settings | None = None, budget: Budget | None = None) -> Sweeper:
+    """The sweeper's graph; with ``budget`` (the processor's) its arm lead and due resolution."""
     from sedo.service_layer.sweeper import Sweeper
 
     settings = settings or Settings()
+    budget = budget or budget_from(settings)
     return Sweeper(
         adapters.executions,
         adapters.queue,
@@ -214,4 +221,6 @@ def sweeper(adapters: Adapters, settings: Settings | None = None) -> Sweeper:
         adapters.iterations,
         grace_seconds=settings.sweep_grace_seconds,
         max_delay_seconds=settings.max_delay_seconds,
+        arm_lead_seconds=budget.arm_lead_seconds,
+        due_resolution_seconds=budget.due_resolution_seconds,
     )

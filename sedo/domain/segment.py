@@ -47,6 +47,10 @@ class Budget:
     durable_timers: bool = False
     #: How long past its due time a message may be missing before the sweeper re-sends it.
     sweep_grace_seconds: int = 120
+    #: A deferred timer is due for the sweeper this long before it is due (the sweeper's
+    #: ``arm_lead_seconds``); due times are rounded up to ``due_resolution_seconds``.
+    arm_lead_seconds: int = liveness.ARM_LEAD_SECONDS
+    due_resolution_seconds: int = liveness.DUE_RESOLUTION_SECONDS
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,15 @@ class Segment:
         decided = self.now.timestamp()
         messages = liveness.live_messages(head.outbox, head.timers)
         fan_in = isinstance(head.awaiting, FanInAwait)
+        budget = self.budget
         head.due_at = liveness.due_at(
-            messages, decided, self.budget.sweep_grace_seconds, self.budget.max_delay_seconds, fan_in
+            messages,
+            decided,
+            budget.sweep_grace_seconds,
+            budget.max_delay_seconds,
+            fan_in,
+            budget.arm_lead_seconds,
+            budget.due_resolution_seconds,
         )
         head.due_from = decided
 

@@ -57,7 +57,11 @@ class Sweeper:
         grace_seconds: int = 120,
         max_delay_seconds: int = 900,
         page: int = 100,
+        arm_lead_seconds: int = liveness.ARM_LEAD_SECONDS,
+        due_resolution_seconds: int = liveness.DUE_RESOLUTION_SECONDS,
     ) -> None:
+        """``arm_lead_seconds``, ``due_resolution_seconds``: must match the processor's
+        ``Budget`` (the defaults everywhere but the benchmark's scaled long waits)."""
         self.executions = executions
         self.queue = queue
         self.clock = clock
@@ -65,6 +69,8 @@ class Sweeper:
         self.grace = grace_seconds
         self.max_delay = max_delay_seconds
         self.page = page
+        self.arm_lead = arm_lead_seconds
+        self.resolution = due_resolution_seconds
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -89,7 +95,9 @@ class Sweeper:
         report.due += 1
         decided = head.due_from if head.due_from is not None else now.timestamp()
         messages = liveness.live_messages(head.outbox, head.timers)
-        plan = liveness.plan(messages, head.awaiting, decided, now, self.grace, self.max_delay)
+        plan = liveness.plan(
+            messages, head.awaiting, decided, now, self.grace, self.max_delay, self.arm_lead, self.resolution
+        )
         send = [{k: v for k, v in m.items() if k != "deferred"} for m in plan.send]
         if plan.check_fan_in and isinstance(head.awaiting, FanInAwait):
             send = self._fan_in(head, send, report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from sedo import bootstrap
@@ -12,6 +13,7 @@ from sedo.domain.execution import WakeUp
 from sedo.domain.language import load_definition, load_text
 from sedo.domain.protocol import TimerAwait, WakeKind
 from sedo.service_layer.flush import flush
+from sedo.service_layer.sweeper import Sweeper
 
 YEAR = 365 * 24 * 3600
 DURABLE = Budget(durable_timers=True, sweep_grace_seconds=120)
@@ -109,3 +111,40 @@ def test_a_step_timeout_outlives_a_heartbeat_commit_and_a_finished_head_is_never
     finished = engine.advance(definition, after.head, done, clock.now(), DURABLE)
     assert isinstance(finished, Commit) and finished.head.finished
     assert finished.head.due_at is None and finished.head.timers == []
+
+
+def test_the_arm_lead_and_the_due_resolution_scale_down_for_the_benchmark() -> None:
+    """The benchmark's scaled long wait (bench/README.md): a 20 s wait beyond a 5 s reach,
+    due for the sweeper 3 s before its time at a 1 s resolution, armed with the rest."""
+    scaled = Budget(
+        durable_timers=True, max_delay_seconds=5, sweep_grace_seconds=120, arm_lead_seconds=3, due_resolution_seconds=1
+    )
+    decision, clock = waiting(20, scaled)
+    head = decision.head
+    [timer] = head.outbox
+    assert timer["deferred"] is True  # 20 s is beyond the 5 s reach: the same path as a year
+    start = clock.now().timestamp()
+    assert head.due_at == math.ceil(start + 20 - 3)  # not ten minutes before, nor a minute's rounding
+    adapters = bootstrap.memory_adapters(clock=clock)
+    assert adapters.executions.create(head)
+    sweeper = Sweeper(
+        adapters.executions,
+        adapters.queue,
+        clock,
+        None,
+        grace_seconds=120,
+        max_delay_seconds=5,
+        arm_lead_seconds=3,
+        due_resolution_seconds=1,
+    )
+    clock.advance(16)
+    assert sweeper.sweep().due == 0  # not yet due: 4 s before its time
+    clock.advance(1)
+    report = sweeper.sweep()
+    assert report.due == 1 and report.armed == 1 and report.resent == 0
+    [sent] = adapters.queue.sent  # type: ignore[attr-defined]
+    assert sent["kind"] == "timer" and sent["delay"] == 3 and "deferred" not in sent
+    swept = adapters.executions.get("t", "k")
+    assert swept is not None and swept.due_at == math.ceil(start + 20 + 120)  # due + grace, at 1 s
+    # the defaults are the deployment's: ten minutes before, rounded up to the minute
+    assert liveness.due_at(head.outbox, start, 120, 5) == math.ceil((start + 20 - 600) / 60) * 60
