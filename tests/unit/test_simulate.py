@@ -48,9 +48,18 @@ def test_order_flow_shows_the_retried_path_and_a_cost(capsys: pytest.CaptureFixt
     assert float(total.split("$")[1]) > 0
 
 
+def test_the_bare_command_runs_the_local_functions_and_shows_the_retry(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --mock, invoke steps call the functions make run maps (functions/local.yaml beside
+    the file): the warehouse is busy twice, so the path shows the retries."""
+    code, out, _ = run(capsys, "simulate", ORDER_FLOW)
+    assert code == 0
+    assert "  reserve-stock (attempt 3) -> " in out and "  retried: reserve-stock" in out
+    assert "Estimated AWS cost of one execution" in out
+
+
 def test_the_json_report_counts_what_was_billed(capsys: pytest.CaptureFixture[str]) -> None:
     mocks = ["--mock", f"reserve-stock={BUSY}", "--mock", 'reserve-stock={"reserved": []}']
-    code, out, _ = run(capsys, "simulate", ORDER_FLOW, "--input", json.dumps(ORDER), *mocks, "--json")
+    code, out, _ = run(capsys, "simulate", ORDER_FLOW, "--input", json.dumps(ORDER), *mocks, "--echo", "--json")
     assert code == 0
     report = json.loads(out)
     attempts = [(e["step"], e["attempt"]) for e in report["path"] if e["step"] == "reserve-stock"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +88,14 @@ def _usd(value: float) -> str:
     "--functions",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
-    help="Run unmocked invoke steps with these local Python functions (e.g. definitions/functions/local.yaml).",
+    help="Run unmocked invoke steps with these local Python functions (default: $SEDO_LOCAL_FUNCTIONS, "
+    "else functions/local.yaml beside FILE when it exists, as make run maps them).",
 )
+@click.option("--echo", "echo_only", is_flag=True, help="Answer every unmocked invoke step with an echo of its input.")
 @json_option
-def simulate(file: Path, input_: str | None, mocks: tuple[str, ...], functions: Path | None, as_json: bool) -> int:
+def simulate(
+    file: Path, input_: str | None, mocks: tuple[str, ...], functions: Path | None, echo_only: bool, as_json: bool
+) -> int:
     """Run FILE offline, once: the path taken, Step Functions' transitions, the AWS cost.
 
     The real engine runs on in-memory stores with a fake clock (waits and retry back-offs
@@ -116,8 +121,10 @@ def simulate(file: Path, input_: str | None, mocks: tuple[str, ...], functions: 
         raise UsageProblem(
             f"--mock names {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not a step of {file}"
         )
+    if functions is None and not echo_only:
+        functions = _default_functions(file)
     try:
-        local = load_functions(functions) if functions else None
+        local = load_functions(functions) if functions and not echo_only else None
     except (OSError, ValueError, ImportError) as exc:
         raise UsageProblem(f"--functions {functions}: {exc}") from None
     try:
@@ -222,3 +229,12 @@ def _print(report: Any, file: Path) -> None:
     console.print(table)
     per_million = report.cost["total"] * 1_000_000
     say(f"  about ${per_million:,.2f} per million executions; the functions invoke steps call are not included")
+
+
+def _default_functions(file: Path) -> Path | None:
+    """The local functions make run would call: $SEDO_LOCAL_FUNCTIONS, else functions/local.yaml beside FILE."""
+    configured = os.environ.get("SEDO_LOCAL_FUNCTIONS")
+    if configured:
+        return Path(configured)
+    beside = file.parent / "functions" / "local.yaml"
+    return beside if beside.is_file() else None
