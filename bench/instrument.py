@@ -56,6 +56,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sedo.entrypoints.local.capacity import item_size
+
 KB = 1024
 READ_UNIT_BYTES = 4 * KB
 SQS_CHUNK_BYTES = 64 * KB
@@ -63,41 +65,6 @@ WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactW
 
 
 # -- item sizes ---------------------------------------------------------------------------
-
-
-def _number_size(text: str) -> int:
-    digits = text.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0")
-    return max(1, math.ceil(len(digits) / 2)) + 1
-
-
-def value_size(value: dict[str, Any]) -> int:
-    """Bytes DynamoDB counts for one attribute value (low-level ``{"S": ...}`` form)."""
-    (kind, inner), *_ = value.items()
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":
-        return _number_size(str(inner))
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(str(s).encode()) for s in inner)
-    if kind == "NS":
-        return sum(_number_size(str(n)) for n in inner)
-    if kind == "BS":
-        return sum(len(b) for b in inner)
-    if kind == "L":
-        return 3 + sum(value_size(v) + 1 for v in inner)
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in inner.items())
-    raise ValueError(f"unknown DynamoDB type {kind!r}")
-
-
-def item_size(item: dict[str, Any] | None) -> int:
-    if not item:
-        return 0
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
 
 
 def units(size: int, unit: int) -> int:

@@ -16,7 +16,8 @@ import yaml
 from bench.instrument import Tally
 from sedo import pricing
 from sedo.config import REPO_ROOT
-from sedo.pricing import GB, PRICES, Counts, LambdaSizing, billed_ms, lambda_sizing, load_prices, template_defaults
+from sedo.pricing import GB, PRICES, Counts, LambdaSizing, billed_ms, lambda_sizing, load_prices
+from sedo.template import load_template, template_defaults
 
 __all__ = [
     "GB",
@@ -75,7 +76,7 @@ def priced(counts: Counts, prices: dict[str, Any], sizing: LambdaSizing) -> dict
 def sweeper_memory_mb(template: Path = REPO_ROOT / "template.yaml") -> int:
     """``SweeperFunction``'s ``MemorySize`` in template.yaml (else :data:`SWEEPER_MEMORY_MB`)."""
     try:
-        document = yaml.load(template.read_text(), Loader=pricing._CloudFormationLoader)  # a SafeLoader
+        document = load_template(template)
         return int(document["Resources"]["SweeperFunction"]["Properties"]["MemorySize"])
     except (OSError, KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError):
         return SWEEPER_MEMORY_MB

@@ -15,42 +15,15 @@ from typing import Any
 import yaml
 
 from sedo.config import REPO_ROOT
+from sedo.template import load_template
 
 PRICES = Path(__file__).resolve().parent / "prices.yaml"
 GB = 1024**3
 MILLION = 1_000_000
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads template.yaml: intrinsic functions (!Ref, !Sub, ...) become plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    assert isinstance(node, yaml.MappingNode)
-    return loader.construct_mapping(node)
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text()))
-
-
-def template_defaults(template: Path = REPO_ROOT / "template.yaml") -> dict[str, Any]:
-    """template.yaml's parameters at their defaults (empty when it cannot be read)."""
-    try:
-        document = yaml.load(template.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader
-        parameters = document.get("Parameters", {})
-        return {
-            name: spec["Default"] for name, spec in parameters.items() if isinstance(spec, dict) and "Default" in spec
-        }
-    except (OSError, AttributeError, yaml.YAMLError):
-        return {}
 
 
 @dataclass(frozen=True)
@@ -65,7 +38,7 @@ def lambda_sizing(prices: dict[str, Any], template: Path = REPO_ROOT / "template
     """Memory and architecture from template.yaml's defaults, else from prices.yaml."""
     fallback = prices["lambda"]
     try:
-        document = yaml.load(template.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader
+        document = load_template(template)
         parameters = document.get("Parameters", {})
         processor = int(parameters["ProcessorMemorySize"]["Default"])
         api = int(parameters["ApiMemorySize"]["Default"])

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from sedo.config import REPO_ROOT
+from sedo.template import load_template
 
 T = TypeVar("T")
 _local = threading.local()
@@ -103,21 +102,6 @@ def run_with_deadline(call: Callable[[], T], timeout: float | None) -> tuple[boo
 # -- how long -----------------------------------------------------------------------------
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads template.yaml: CloudFormation's tags (!Ref, !If, ...) become plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    assert isinstance(node, yaml.MappingNode)
-    return loader.construct_mapping(node)
-
-
-_TemplateLoader.add_multi_constructor("!", _intrinsic)
-
 TIMEOUT_PARAMETER = "ProcessorTimeoutSeconds"
 TIMEOUT_VARIABLE = "SEDO_LOCAL_FUNCTION_TIMEOUT"
 
@@ -128,7 +112,7 @@ def template_timeout(
     """The processor's function timeout as the stack is deployed: the parameter's value or default."""
     if parameters and TIMEOUT_PARAMETER in parameters:
         return float(parameters[TIMEOUT_PARAMETER])
-    document = yaml.load(template.read_text(), Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+    document = load_template(template)
     return float(document["Parameters"][TIMEOUT_PARAMETER]["Default"])
 
 
