@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import instrument, pricing, scaledwaits
 from bench.harness import TENANT, Bench, LambdaHandler, PhaseLog, say
-from bench.report import GOAL_PER_YEAR_LONG_WAIT_USD
+from bench.stats import GOAL_PER_YEAR_LONG_WAIT_USD
 from sedo.domain import limits, liveness
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.processing import Processed

@@ -16,58 +16,13 @@ from typing import Any
 
 from bench import cloud, instrument, pricing
 from bench.harness import Bench, PhaseLog, WakeUpSample
+from bench.stats import GOAL_LATENESS_P99_MS, round_to, summary_ms
 from bench.workload import Workload
 from sedo.config import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = "sedo-bench/1"
 STEP_FUNCTIONS = "step_functions"
-#: Issue 13's goals for long waits (bench/longwaits.py measures them).
-GOAL_LATENESS_P99_MS = 1000.0
-GOAL_PER_YEAR_LONG_WAIT_USD = 0.00001
-
-
-# -- statistics -------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (no interpolation); None without samples."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, int(-(-p * len(ordered) // 100)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def summary_ms(seconds: list[float]) -> dict[str, Any]:
-    values = [s * 1000 for s in seconds]
-    return {
-        "p50": _round(percentile(values, 50)),
-        "p99": _round(percentile(values, 99)),
-        "max": _round(max(values) if values else None),
-        "n": len(values),
-    }
-
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def windowed_rate(stamps: list[float], low: float = 0.1, high: float = 0.9) -> tuple[float, float]:
-    """Completions per second between the ``low`` and ``high`` fractions of all completions.
-
-    Leaves out the ramp-up and the tail (the last executions' timers), so it measures the
-    sustained rate. Returns (rate, window seconds).
-    """
-    ordered = sorted(stamps)
-    if len(ordered) < 10:
-        span = (ordered[-1] - ordered[0]) if len(ordered) > 1 else 0.0
-        return (len(ordered) / span if span > 0 else 0.0), span
-    first, last = int(low * len(ordered)), int(high * len(ordered)) - 1
-    span = ordered[last] - ordered[first]
-    return ((last - first) / span if span > 0 else 0.0), span
-
-
 # -- figures ----------------------------------------------------------------------------------
 
 
@@ -156,10 +111,10 @@ def workload_result(
         },
         "idleSqsPolls": tally.sqs_idle_polls,
         "costPerExecutionUsd": round(per_execution, 10),
-        "costPerMillionSfnTransitionsUsd": _round(per_million, 4),
+        "costPerMillionSfnTransitionsUsd": round_to(per_million, 4),
         "stepFunctionsPerExecutionUsd": round(transitions / executions * sfn_price / 1_000_000, 10),
         "stepFunctionsPerMillionUsd": sfn_price,
-        "fractionOfStepFunctions": _round(per_million / sfn_price if per_million else None, 4),
+        "fractionOfStepFunctions": round_to(per_million / sfn_price if per_million else None, 4),
         "latency": latency(committed),
         "timerLatenessMs": summary_ms([s.lateness for s in committed if s.lateness is not None]),
         "totals": {"usd": lines, "sfnTransitions": transitions, "wakeUps": len(committed)},
@@ -388,7 +343,7 @@ def markdown(doc: dict[str, Any]) -> str:
             )
             + ".",
         ]
-    from bench import longwaits  # it imports this module
+    from bench import longwaits
 
     lines += cloud.markdown_lines(doc)
     lines += longwaits.markdown_lines(doc)
@@ -512,9 +467,9 @@ def document(
             "executions": sum(r["executions"] for r in results),
             "sfnTransitions": transitions,
             "costUsd": round(total_usd, 10),
-            "costPerMillionSfnTransitionsUsd": _round(per_million, 4),
+            "costPerMillionSfnTransitionsUsd": round_to(per_million, 4),
             "stepFunctionsPerMillionUsd": sfn_price,
-            "fractionOfStepFunctions": _round(per_million / sfn_price if per_million else None, 4),
+            "fractionOfStepFunctions": round_to(per_million / sfn_price if per_million else None, 4),
             "costBreakdownUsdPerMillionTransitions": {
                 k: round(v / transitions * 1_000_000, 4) for k, v in sorted(breakdown.items())
             }

@@ -33,7 +33,7 @@ from typing import Any
 
 from bench import instrument, longwaits, pricing, report
 from bench.harness import TENANT, Bench, say
-from bench.report import summary_ms, windowed_rate
+from bench.stats import summary_ms, windowed_rate
 from bench.workload import Workload, load_all
 from sedo.config import REPO_ROOT
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import TENANT, Bench, say
-from bench.report import GOAL_LATENESS_P99_MS, summary_ms
+from bench.stats import GOAL_LATENESS_P99_MS, summary_ms
 from sedo.domain.timefmt import parse_ts
 
 if TYPE_CHECKING:
