@@ -65,6 +65,17 @@ class Harness:
             self.sqs, self.queue_url, self.handler, settings.region, workers=1, wait_seconds=0
         )
 
+    def deliver_only(self, kind: str) -> None:
+        """Deliver the first queued message of one kind now; leave the rest (timers) in flight."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for message in self.receive():
+                if json.loads(message["Body"])["kind"] == kind:
+                    self.invoke([message])
+                    self.ack([message])
+                    return
+        raise AssertionError(f"no {kind} message arrived")
+
     def sweep(self) -> Any:
         """One run of the sweeper (as the scheduled Lambda would), on the harness's clock."""
         return bootstrap.sweeper(self.adapters, self.settings).sweep()

@@ -4,7 +4,6 @@ produces the output Step Functions produces for its input."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,6 @@ T = "asl"
 @pytest.fixture
 def harness(stack: Any) -> Harness:
     return Harness(replace(stack, local_functions=FUNCTIONS))
-
-
-def _deliver(harness: Harness, kind: str) -> None:
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for message in harness.receive():
-            if json.loads(message["Body"])["kind"] == kind:
-                harness.invoke([message])
-                harness.ack([message])
-                return
-    raise AssertionError(f"no {kind} message arrived")
 
 
 def _awaiting(harness: Harness, execution_id: str) -> dict[str, Any]:
@@ -57,7 +43,7 @@ def test_the_translation_produces_what_step_functions_produces(harness: Harness,
         harness.services.executions.signal(
             T, execution_id, awaiting["stepId"], "complete", awaiting["taskToken"], {"output": case["complete"]}
         )
-        _deliver(harness, "complete")
+        harness.deliver_only("complete")
     harness.drain()
     execution = harness.services.executions.get(T, execution_id)
     if "error" in case:

@@ -42,20 +42,6 @@ def run(harness: Harness, definition: str, payload: Any, **kw: Any) -> dict[str,
     return harness.services.executions.get(T, execution_id)
 
 
-def deliver_only(harness: Harness, kind: str) -> None:
-    """Deliver the queued messages of one kind now; leave the rest (timers) in flight."""
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for message in harness.receive():
-            if json.loads(message["Body"])["kind"] == kind:
-                harness.invoke([message])
-                harness.ack([message])
-                return
-    raise AssertionError(f"no {kind} message arrived")
-
-
 def step_events(harness: Harness, execution: dict[str, Any], step: str) -> list[tuple[str, Any]]:
     return [(e["type"], e.get("error")) for e in events_of(harness, T, execution["id"]) if e.get("stepId") == step]
 
@@ -100,7 +86,7 @@ def test_declined_payment_is_caught_and_rejects_the_order(harness: Harness) -> N
     harness.services.executions.signal(
         T, execution_id, "manager-approval", "complete", token, {"output": {"approved": True}}
     )
-    deliver_only(harness, "complete")
+    harness.deliver_only("complete")
     harness.drain()
     execution = harness.services.executions.get(T, execution_id)
     assert (execution["state"], execution["error"]) == ("ExecutionFailed", "OrderRejected"), execution
@@ -146,7 +132,7 @@ def test_completion_with_a_stale_or_wrong_token_is_rejected(harness: Harness) ->
     with pytest.raises(Conflict):
         harness.services.executions.signal(T, execution_id, "done", "complete", token, {"output": 1})
     harness.services.executions.signal(T, execution_id, "ask", "complete", token, {"output": {"ok": 1}})
-    deliver_only(harness, "complete")
+    harness.deliver_only("complete")
     harness.drain()
     execution = harness.services.executions.get(T, execution_id)
     assert execution["state"] == "ExecutionSucceeded" and execution["output"] == {"ok": 1}
@@ -163,7 +149,7 @@ def test_a_signal_that_raced_past_its_await_is_dropped_by_the_processor(harness:
     harness.drain(stop_after=1)
     token = waiting_token(harness, execution_id)
     harness.services.executions.signal(T, execution_id, "ask", "complete", token, {"output": "first"})
-    deliver_only(harness, "complete")
+    harness.deliver_only("complete")
     # a second completion sent before the first was applied: the API let it through
     second = harness.services.executions.get(T, execution_id)
     assert second["state"] == "ExecutionSucceeded"
@@ -369,7 +355,7 @@ steps:
     token = started["taskToken"]
     assert token == waiting_token(harness, execution_id)
     harness.services.executions.signal(T, execution_id, "refund", "complete", token, {"output": {"refunded": True}})
-    deliver_only(harness, "complete")
+    harness.deliver_only("complete")
     harness.drain()
     execution = harness.services.executions.get(T, execution_id)
     assert execution["state"] == "ExecutionSucceeded" and execution["output"] == {"refunded": True}
