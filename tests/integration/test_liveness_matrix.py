@@ -2,7 +2,9 @@
 local stack's limits on (tests/conftest.py installs them). Every execution ends, succeeded or
 failed with a named error; none stays running; none is doubled.
 
-Rows (issue 13): a tenant's burst that throttles its partition; a wake-up that can never be
+Rows (issue 13): six 60 KB step outputs; a map with no maxConcurrency (600 items here, more
+than one fan-out page; tests/integration/test_fanout_pages.py runs 1,000, and 10,000 by hand);
+a tenant's burst that throttles its partition; a wake-up that can never be
 processed (it reaches the DLQ); the execution queue purged while executions wait and run; a
 Lambda timeout mid-batch. Each row prints what it saw.
 """
@@ -33,6 +35,24 @@ steps:
   - {id: nap, type: wait, seconds: 30, next: b}
   - {id: b, type: echo, message: b, end: true}
 """
+SIX = "id: six\nsteps:\n" + "".join(
+    f"  - {{id: s{i}, type: transform, expression: \"join('', [input.s, '{i}'])\", resultPath: r{i}, "
+    + (f"next: s{i + 1}}}\n" if i < 5 else "end: true}\n")
+    for i in range(6)
+)
+UNBOUNDED = """
+id: unbounded
+steps:
+  - id: each
+    type: map
+    items: input.items
+    iterator:
+      steps:
+        - {id: double, type: transform, expression: "input", end: true}
+    end: true
+"""
+#: Items of the unbounded map (no maxConcurrency): more than one fan-out page (500).
+MAP_ITEMS = 600
 ASK = """
 id: ask
 steps:
@@ -127,7 +147,31 @@ def lambda_timeout_mid_batch(stack: Settings) -> Row:
     return Row(harness, ids, provoked=lambda: harness.esm.timeouts > 0)  # type: ignore[attr-defined]
 
 
+def six_large_outputs(stack: Settings) -> Row:
+    """Six steps that each keep a 60 KB output: every one legal, together far over an item."""
+    harness = _harness(stack)
+    harness.services.definitions.create(T, load_text(SIX))
+    ids = [harness.services.executions.start(T, "six", {"s": "x" * 60_000, "n": n})[0]["id"] for n in range(2)]
+    _sweep_until_drained(harness)
+    return Row(harness, ids)
+
+
+def unbounded_map(stack: Settings) -> Row:
+    """A map with no maxConcurrency: its children start in pages, within the function's time."""
+    harness = _harness(stack)
+    harness.services.definitions.create(T, load_text(UNBOUNDED))
+    ids = [harness.services.executions.start(T, "unbounded", {"items": list(range(MAP_ITEMS))})[0]["id"]]
+    _sweep_until_drained(harness)
+
+    def expect(execution: dict[str, Any]) -> bool:
+        return execution["state"] == "ExecutionSucceeded" and execution["output"] == list(range(MAP_ITEMS))
+
+    return Row(harness, ids, expect)
+
+
 ROWS: dict[str, Callable[[Settings], Row]] = {
+    "six-60kb-outputs": six_large_outputs,
+    "unbounded-map": unbounded_map,
     "throttled-burst": throttled_burst,
     "dead-letter": dead_letter,
     "purged-queue": purged_queue,
