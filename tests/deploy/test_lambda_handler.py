@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 from typing import Any
 
 from sedo.entrypoints.api.lambda_handler import TEXT_MIME_TYPES, make_handler, with_content_length
@@ -47,11 +49,34 @@ def test_the_adapter_hands_the_body_to_an_asgi_app_with_its_length() -> None:
 
     handler = make_handler(app)
     for version in ("1.0", "2.0"):
-        response = handler(
-            apigw.event(version, "POST", "/sedo/x", '{"a": 1}', {"Content-Type": "application/json"}), None
+        response = _as_lambda_runs_it(
+            handler, apigw.event(version, "POST", "/sedo/x", '{"a": 1}', {"Content-Type": "application/json"})
         )
         assert seen == {"body": b'{"a": 1}', "length": b"8"}
         assert response["statusCode"] == 400
         assert response["isBase64Encoded"] is False
         assert response["body"] == '{"status": 400}'
     assert base64  # the events above carry base64 bodies, as API Gateway forwards them
+
+
+def _as_lambda_runs_it(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """Call the handler on a thread of its own with a fresh event loop, as Lambda's runtime does.
+
+    Mangum runs the app on the thread's current loop; in a test worker another fixture (the
+    browser tests' Playwright session) may already be running one on the main thread.
+    """
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            result.update(handler(event, None))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the handler did not answer within 30 s"
+    return result
