@@ -139,6 +139,23 @@ def _machine(**states: Any) -> dict[str, Any]:
     return {"StartAt": next(iter(states)), "States": states}
 
 
+def _pass(**fields: Any) -> dict[str, Any]:
+    return _machine(A={"Type": "Pass", **fields, "End": True})
+
+
+def _task(resource: str, name: str = "A", **fields: Any) -> dict[str, Any]:
+    return _machine(**{name: {"Type": "Task", "Resource": resource, **fields, "End": True}})
+
+
+def _distributed_map(**fields: Any) -> dict[str, Any]:
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "End": True}},
+    }
+    return _machine(M={"Type": "Map", **fields, "ItemProcessor": processor, "End": True})
+
+
 REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "sdk-integration",
@@ -159,146 +176,82 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
         ".sync",
     ),
     ("jsonata", {"QueryLanguage": "JSONata", **_machine(A={"Type": "Pass", "End": True})}, "/QueryLanguage", "JSONata"),
-    (
-        "jsonata-state",
-        _machine(A={"Type": "Pass", "QueryLanguage": "JSONata", "End": True}),
-        "/States/A/QueryLanguage",
-        "JSONata",
-    ),
-    ("variables", _machine(A={"Type": "Pass", "Assign": {"x": 1}, "End": True}), "/States/A/Assign", "variables"),
+    ("jsonata-state", _pass(QueryLanguage="JSONata"), "/States/A/QueryLanguage", "JSONata"),
+    ("variables", _pass(Assign={"x": 1}), "/States/A/Assign", "variables"),
     (
         "distributed-map-s3",
-        _machine(
-            M={
-                "Type": "Map",
-                "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}},
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
-                    "StartAt": "P",
-                    "States": {"P": {"Type": "Pass", "End": True}},
-                },
-                "End": True,
-            }
+        _distributed_map(
+            ItemReader={"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}
         ),
         "/States/M/ItemReader",
         "S3",
     ),
     (
         "distributed-map",
-        _machine(
-            M={
-                "Type": "Map",
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
-                    "StartAt": "P",
-                    "States": {"P": {"Type": "Pass", "End": True}},
-                },
-                "End": True,
-            }
-        ),
+        _distributed_map(),
         "/States/M/ItemProcessor/ProcessorConfig/Mode",
         "Distributed Map",
     ),
-    (
-        "wildcard",
-        _machine(A={"Type": "Pass", "InputPath": "$.items[*].id", "End": True}),
-        "/States/A/InputPath",
-        "wildcards",
-    ),
-    (
-        "filter",
-        _machine(A={"Type": "Pass", "Parameters": {"x.$": "$.a[?(@.b > 1)]"}, "End": True}),
-        "/States/A/Parameters/x.$",
-        "filters",
-    ),
-    (
-        "descent",
-        _machine(A={"Type": "Pass", "OutputPath": "$..id", "End": True}),
-        "/States/A/OutputPath",
-        "recursive descent",
-    ),
+    ("wildcard", _pass(InputPath="$.items[*].id"), "/States/A/InputPath", "wildcards"),
+    ("filter", _pass(Parameters={"x.$": "$.a[?(@.b > 1)]"}), "/States/A/Parameters/x.$", "filters"),
+    ("descent", _pass(OutputPath="$..id"), "/States/A/OutputPath", "recursive descent"),
     (
         "context-field",
-        _machine(A={"Type": "Pass", "Parameters": {"t.$": "$$.Execution.StartTime"}, "End": True}),
+        _pass(Parameters={"t.$": "$$.Execution.StartTime"}),
         "/States/A/Parameters/t.$",
         "context object",
     ),
     (
         "unknown-intrinsic",
-        _machine(A={"Type": "Pass", "Parameters": {"t.$": "States.Nope($.a)"}, "End": True}),
+        _pass(Parameters={"t.$": "States.Nope($.a)"}),
         "/States/A/Parameters/t.$",
         "no sedo equivalent",
     ),
     (
         "deep-merge",
-        _machine(A={"Type": "Pass", "Parameters": {"t.$": "States.JsonMerge($.a, $.b, true)"}, "End": True}),
+        _pass(Parameters={"t.$": "States.JsonMerge($.a, $.b, true)"}),
         "/States/A/Parameters/t.$",
         "shallowly",
     ),
     (
         "lambda-metadata",
-        _machine(
-            A={
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": "echo", "Payload.$": "$"},
-                "ResultPath": "$.r",
-                "End": True,
-            }
+        _task(
+            "arn:aws:states:::lambda:invoke", Parameters={"FunctionName": "echo", "Payload.$": "$"}, ResultPath="$.r"
         ),
         "/States/A",
         "metadata",
     ),
     (
         "lambda-executed-version",
-        _machine(
-            A={
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": "echo", "Payload.$": "$"},
-                "ResultSelector": {"v.$": "$.ExecutedVersion"},
-                "End": True,
-            }
+        _task(
+            "arn:aws:states:::lambda:invoke",
+            Parameters={"FunctionName": "echo", "Payload.$": "$"},
+            ResultSelector={"v.$": "$.ExecutedVersion"},
         ),
         "/States/A/ResultSelector/v.$",
         "metadata",
     ),
     (
         "dynamic-function",
-        _machine(
-            A={
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName.$": "$.fn", "Payload.$": "$"},
-                "End": True,
-            }
-        ),
+        _task("arn:aws:states:::lambda:invoke", Parameters={"FunctionName.$": "$.fn", "Payload.$": "$"}),
         "/States/A/Parameters/FunctionName.$",
         "does not translate",
     ),
     (
         "async-lambda",
-        _machine(
-            A={
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": "echo", "Payload.$": "$", "InvocationType": "Event"},
-                "OutputPath": "$.Payload",
-                "End": True,
-            }
+        _task(
+            "arn:aws:states:::lambda:invoke",
+            Parameters={"FunctionName": "echo", "Payload.$": "$", "InvocationType": "Event"},
+            OutputPath="$.Payload",
         ),
         "/States/A/Parameters/InvocationType",
         "RequestResponse",
     ),
     (
         "token-not-passed",
-        _machine(
-            A={
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": "notify", "Payload": {"x.$": "$"}},
-                "End": True,
-            }
+        _task(
+            "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            Parameters={"FunctionName": "notify", "Payload": {"x.$": "$"}},
         ),
         "/States/A/Parameters",
         "$$.Task.Token",
@@ -353,14 +306,7 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
     ("fail-error-path", _machine(F={"Type": "Fail", "ErrorPath": "$.e"}), "/States/F/ErrorPath", "fixed error"),
     (
         "too-many-attempts",
-        _machine(
-            A={
-                "Type": "Task",
-                "Resource": L + "echo",
-                "Retry": [{"ErrorEquals": ["X"], "MaxAttempts": 1000}],
-                "End": True,
-            }
-        ),
+        _task(L + "echo", Retry=[{"ErrorEquals": ["X"], "MaxAttempts": 1000}]),
         "/States/A/Retry/0/MaxAttempts",
         "0 to 100",
     ),
@@ -377,14 +323,7 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown-next", _machine(A={"Type": "Pass", "Next": "Nowhere"}), "/States/A/Next", "Next must name"),
     (
         "http-dynamic-url",
-        _machine(
-            H={
-                "Type": "Task",
-                "Resource": "arn:aws:states:::http:invoke",
-                "Parameters": {"ApiEndpoint.$": "$.url", "Method": "GET"},
-                "End": True,
-            }
-        ),
+        _task("arn:aws:states:::http:invoke", Parameters={"ApiEndpoint.$": "$.url", "Method": "GET"}, name="H"),
         "/States/H/Parameters/ApiEndpoint.$",
         "does not translate",
     ),
