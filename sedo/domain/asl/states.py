@@ -143,22 +143,22 @@ def field_problems(name: str, state: Mapping[str, Any], scope: Scope) -> list[Re
 
 def _effective(state: Mapping[str, Any], base: str, scope: Scope, name: str) -> str:
     """The state's effective input: InputPath over its raw input."""
-    if "InputPath" not in state:
-        return base
-    if state["InputPath"] is None:
-        return "`{}`"
-    ctx = Context(current=base, execution=scope.execution, state_name=name)
-    return path_expression(state["InputPath"], ctx, scope.where(name, "InputPath"))
+    return _filtered(state, "InputPath", base, scope, name)
 
 
 def _output(state: Mapping[str, Any], expression: str, scope: Scope, name: str) -> str:
     """OutputPath over the state's output."""
-    if "OutputPath" not in state:
+    return _filtered(state, "OutputPath", expression, scope, name)
+
+
+def _filtered(state: Mapping[str, Any], field: str, expression: str, scope: Scope, name: str) -> str:
+    """InputPath or OutputPath over an expression: absent keeps it, null gives `{}`."""
+    if field not in state:
         return expression
-    if state["OutputPath"] is None:
+    if state[field] is None:
         return "`{}`"
     ctx = Context(current=expression, execution=scope.execution, state_name=name)
-    return path_expression(state["OutputPath"], ctx, scope.where(name, "OutputPath"))
+    return path_expression(state[field], ctx, scope.where(name, field))
 
 
 def _result_keys(value: Any, where: str) -> list[str] | None:

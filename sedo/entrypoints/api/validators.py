@@ -48,6 +48,14 @@ _TYPES = {
     "null": "null",
 }
 
+# validator -> (the bound in words, what follows the limit)
+_BOUNDS = {
+    "minimum": ("at least", ", not {value}"),
+    "maximum": ("at most", ", not {value}"),
+    "minLength": ("at least", " characters long"),
+    "maxLength": ("at most", " characters long"),
+}
+
 
 def describe(error: ValidationError) -> str:
     """One violation in words: what is wrong and what would be right (never the schema dump)."""
@@ -65,17 +73,12 @@ def describe(error: ValidationError) -> str:
             bounds.append(f"at most {schema['maximum']}")
         extra = f" ({', '.join(bounds)})" if bounds else ""
         return f"must be {wanted}{extra}, not {_show(value)}"
-    if kind == "minimum":
-        return f"must be at least {schema.get('minimum')}, not {_show(value)}"
-    if kind == "maximum":
-        return f"must be at most {schema.get('maximum')}, not {_show(value)}"
+    if kind in _BOUNDS:
+        bound, unit = _BOUNDS[kind]
+        return f"must be {bound} {schema.get(kind)}{unit.format(value=_show(value))}"
     if kind == "enum":
         choices = ", ".join(str(c) for c in schema.get("enum", []))
         return f"must be one of {choices}; {_show(value)} is not"
-    if kind == "minLength":
-        return f"must be at least {schema.get('minLength')} characters long"
-    if kind == "maxLength":
-        return f"must be at most {schema.get('maxLength')} characters long"
     if kind == "pattern":
         return f"{_show(value)} does not match the pattern {schema.get('pattern')}"
     if kind == "required":
