@@ -193,19 +193,28 @@ def _receive(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     )
 
 
+def _start(api: Lambda, tenant: str, definition_id: str, inputs: list[dict[str, Any]]) -> list[str]:
+    """Create DEFINITION as `definition_id` through the API function and start it once per input."""
+    base = f"/sedo/tenants/{tenant}"
+    created = call(
+        api, "2.0", "POST", f"{base}/definitions", DEFINITION.format(id=definition_id), tenant, "application/yaml"
+    )
+    assert created["statusCode"] == 201, created
+    ids = []
+    for payload in inputs:
+        started = call(api, "2.0", "POST", f"{base}/definitions/{definition_id}/execute", {"input": payload}, tenant)
+        assert started["statusCode"] == 201, started
+        ids.append(str(apigw.body_json(started)["id"]))
+    return ids
+
+
 def test_processor_advances_executions_with_partial_batch_responses(
     deployment: Deployment, api: Lambda, processor: Lambda
 ) -> None:
     settings = deployment.settings
     tenant = "789"
     base = f"/sedo/tenants/{tenant}"
-    created = call(api, "2.0", "POST", f"{base}/definitions", DEFINITION.format(id="batch"), tenant, "application/yaml")
-    assert created["statusCode"] == 201, created
-    ids = []
-    for n in range(3):
-        started = call(api, "2.0", "POST", f"{base}/definitions/batch/execute", {"input": {"foo": str(n)}}, tenant)
-        assert started["statusCode"] == 201, started
-        ids.append(apigw.body_json(started)["id"])
+    ids = _start(api, tenant, "batch", [{"foo": str(n)} for n in range(3)])
 
     sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
     queue_arn = sqs.get_queue_attributes(QueueUrl=settings.queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -281,11 +290,7 @@ def test_sweeper_resends_the_lost_wake_up_of_an_overdue_execution(
     settings = deployment.settings
     tenant = "321"
     base = f"/sedo/tenants/{tenant}"
-    created = call(api, "2.0", "POST", f"{base}/definitions", DEFINITION.format(id="lost"), tenant, "application/yaml")
-    assert created["statusCode"] == 201, created
-    started = call(api, "2.0", "POST", f"{base}/definitions/lost/execute", {"input": {"foo": "x"}}, tenant)
-    assert started["statusCode"] == 201, started
-    execution_id = apigw.body_json(started)["id"]
+    (execution_id,) = _start(api, tenant, "lost", [{"foo": "x"}])
 
     # The start message is lost (a purge, say): take it off the queue unprocessed.
     sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
