@@ -219,6 +219,10 @@ class MemoryIterationStore:
         if key in self.counters:
             self.counters[key] = replace(self.counters[key], closed=True)
 
+    def is_closed(self, tenant_id: str, parent_key: str, instance: int, index: int) -> bool:
+        counter = self.counters.get((tenant_id, parent_key, instance))
+        return counter is not None and bool(counter.closed)
+
     def results(
         self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:

@@ -219,6 +219,12 @@ class IterationStore(Protocol):
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None: ...
 
+    def is_closed(self, tenant_id: str, parent_key: str, instance: int, index: int) -> bool:
+        """Whether :meth:`close` was called for the step attempt, as iteration ``index`` (just
+        created) sees it: a strongly consistent read of a small item of the index's shard, so a
+        child starting the next iteration never reads the counter."""
+        ...
+
     def results(
         self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
