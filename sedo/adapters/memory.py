@@ -28,7 +28,7 @@ class MemoryDefinitionStore:
         self.heads: dict[tuple[str, str], DefinitionHead] = {}
         self.versions: dict[tuple[str, str, int], DefinitionVersion] = {}
 
-    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None:
+    def get_head(self, tenant_id: str, definition_id: str, consistent: bool = True) -> DefinitionHead | None:
         return self.heads.get((tenant_id, definition_id))
 
     def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None:

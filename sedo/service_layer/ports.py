@@ -51,7 +51,9 @@ class Page:
 
 
 class DefinitionStore(Protocol):
-    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None: ...
+    def get_head(self, tenant_id: str, definition_id: str, consistent: bool = True) -> DefinitionHead | None:
+        """The head; ``consistent=False`` (a start) may miss a change of the last second."""
+        ...
 
     def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None: ...
 

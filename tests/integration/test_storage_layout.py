@@ -18,6 +18,15 @@ from sedo.domain.execution import split_execution_id
 from sedo.domain.language import load_text
 from tests.support import Harness
 
+
+def drop_timers(harness: Harness, messages: list[dict[str, Any]]) -> None:
+    """Deliver everything but timers, which are dropped: their executions wait for ever."""
+    delivered = [m for m in messages if json.loads(m["Body"])["kind"] != "timer"]
+    if delivered:
+        harness.invoke(delivered)
+    harness.ack(messages)
+
+
 pytestmark = pytest.mark.integration
 
 T = "shards"
@@ -67,7 +76,7 @@ def test_listing_over_shards_is_newest_first_filtered_and_paged_exactly(stack: A
     for i in range(40):
         harness.clock.advance(1)
         ids.append(harness.services.executions.start(T, "quick" if i % 3 else "waiter", {"i": i})[0]["id"])
-    harness.drain(advance_clock=False)  # the quick ones end; the waiters wait
+    harness.drain(deliver=drop_timers)  # the quick ones end; the waiters wait
     newest_first = list(reversed(ids))
     quick = [i for i in newest_first if ":quick:" in i]
     waiting = [i for i in newest_first if ":waiter:" in i]

@@ -16,6 +16,7 @@ from sedo.config import Settings
 from sedo.domain.execution import Execution
 from sedo.domain.language import load_text
 from sedo.entrypoints.cli import main
+from tests.integration.test_storage_layout import drop_timers
 from tests.support import Harness
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,7 @@ def test_migration_refuses_while_an_old_execution_runs_and_writes_nothing(
     harness = Harness(stack)
     harness.services.definitions.create(T, load_text(WAITER))
     waiting, _ = harness.services.executions.start(T, "waiter", {})
-    harness.drain(advance_clock=False)
+    harness.drain(deliver=drop_timers)  # it waits
     to_old_layout(stack)
     stored = sorted(json.dumps(i, sort_keys=True) for i in scan(stack))
     assert migrate(monkeypatch, stack) == 1

@@ -82,23 +82,6 @@ def all_items(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[di
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def _fill(
-    query: Callable[[int, dict[str, Any] | None], dict[str, Any]],
-    limit: int,
-    start: dict[str, Any] | None,
-    keep: Callable[[list[dict[str, Any]]], list[Any]],
-) -> tuple[list[Any], dict[str, Any] | None]:
-    """Run a (filtered) query page after page until ``limit`` items are kept or the data ends."""
-    items: list[Any] = []
-    position = start
-    while True:
-        response = query(limit - len(items), position)
-        items.extend(keep(response.get("Items", [])))
-        position = response.get("LastEvaluatedKey")
-        if position is None or len(items) >= limit:
-            return items, position
-
-
 #: BatchWriteItem / BatchGetItem: rounds of unprocessed items retried (with backoff) before giving up.
 BATCH_ROUNDS = 8
 
