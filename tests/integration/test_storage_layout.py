@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +17,9 @@ from sedo.adapters.dynamodb import all_items, layout
 from sedo.domain.errors import BadRequest
 from sedo.domain.execution import split_execution_id
 from sedo.domain.language import load_text
+from sedo.service_layer.ports import Page
 from tests.support import Harness
+from tests.unit.test_fanout_pages import MAP as FAN_OUT_MAP
 
 
 def drop_timers(harness: Harness, messages: list[dict[str, Any]]) -> None:
@@ -37,18 +40,7 @@ steps:
   - {id: pause, type: wait, seconds: 3600, next: after}
   - {id: after, type: echo, message: after, end: true}
 """
-MAP = """
-id: doubles
-steps:
-  - id: each
-    type: map
-    items: "input.xs"
-    maxConcurrency: 5
-    iterator:
-      steps:
-        - {id: double, type: transform, expression: "sum([input, input])", end: true}
-    end: true
-"""
+MAP = FAN_OUT_MAP.format(concurrency="maxConcurrency: 5")
 
 
 def items_of(harness: Harness) -> list[dict[str, Any]]:
@@ -56,16 +48,22 @@ def items_of(harness: Harness) -> list[dict[str, Any]]:
     return list(all_items(dynamodb.scan, TableName=harness.settings.executions_table))
 
 
-def every_page(harness: Harness, limit: int, **filters: Any) -> list[str]:
-    seen: list[str] = []
+def pages(fetch: Callable[[str | None], Page], limit: int) -> list[dict[str, Any]]:
+    """Every item of a listing, ``limit`` a page, following its tokens."""
+    seen: list[dict[str, Any]] = []
     token = None
     while True:
-        page = harness.services.executions.list(T, limit, token, **filters)
+        page = fetch(token)
         assert len(page.items) <= limit
-        seen += [item["id"] for item in page.items]
+        seen += page.items
         token = page.next_token
         if token is None:
             return seen
+
+
+def every_page(harness: Harness, limit: int, **filters: Any) -> list[str]:
+    listed = pages(lambda token: harness.services.executions.list(T, limit, token, **filters), limit)
+    return [item["id"] for item in listed]
 
 
 def test_listing_over_shards_is_newest_first_filtered_and_paged_exactly(stack: Any) -> None:
@@ -152,14 +150,7 @@ def test_a_map_spreads_its_children_and_counts_once_under_duplicate_delivery(sta
     counter = next(i for i in parent if i["sk"]["S"].startswith("map#"))
     assert counter["done"]["N"] == str(total) and counter["succeeded"]["N"] == str(total)
 
-    listed: list[dict[str, Any]] = []
-    token = None
-    while True:
-        page = harness.services.executions.iterations(T, execution_id, 7, token)
-        listed += page.items
-        token = page.next_token
-        if token is None:
-            break
+    listed = pages(lambda token: harness.services.executions.iterations(T, execution_id, 7, token), 7)
     assert [i["iteration"]["index"] for i in listed] == list(range(total))
     assert {i["state"] for i in listed} == {"ExecutionSucceeded"}
     assert harness.services.executions.list(T, 50, None).items[0]["id"] == execution_id  # children not listed

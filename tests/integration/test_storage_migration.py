@@ -16,26 +16,13 @@ from sedo.config import Settings
 from sedo.domain.execution import Execution
 from sedo.domain.language import load_text
 from sedo.entrypoints.cli import main
-from tests.integration.test_storage_layout import drop_timers
+from tests.integration.test_storage_layout import MAP, QUICK, drop_timers
 from tests.support import Harness
 
 pytestmark = pytest.mark.integration
 
 T = "legacy"
-QUICK = "id: quick\nsteps:\n  - {id: only, type: echo, message: hi, end: true}"
 WAITER = "id: waiter\nsteps:\n  - {id: pause, type: wait, seconds: 3600, end: true}"
-MAP = """
-id: doubles
-steps:
-  - id: each
-    type: map
-    items: "input.xs"
-    maxConcurrency: 2
-    iterator:
-      steps:
-        - {id: double, type: transform, expression: "sum([input, input])", end: true}
-    end: true
-"""
 
 
 def scan(settings: Settings) -> list[dict[str, Any]]:

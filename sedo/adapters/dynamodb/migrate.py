@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from sedo.adapters.dynamodb import layout
@@ -43,27 +43,10 @@ class MigrationRefused(RuntimeError):
     """The table holds executions of the old layout that have not finished."""
 
 
-@dataclass
-class MigrationReport:
-    heads: int = 0
-    children: int = 0
-    names: int = 0
-    counters: int = 0
-    results: int = 0
-    left: int = 0  # old fan-out records not needed once finished
-    deleted: int = 0
-    unfinished: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "heads": self.heads,
-            "children": self.children,
-            "names": self.names,
-            "counters": self.counters,
-            "results": self.results,
-            "notCopied": self.left,
-            "deleted": self.deleted,
-        }
+#: What a migration copied, by kind (``notCopied``: old fan-out records not needed once
+#: finished; ``deleted``: old items removed with ``delete_old``).
+COUNTED = ("heads", "children", "names", "counters", "results", "notCopied", "deleted")
+_KINDS = {"head": "heads", "child": "children", "name": "names", "counter": "counters", "result": "results"}
 
 
 def classify(item: dict[str, Any]) -> str | None:
@@ -125,39 +108,41 @@ def copies(kind: str, item: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def migrate(client: Any, table: str, delete_old: bool = False, dry_run: bool = False) -> MigrationReport:
-    """Copy the old layout's items of ``table`` into today's; see the module's docstring."""
-    report = MigrationReport()
-    for kind, item in old_items(client, table):
-        if kind in ("head", "child"):
-            head = Execution.from_document(json.loads(item["doc"]["S"]))
-            if not head.finished:
-                report.unfinished.append(head.id)
-    if report.unfinished:
-        shown = ", ".join(report.unfinished[:SHOWN]) + (" ..." if len(report.unfinished) > SHOWN else "")
+def unfinished(client: Any, table: str) -> list[str]:
+    """The ids of the old layout's executions that have not finished."""
+    heads = (
+        Execution.from_document(json.loads(item["doc"]["S"]))
+        for kind, item in old_items(client, table)
+        if kind in ("head", "child")
+    )
+    return [head.id for head in heads if not head.finished]
+
+
+def migrate(client: Any, table: str, delete_old: bool = False, dry_run: bool = False) -> dict[str, int]:
+    """Copy the old layout's items of ``table`` into today's (see the module's docstring);
+    returns what it copied, by kind (:data:`COUNTED`)."""
+    running = unfinished(client, table)
+    if running:
+        shown = ", ".join(running[:SHOWN]) + (" ..." if len(running) > SHOWN else "")
         raise MigrationRefused(
-            f"{len(report.unfinished)} execution(s) stored before this version have not finished ({shown}): "
+            f"{len(running)} execution(s) stored before this version have not finished ({shown}): "
             "they cannot go on under the new storage layout. Let them finish or cancel them with the "
             "version that started them, then migrate; nothing was written"
         )
+    report = Counter(dict.fromkeys(COUNTED, 0))
     puts: list[dict[str, Any]] = []
     deletes: list[dict[str, Any]] = []
-    counts = {"head": "heads", "child": "children", "name": "names", "counter": "counters", "result": "results"}
     for kind, item in old_items(client, table):
         made = copies(kind, item)
-        if made:
-            setattr(report, counts[kind], getattr(report, counts[kind]) + 1)
-        else:
-            report.left += 1
+        report[_KINDS[kind] if made else "notCopied"] += 1
         puts.extend({"PutRequest": {"Item": new}} for new in made)
         deletes.append({"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}})
-    if dry_run:
-        return report
-    batch_write(client, table, puts)
-    if delete_old:
-        batch_write(client, table, deletes)
-        report.deleted = len(deletes)
-    return report
+    if not dry_run:
+        batch_write(client, table, puts)
+        if delete_old:
+            batch_write(client, table, deletes)
+            report["deleted"] = len(deletes)
+    return dict(report)
 
 
-__all__ = ["MigrationRefused", "MigrationReport", "classify", "copies", "migrate"]
+__all__ = ["COUNTED", "MigrationRefused", "classify", "copies", "migrate", "unfinished"]

@@ -29,8 +29,8 @@ def migrate_storage(table: str | None, delete_old: bool, dry_run: bool, as_json:
         warn(f"sedo migrate-storage: {exc}")
         return FAILED
     if as_json:
-        emit_json({"table": name, "dryRun": dry_run, **report.as_dict()})
+        emit_json({"table": name, "dryRun": dry_run, **report})
     else:
-        counts = ", ".join(f"{v} {k}" for k, v in report.as_dict().items())
+        counts = ", ".join(f"{v} {k}" for k, v in report.items())
         say(f"{'would copy' if dry_run else 'copied'} in {name}: {counts}")
     return OK
