@@ -10,8 +10,11 @@ missing (a start that failed half-way) and reads the state from the heads."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sedo.adapters import tokens
 from sedo.adapters.dynamodb import layout
@@ -30,6 +33,8 @@ from sedo.domain.execution import SUBMITTED, Execution
 from sedo.domain.limits import MAX_WAIT_SECONDS
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Page
+
+log = logging.getLogger("sedo.executions")
 
 
 class DynamoExecutionStore:
@@ -110,7 +115,10 @@ class DynamoExecutionStore:
             ExpressionAttributeValues={":expected": _n(expected_seq)},
         )
         if committed and head.finished:
-            self._put_index(head)
+            try:
+                self._put_index(head)
+            except (ClientError, BotoCoreError):  # the commit stands; the list item stays open
+                log.warning("could not mark %s finished in its listing", head.id, exc_info=True)
         return committed
 
     def delete_unstarted(self, head: Execution) -> None:
