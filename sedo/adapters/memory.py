@@ -28,7 +28,7 @@ class MemoryDefinitionStore:
         self.heads: dict[tuple[str, str], DefinitionHead] = {}
         self.versions: dict[tuple[str, str, int], DefinitionVersion] = {}
 
-    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None:
+    def get_head(self, tenant_id: str, definition_id: str, consistent: bool = True) -> DefinitionHead | None:
         return self.heads.get((tenant_id, definition_id))
 
     def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None:
@@ -218,6 +218,10 @@ class MemoryIterationStore:
         key = (tenant_id, parent_key, instance)
         if key in self.counters:
             self.counters[key] = replace(self.counters[key], closed=True)
+
+    def is_closed(self, tenant_id: str, parent_key: str, instance: int, index: int) -> bool:
+        counter = self.counters.get((tenant_id, parent_key, instance))
+        return counter is not None and bool(counter.closed)
 
     def results(
         self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None

@@ -141,6 +141,10 @@ class Execution:
     parent_key: str | None = None
     scope: list[str] = field(default_factory=list)
     index: int | None = None
+    #: A child's fan-out as its completion needs it (``total``, ``concurrency``,
+    #: ``tolerated``), so finishing reads no shared counter; None for a top-level execution
+    #: (and for children stored before this field: their completion reads the counter).
+    fan: dict[str, int] | None = None
     event_count: int = 0
     output: Any = None
     error: str | None = None

@@ -82,8 +82,11 @@ class DefinitionService:
         return Page([head.summary() for head in page.items], page.next_token)
 
     def latest_for_execution(self, tenant_id: str, definition_id: str) -> Definition:
-        """The latest version of a live definition, parsed: what a new execution pins."""
-        head = self._live_head(tenant_id, definition_id)
+        """The latest version of a live definition, parsed: what a new execution pins. The head
+        is read eventually consistently (half the read units of the one item every start of
+        the definition reads): within about a second of an update or a delete, a start may
+        still pin the version before, as Step Functions' executions may after an update."""
+        head = self._live_head(tenant_id, definition_id, consistent=False)
         stored = self.store.get_version(tenant_id, definition_id, head.latest_version)
         if stored is None:  # pragma: no cover - put_version writes both atomically
             raise NotFound(f"definition {definition_id!r} version {head.latest_version} is missing")
@@ -96,8 +99,8 @@ class DefinitionService:
             raise NotFound(f"definition {definition_id!r} has no version {version}")
         return scoped(parse_definition(stored.document, stored.version), list(scope))
 
-    def _live_head(self, tenant_id: str, definition_id: str) -> DefinitionHead:
-        head = self.store.get_head(tenant_id, definition_id)
+    def _live_head(self, tenant_id: str, definition_id: str, consistent: bool = True) -> DefinitionHead:
+        head = self.store.get_head(tenant_id, definition_id, consistent)
         if head is None or head.deleted:
             raise NotFound(f"definition {definition_id!r} does not exist for tenant {tenant_id!r}")
         return head

@@ -214,23 +214,26 @@ class IterationService:
             scope=child_scope(parent_scope, str(step_id), index, counter.branches),
             index=index,
         )
+        child.fan = {"total": counter.total, "concurrency": counter.concurrency, "tolerated": counter.tolerated}
         if self.payloads is not None:
             child = self.payloads.dehydrate(child)
         return child
 
-    def _start_child(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
-    ) -> None:
+    def _start_child(self, sibling: Execution, index: int, item: Any, counter: IterationCounter) -> None:
+        """Start iteration ``index`` (a finishing ``sibling``'s successor), unless the step
+        attempt closed: the closed marker is read after the head is written, so a sweep that
+        began after the close lists this child, or this call cancels it."""
+        tenant_id = sibling.tenant_id
+        parent_key, instance, _ = split_child_key(sibling.key)
         child = self._new_child(tenant_id, parent_key, instance, index, item, counter)
         if not self.executions.create(child):
             existing = self.executions.get(tenant_id, child.key)
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:
                 return  # already running or done
             child = existing  # created before a crash: make sure its start was sent
-        latest = self.store.counter(tenant_id, parent_key, instance)
-        if latest is None or latest.closed:
-            # The step ended (cancel, failure, timeout) since the caller read the counter, and
-            # its sweep may have paged past this index already: the child must not run.
+        if self.store.is_closed(tenant_id, parent_key, instance, index):
+            # The step ended (cancel, failure, timeout) since the sibling finished, and its sweep
+            # may have paged past this index already: the child must not run.
             if child.pending_events:
                 self.executions.put_history(child)  # its ExecutionSubmitted, then the cancel
             self._cancel(child)
@@ -239,7 +242,27 @@ class IterationService:
 
     # -- fan-in -------------------------------------------------------------------
 
-    def child_finished(self, child: Execution) -> None:
+    def _fan_of(self, child: Execution, parent_key: str, instance: int) -> IterationCounter | None:
+        """What the child's completion needs: carried in the child (no read), or, for a child
+        stored without it, the counter."""
+        if child.fan is not None:
+            return IterationCounter(
+                total=int(child.fan["total"]),
+                concurrency=int(child.fan["concurrency"]),
+                tolerated=int(child.fan["tolerated"]),
+                branches=child.scope[-1:] != [] and "#" in child.scope[-1],
+                meta={
+                    "definitionId": child.definition_id,
+                    "definitionVersion": child.definition_version,
+                    "scope": [*child.scope[:-1], child.scope[-1].split("#", 1)[0]] if child.scope else [],
+                },
+            )
+        return self.store.counter(child.tenant_id, parent_key, instance)
+
+    def child_finished(self, child: Execution, closed: bool = False) -> None:
+        """Record a finished child once; then start the next iteration and wake the parent
+        when all are in (or failures exceed the tolerance). With ``closed`` (a child cancelled
+        because its step attempt ended) it is only recorded."""
         assert child.parent_key is not None and child.index is not None
         parent_key, instance, index = split_child_key(child.key)
         succeeded = child.state == SUCCEEDED
@@ -249,21 +272,21 @@ class IterationService:
         else:
             result["error"] = child.error or child.state
             result["cause"] = child.cause
-        counter = self.store.counter(child.tenant_id, parent_key, instance)
-        if counter is None:
+        fan = self._fan_of(child, parent_key, instance)
+        if fan is None:
             log.warning("no fan-out record for %s: its result is dropped", child.key)
             return
-        counter = (
-            self.store.record(child.tenant_id, parent_key, instance, index, succeeded, result, counter.total) or counter
-        )
-        if counter.closed:
+        counter = self.store.record(child.tenant_id, parent_key, instance, index, succeeded, result, fan.total)
+        if closed or (counter is not None and counter.closed):
             return
-        failed_out = counter.failed > counter.tolerated
-        following = index + counter.concurrency
-        if following < counter.total and not failed_out:
+        failed_out = counter is not None and counter.failed > fan.tolerated
+        if failed_out:  # the step fails: no iteration starts from now on (gather would close it too)
+            self.store.close(child.tenant_id, parent_key, instance)
+        following = index + fan.concurrency
+        if following < fan.total and not failed_out:
             item = self.store.item(child.tenant_id, parent_key, instance, following)
-            self._start_child(child.tenant_id, parent_key, instance, following, item, counter)
-        if counter.done >= counter.total or failed_out:
+            self._start_child(child, following, item, fan)
+        if counter is not None and (counter.done >= counter.total or failed_out):
             wake = WakeUp(
                 tenant_id=child.tenant_id,
                 key=parent_key,
@@ -332,13 +355,14 @@ class IterationService:
             self.queue.send([wake.to_body()])
 
     def _cancel(self, child: Execution) -> None:
+        """Cancel a child of a closed step attempt and record it (nothing starts after it)."""
         for _ in range(5):
             if child.finished:
                 return
             commit = engine.cancel(child, self.clock.now(), "the parent's fan-out step ended")
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
-                self.child_finished(commit.head)
+                self.child_finished(commit.head, closed=True)
                 return
             fresh = self.executions.get(child.tenant_id, child.key)
             if fresh is None:

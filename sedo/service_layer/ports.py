@@ -51,7 +51,9 @@ class Page:
 
 
 class DefinitionStore(Protocol):
-    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None: ...
+    def get_head(self, tenant_id: str, definition_id: str, consistent: bool = True) -> DefinitionHead | None:
+        """The head; ``consistent=False`` (a start) may miss a change of the last second."""
+        ...
 
     def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None: ...
 
@@ -218,6 +220,12 @@ class IterationStore(Protocol):
         ...
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None: ...
+
+    def is_closed(self, tenant_id: str, parent_key: str, instance: int, index: int) -> bool:
+        """Whether :meth:`close` was called for the step attempt, as iteration ``index`` (just
+        created) sees it: a strongly consistent read of a small item of the index's shard, so a
+        child starting the next iteration never reads the counter."""
+        ...
 
     def results(
         self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None

@@ -386,12 +386,15 @@ def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None
     itself and writes the bucket's failures (2) to the counter, then A writes its older
     view (1). The counter keeps 2."""
     from sedo.adapters.dynamodb import DynamoIterationStore
+    from sedo.adapters.dynamodb.layout import FAN_SHARDS, bucket_of
     from sedo.service_layer.ports import IterationCounter
 
     store = harness.adapters.iterations
     assert isinstance(store, DynamoIterationStore)
     parent, instance = "parent-late", 1
     store.create(T, parent, instance, IterationCounter(total=100, concurrency=10, tolerated=5), [0] * 100)
+    a_index, b_index = 1, 1 + FAN_SHARDS  # one bucket (layout.bucket_of)
+    assert bucket_of(a_index) == bucket_of(b_index)
 
     def failure(index: int) -> dict[str, Any]:
         return {"index": index, "succeeded": False, "error": "Boom", "cause": None}
@@ -406,13 +409,13 @@ def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None
             def call(**kwargs: Any) -> Any:
                 if not self.done and str(kwargs.get("UpdateExpression", "")).startswith("SET failures."):
                     self.done = True
-                    store.record(T, parent, instance, 2, False, failure(2), 100)  # B, all of it
+                    store.record(T, parent, instance, b_index, False, failure(b_index), 100)  # B, all of it
                 return method(**kwargs)
 
             return call
 
     a = DynamoIterationStore(BIsFaster(store.client), store.table)
-    after = a.record(T, parent, instance, 1, False, failure(1), 100)
+    after = a.record(T, parent, instance, a_index, False, failure(a_index), 100)
     assert after is not None and after.failed == 2
     counter = store.counter(T, parent, instance)
     assert counter is not None and counter.failed == 2
@@ -459,8 +462,9 @@ def test_a_map_step_that_times_out_cancels_its_iterations(harness: Harness) -> N
 
 
 def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(harness: Harness) -> None:
-    """The race of a finishing iteration with the parent's cancel: it read the counter (open),
-    the cancel's sweep closed it and paged the children, then it starts the next one."""
+    """The race of a finishing iteration with the parent's cancel: it recorded its result (the
+    step attempt open), the cancel's sweep closed it and paged the children, then it starts the
+    next one (reading its input first)."""
     from sedo.adapters.clock import FakeClock
     from sedo.domain.execution import split_execution_id
     from sedo.service_layer.iterations import IterationService
@@ -470,18 +474,18 @@ def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(h
     _, _, key = split_execution_id(execution_id)
     store = harness.adapters.iterations
     assert store is not None
-    record = store.record
+    item = store.item
     raced = []
 
-    def record_after_a_cancel(tenant_id: str, parent_key: str, instance: int, *args: Any) -> Any:
+    def item_after_a_cancel(tenant_id: str, parent_key: str, instance: int, *args: Any) -> Any:
         if not raced:
             raced.append(instance)
             harness.services.executions.cancel(T, execution_id, "stop")
             sweeper = IterationService(store, harness.adapters.executions, harness.adapters.queue, FakeClock())
             sweeper.sweep(tenant_id, parent_key, instance, 0)
-        return record(tenant_id, parent_key, instance, *args)
+        return item(tenant_id, parent_key, instance, *args)
 
-    store.record = record_after_a_cancel  # type: ignore[method-assign]
+    store.item = item_after_a_cancel  # type: ignore[method-assign]
     harness.drain()
     assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionCancelled"
     children, _ = store.children(T, key, raced[0], 0, 1000)

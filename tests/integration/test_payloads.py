@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sedo.adapters.aws import client
+from sedo.adapters.dynamodb import execution_key
 from sedo.config import Settings
 from sedo.domain import limits
 from sedo.domain.language import load_text
@@ -65,9 +66,9 @@ def payload_objects(settings: Settings, tenant: str) -> list[str]:
 
 def head_item(settings: Settings, tenant: str, key: str) -> dict[str, Any]:
     dynamodb = client("dynamodb", settings)
-    item = dynamodb.get_item(
-        TableName=settings.executions_table, Key={"pk": {"S": tenant}, "sk": {"S": key}}, ConsistentRead=True
-    )["Item"]
+    item = dynamodb.get_item(TableName=settings.executions_table, Key=execution_key(tenant, key), ConsistentRead=True)[
+        "Item"
+    ]
     return dict(item)
 
 

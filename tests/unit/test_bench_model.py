@@ -251,3 +251,34 @@ def test_template_defaults_are_read_from_template_yaml() -> None:
     assert template.max_concurrency >= 2
     assert 1 <= template.batch_size <= 10000
     assert template.timeout_seconds > 0
+
+
+def test_every_key_of_the_storage_layout_has_the_scope_it_is_meant_to_share() -> None:
+    """sedo/adapters/dynamodb/layout.py: the shared (tenant) keys are sharded index items; a
+    map's per-item records are its own (execution) keys; a child's are the iteration's."""
+    from sedo.adapters.dynamodb import layout
+
+    key = new_execution_key()
+    child = f"{key}.3.17"
+
+    def scope(item: dict[str, dict[str, str]]) -> str:
+        return model.scope_of(*(model.shape(item[a]["S"], VOCABULARY) for a in ("pk", "sk")))
+
+    list_item = layout.list_item("acme", "orders", key, layout.OPEN)
+    assert model.shape(list_item["pk"]["S"], VOCABULARY) == "<tenant>#list#<n>"
+    assert model.scope_of(model.shape(list_item["pk"]["S"], VOCABULARY)) == "tenant"
+    assert model.shape(list_item["dpk"]["S"], VOCABULARY) == "<tenant>#<definition>#<n>"
+    assert model.scope_of(model.shape(layout.head_key("acme", key)["pk"]["S"], VOCABULARY)) == "execution"
+    for item in (layout.head_key("acme", child), layout.result_key("acme", child)):
+        assert scope(item) == "iteration"
+    for item in (
+        layout.counter_key("acme", key, 3),
+        layout.page_key("acme", key, 3, 500),
+        layout.child_index_key("acme", key, 3, 17),
+        layout.bucket_key("acme", key, 3, layout.bucket_of(17)),
+        layout.chunk_key("acme", key, 3, 0),
+        layout.closed_key("acme", key, 3, 1),
+    ):
+        assert scope(item) == "execution"
+    shards = {layout.bucket_key("acme", key, 3, layout.bucket_of(i))["pk"]["S"] for i in range(layout.FAN_SHARDS)}
+    assert len(shards) == layout.FAN_SHARDS  # consecutive items: one partition each

@@ -10,24 +10,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from sedo.adapters.dynamodb.layout import head_key
+
 BY_DEFINITION_INDEX = "byDefinition"
 #: Unfinished heads by sweep shard and due time (sparse, keys only): see sedo/domain/liveness.py.
 BY_DUE_INDEX = "byDue"
 
 
 def execution_key(tenant_id: str, key: str) -> dict[str, dict[str, str]]:
-    """Where a head lives. Top-level executions: ``pk=tenant``. Children of a fan-out step
-    (key ``parent.instance.index``) live in their parent's partition, ``pk=tenant#parent``,
-    ``sk=0000000instance.000index``, so tenant listings never see them, and a sweep or a
-    listing pages them in (step attempt, index) order."""
-    if "." not in key:
-        return {"pk": _s(tenant_id), "sk": _s(key)}
-    parent, instance, index = key.rsplit(".", 2)
-    return {"pk": _s(f"{tenant_id}#{parent}"), "sk": _s(_child_sk(int(instance), int(index)))}
-
-
-def _child_sk(instance: int, index: int) -> str:
-    return f"{instance:010d}.{index:06d}"
+    """Where a head lives: a partition of its own, top-level or a child (see layout.py)."""
+    return head_key(tenant_id, key)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -88,23 +80,6 @@ def all_items(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[di
         if "LastEvaluatedKey" not in response:
             return
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def _fill(
-    query: Callable[[int, dict[str, Any] | None], dict[str, Any]],
-    limit: int,
-    start: dict[str, Any] | None,
-    keep: Callable[[list[dict[str, Any]]], list[Any]],
-) -> tuple[list[Any], dict[str, Any] | None]:
-    """Run a (filtered) query page after page until ``limit`` items are kept or the data ends."""
-    items: list[Any] = []
-    position = start
-    while True:
-        response = query(limit - len(items), position)
-        items.extend(keep(response.get("Items", [])))
-        position = response.get("LastEvaluatedKey")
-        if position is None or len(items) >= limit:
-            return items, position
 
 
 #: BatchWriteItem / BatchGetItem: rounds of unprocessed items retried (with backoff) before giving up.

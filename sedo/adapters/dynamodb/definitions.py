@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 from sedo.adapters import tokens
@@ -16,9 +17,13 @@ from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page
 
 
 class DynamoDefinitionStore:
+    #: Versions kept in memory (they never change once written): a start reads no version.
+    VERSION_CACHE = 256
+
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
+        self._versions: OrderedDict[tuple[str, str, int], tuple[str, str]] = OrderedDict()
 
     @staticmethod
     def _head(item: dict[str, Any]) -> DefinitionHead:
@@ -32,26 +37,34 @@ class DynamoDefinitionStore:
             description=item.get("description", {}).get("S"),
         )
 
-    def get_head(self, tenant_id: str, definition_id: str) -> DefinitionHead | None:
+    def get_head(self, tenant_id: str, definition_id: str, consistent: bool = True) -> DefinitionHead | None:
         item = self.client.get_item(
-            TableName=self.table, Key={"pk": _s(tenant_id), "sk": _s(definition_id)}, ConsistentRead=True
+            TableName=self.table, Key={"pk": _s(tenant_id), "sk": _s(definition_id)}, ConsistentRead=consistent
         ).get("Item")
         return self._head(item) if item else None
 
     def get_version(self, tenant_id: str, definition_id: str, version: int) -> DefinitionVersion | None:
-        item = self.client.get_item(
-            TableName=self.table,
-            Key={"pk": _s(f"{tenant_id}#{definition_id}"), "sk": _s(f"v{version:010d}")},
-            ConsistentRead=True,
-        ).get("Item")
-        if not item:
-            return None
+        cache_key = (tenant_id, definition_id, version)
+        cached = self._versions.get(cache_key)
+        if cached is None:
+            item = self.client.get_item(
+                TableName=self.table,
+                Key={"pk": _s(f"{tenant_id}#{definition_id}"), "sk": _s(f"v{version:010d}")},
+                ConsistentRead=True,
+            ).get("Item")
+            if not item:
+                return None
+            cached = self._versions[cache_key] = (item["document"]["S"], item["createdAt"]["S"])
+            if len(self._versions) > self.VERSION_CACHE:
+                self._versions.popitem(last=False)
+        else:
+            self._versions.move_to_end(cache_key)
         return DefinitionVersion(
             tenant_id=tenant_id,
             id=definition_id,
             version=version,
-            document=json.loads(item["document"]["S"]),
-            created_at=item["createdAt"]["S"],
+            document=json.loads(cached[0]),  # a fresh copy for each caller
+            created_at=cached[1],
         )
 
     def put_version(self, head: DefinitionHead, document: dict[str, Any], previous: DefinitionHead | None) -> None:

@@ -1,16 +1,25 @@
-"""Execution heads, their history, listings and idempotency names."""
+"""Execution heads, their history, listings and idempotency names (keys: layout.py).
+
+A head is the one item of its partition. Besides it, an execution has one index item,
+written when its state class changes: a top-level execution's list item (created
+``open``, rewritten with its final state when it finishes), a child's entry in its
+fan-out's index (written once, when it is created). Each is written before the head it
+indexes exists, so a listing never misses a head; a listing skips an entry whose head is
+missing (a start that failed half-way) and reads the state from the heads."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from sedo.adapters import tokens
+from sedo.adapters.dynamodb import layout
 from sedo.adapters.dynamodb.common import (
-    BY_DEFINITION_INDEX,
     BY_DUE_INDEX,
-    _fill,
     _n,
     _s,
     batch_write,
@@ -18,11 +27,14 @@ from sedo.adapters.dynamodb.common import (
     execution_key,
     put_once,
 )
+from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
 from sedo.domain.limits import MAX_WAIT_SECONDS
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Page
+
+log = logging.getLogger("sedo.executions")
 
 
 class DynamoExecutionStore:
@@ -55,8 +67,33 @@ class DynamoExecutionStore:
         return Execution.from_document(json.loads(item["doc"]["S"]))
 
     def create(self, head: Execution) -> bool:
+        self._put_index(head, create=True)
         return put_once(
             self.client, TableName=self.table, Item=self._item(head), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def _put_index(self, head: Execution, create: bool = False) -> None:
+        """The head's index item: before a new head (``create``), and when it finishes. A
+        repeated create never reopens a finished execution's list item."""
+        if head.parent_key is not None:
+            if create:
+                self.client.put_item(TableName=self.table, Item=child_index_item(head))
+            return
+        item = layout.list_item(
+            head.tenant_id, head.definition_id, head.key, head.state if head.finished else layout.OPEN
+        )
+        if head.finished and self.retention_seconds:
+            item["expiresAt"] = _n(self._expires_at(head))
+        if not create:
+            self.client.put_item(TableName=self.table, Item=item)
+            return
+        conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR #state = :open",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":open": _s(layout.OPEN)},
         )
 
     def get(self, tenant_id: str, key: str) -> Execution | None:
@@ -66,17 +103,26 @@ class DynamoExecutionStore:
         return self._head(item) if item else None
 
     def commit(self, head: Execution, expected_seq: int) -> bool:
-        """One conditional write; True also when botocore's retry met this very write."""
-        return put_once(
+        """One conditional write; True also when botocore's retry met this very write. The
+        commit that finishes a top-level execution then rewrites its list item (a crash in
+        between leaves it ``open``: listings read the state from the head, so nothing is
+        listed wrongly, and a state filter reads open entries too)."""
+        committed = put_once(
             self.client,
             TableName=self.table,
             Item=self._item(head),
             ConditionExpression="seq = :expected",
             ExpressionAttributeValues={":expected": _n(expected_seq)},
         )
+        if committed and head.finished:
+            try:
+                self._put_index(head)
+            except (ClientError, BotoCoreError):  # the commit stands; the list item stays open
+                log.warning("could not mark %s finished in its listing", head.id, exc_info=True)
+        return committed
 
     def delete_unstarted(self, head: Execution) -> None:
-        conditional(
+        deleted = conditional(
             self.client.delete_item,
             TableName=self.table,
             Key=execution_key(head.tenant_id, head.key),
@@ -84,6 +130,9 @@ class DynamoExecutionStore:
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={":zero": _n(0), ":submitted": _s(SUBMITTED)},
         )
+        if deleted is not None and head.parent_key is None:
+            item = layout.list_item(head.tenant_id, head.definition_id, head.key, layout.OPEN)
+            self.client.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
 
     def list_executions(
         self,
@@ -94,73 +143,16 @@ class DynamoExecutionStore:
         definition_id: str | None,
         parent_key: str | None = None,
     ) -> Page:
-        """Top-level executions: the tenant's partition, newest first. Iterations: their
-        parent's partition (``tenant#parent``), in (step attempt, index) order; the fan-out
-        records there (they have no ``state``) are filtered out."""
-        wanted = set(states)
-        if definition_id is None:
-
-            def query(count: int, position: dict[str, Any] | None) -> dict[str, Any]:
-                args: dict[str, Any] = {
-                    "TableName": self.table,
-                    "KeyConditionExpression": "pk = :pk",
-                    "ExpressionAttributeValues": {
-                        ":pk": _s(tenant_id if parent_key is None else f"{tenant_id}#{parent_key}")
-                    },
-                    "ScanIndexForward": parent_key is not None,
-                    "Limit": count,
-                }
-                filters = ["attribute_exists(#state)"] if parent_key is not None else []
-                if wanted:
-                    names = [f":s{i}" for i in range(len(wanted))]
-                    filters.append(f"#state IN ({', '.join(names)})")
-                    args["ExpressionAttributeValues"].update(
-                        {n: _s(s) for n, s in zip(names, sorted(wanted), strict=True)}
-                    )
-                if filters:
-                    args["FilterExpression"] = " AND ".join(filters)
-                    args["ExpressionAttributeNames"] = {"#state": "state"}
-                if position:
-                    args["ExclusiveStartKey"] = position
-                return dict(self.client.query(**args))
-
-            items, position = _fill(
-                query, limit, tokens.decode(tenant_id, token), lambda raw: [self._head(i) for i in raw]
-            )
+        """Top-level executions newest first, through the list items (or, for one definition,
+        the ``byDefinition`` index); with ``parent_key``, that execution's iterations in (step
+        attempt, index) order, through its fan-outs' child index (listing.py)."""
+        listing = Listing(self.client, self.table)
+        position = tokens.decode(tenant_id, token)
+        if parent_key is not None:
+            items, following = listing.children(tenant_id, parent_key, limit, position, set(states))
         else:
-
-            def query(count: int, position: dict[str, Any] | None) -> dict[str, Any]:
-                args: dict[str, Any] = {
-                    "TableName": self.table,
-                    "IndexName": BY_DEFINITION_INDEX,
-                    "KeyConditionExpression": "dpk = :dpk",
-                    "ExpressionAttributeValues": {":dpk": _s(f"{tenant_id}#{definition_id}")},
-                    "ScanIndexForward": False,
-                    "Limit": count,
-                }
-                if position:
-                    args["ExclusiveStartKey"] = position
-                return dict(self.client.query(**args))
-
-            def keep(raw: list[dict[str, Any]]) -> list[Execution]:
-                heads = self._batch_get([item["sk"]["S"] for item in raw], tenant_id)
-                return [h for h in heads if not wanted or h.state in wanted]
-
-            items, position = _fill(query, limit, tokens.decode(tenant_id, token), keep)
-        return Page(items, tokens.encode(tenant_id, position))
-
-    def _batch_get(self, keys: list[str], tenant_id: str) -> list[Execution]:
-        found: dict[str, Execution] = {}
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.table: {"Keys": [{"pk": _s(tenant_id), "sk": _s(k)} for k in keys[start : start + 100]]}
-            }
-            while request:
-                response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    found[item["sk"]["S"]] = self._head(item)
-                request = response.get("UnprocessedKeys") or {}
-        return [found[k] for k in keys if k in found]
+            items, following = listing.top_level(tenant_id, limit, position, set(states), definition_id)
+        return Page(items, tokens.encode(tenant_id, following))
 
     def _history_item(self, head: Execution) -> dict[str, Any]:
         events = head.pending_events
@@ -204,7 +196,7 @@ class DynamoExecutionStore:
                 return Page(events, None)
 
     def claim_name(self, tenant_id: str, definition_id: str, name: str, key: str, input_hash: str) -> tuple[str, str]:
-        item_key = {"pk": _s(f"{tenant_id}#name"), "sk": _s(f"{definition_id}#{name}")}
+        item_key = layout.name_key(tenant_id, definition_id, name)
         claimed = conditional(
             self.client.put_item,
             TableName=self.table,
@@ -252,9 +244,14 @@ def head_item(head: Execution) -> dict[str, Any]:
         "state": _s(head.state),
         "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
     }
-    if head.parent_key is None:  # children stay out of the by-definition index (sparse)
-        item["dpk"] = _s(f"{head.tenant_id}#{head.definition_id}")
     if head.due_at is not None and not head.finished:  # the sweepers' index (sparse)
         item["dueShard"] = _s(liveness.shard_of(head.tenant_id, head.key))
         item["dueAt"] = _n(head.due_at)
     return item
+
+
+def child_index_item(head: Execution) -> dict[str, Any]:
+    """A child's entry in its fan-out's index (``sk=c#<index>``, in a shard of the fan-out)."""
+    assert head.parent_key is not None and head.index is not None
+    _, instance, index = head.key.rsplit(".", 2)
+    return layout.child_index_key(head.tenant_id, head.parent_key, int(instance), int(index))

@@ -1,4 +1,4 @@
-"""Fan-out records of map and parallel steps: counters, inputs, results, buckets."""
+"""Fan-out records of map and parallel steps: counters, inputs, results, buckets (keys: layout.py)."""
 
 from __future__ import annotations
 
@@ -6,52 +6,43 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
-from sedo.adapters.dynamodb.common import (
-    _child_sk,
-    _n,
-    _s,
-    all_items,
-    batch_get,
-    batch_write,
-    conditional,
-    execution_key,
-)
-from sedo.adapters.dynamodb.executions import head_item
+from sedo.adapters.dynamodb import layout
+from sedo.adapters.dynamodb.common import _n, _s, all_items, batch_get, batch_write, conditional, execution_key
+from sedo.adapters.dynamodb.executions import child_index_item, head_item
+from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain.execution import Execution
+from sedo.domain.iterations import child_key
 from sedo.service_layer.ports import IterationCounter, PageLease
 
 
 class DynamoIterationStore:
-    """Fan-out records in the executions table, in the parent's partition ``tenant#parent``:
-    the counter (``sk=instance#map``), the inputs in chunks (``instance#i#chunk``), one
-    result per iteration (``instance#r#index``), one completion bucket per ``BUCKET``
-    iterations (``instance#b#bucket``) and one lease per page of the start
-    (``instance#f#after``). Each iteration costs a constant number of requests
-    and capacity units, whatever the item count, and no transaction (half the write units)."""
+    """Fan-out records in the executions table. The parent's partition holds what is
+    written a constant number of times per step attempt: the counter (``sk=map#instance``)
+    and one lease per page of the start (``page#instance#after``). What is written or read
+    per iteration is spread: each child's result next to its head, and the inputs in
+    chunks, the completion buckets, the children's index and the closed marker over the
+    fan-out's ``FAN_SHARDS`` partitions. Each iteration costs a constant number of
+    requests and capacity units, whatever the item count, no transaction, and no read of
+    a shared item but its shard's closed marker (when it starts the next iteration)."""
 
-    CHUNK = 50  # iteration inputs per item
-    BUCKET = 100  # iterations per completion bucket
+    CHUNK = layout.CHUNK
+    BUCKET = layout.BUCKET
 
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
 
-    @staticmethod
-    def _pk(tenant_id: str, parent_key: str) -> dict[str, str]:
-        return _s(f"{tenant_id}#{parent_key}")
-
     def create(
         self, tenant_id: str, parent_key: str, instance: int, counter: IterationCounter, inputs: list[Any]
     ) -> None:
-        pk = self._pk(tenant_id, parent_key)
         requests = [
             {
                 "PutRequest": {
                     "Item": {
-                        "pk": pk,
-                        "sk": _s(f"{instance}#i#{start // self.CHUNK:06d}"),
+                        **layout.chunk_key(tenant_id, parent_key, instance, start // self.CHUNK),
                         "items": _s(json.dumps(inputs[start : start + self.CHUNK], separators=(",", ":"))),
                     }
                 }
@@ -63,8 +54,7 @@ class DynamoIterationStore:
             self.client.put_item,
             TableName=self.table,
             Item={
-                "pk": pk,
-                "sk": _s(f"{instance}#map"),
+                **layout.counter_key(tenant_id, parent_key, instance),
                 "total": _n(counter.total),
                 "concurrency": _n(counter.concurrency),
                 "tolerated": _n(counter.tolerated),
@@ -81,9 +71,7 @@ class DynamoIterationStore:
 
     def counter(self, tenant_id: str, parent_key: str, instance: int) -> IterationCounter | None:
         item = self.client.get_item(
-            TableName=self.table,
-            Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#map")},
-            ConsistentRead=True,
+            TableName=self.table, Key=layout.counter_key(tenant_id, parent_key, instance), ConsistentRead=True
         ).get("Item")
         return self._counter(item) if item else None
 
@@ -104,8 +92,7 @@ class DynamoIterationStore:
 
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any:
         chunk = self.client.get_item(
-            TableName=self.table,
-            Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#i#{index // self.CHUNK:06d}")},
+            TableName=self.table, Key=layout.chunk_key(tenant_id, parent_key, instance, index // self.CHUNK)
         )["Item"]
         return json.loads(chunk["items"]["S"])[index % self.CHUNK]
 
@@ -121,9 +108,10 @@ class DynamoIterationStore:
     ) -> IterationCounter | None:
         """Four idempotent writes, no transaction (constant size, whatever the item count):
 
-        1. the result item, refused if it exists;
-        2. the iteration's bucket (``BUCKET`` indices): ``ADD members :i`` plus its counts,
-           refused if ``members`` contains ``i``, so each iteration counts once;
+        1. the result item, next to the child's head, refused if it exists;
+        2. the iteration's bucket (layout.bucket_of: ``BUCKET`` indices of one lane, in the
+           lane's partition): ``ADD members :i`` plus its counts (a failure's index also to
+           ``failedMembers``), refused if ``members`` contains ``i``, so each counts once;
         3. on a failure, the bucket's failure count into the counter's ``failures`` map, only
            ever raised (``< :n``), so the counter's failure total is never ahead of the truth;
         4. when the bucket is full, its totals into the counter, refused if the counter's
@@ -131,31 +119,31 @@ class DynamoIterationStore:
 
         Redelivery repeats them all: what a crash left undone is done, the rest is refused.
         The counter's ``done`` reaches ``total`` only through step 4 of the last bucket, after
-        every result and failure is written."""
-        pk = self._pk(tenant_id, parent_key)
+        every result and failure is written. A success whose bucket is not full reads nothing."""
         document = json.dumps(result, separators=(",", ":"))
         conditional(
             self.client.put_item,
             TableName=self.table,
-            Item={"pk": pk, "sk": _s(f"{instance}#r#{index:06d}"), "ok": {"BOOL": succeeded}, "doc": _s(document)},
+            Item={
+                **layout.result_key(tenant_id, child_key(parent_key, instance, index)),
+                "ok": {"BOOL": succeeded},
+                "doc": _s(document),
+            },
             ConditionExpression="attribute_not_exists(pk)",
         )
-        number = index // self.BUCKET
-        bucket_key = {"pk": pk, "sk": _s(f"{instance}#b#{number:05d}")}
+        number = layout.bucket_of(index)
+        bucket_key = layout.bucket_key(tenant_id, parent_key, instance, number)
+        member = {"NS": [str(index)]}
+        values = {":member": member, ":i": _n(index), ":s": _n(1 if succeeded else 0), ":f": _n(0 if succeeded else 1)}
         counted = conditional(
             self.client.update_item,
             TableName=self.table,
             Key=bucket_key,
-            UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b",
+            UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b"
+            + ("" if succeeded else ", failedMembers :member"),
             ConditionExpression="NOT contains(members, :i)",
             ExpressionAttributeNames={"#bytes": "bytes"},
-            ExpressionAttributeValues={
-                ":member": {"NS": [str(index)]},
-                ":i": _n(index),
-                ":s": _n(1 if succeeded else 0),
-                ":f": _n(0 if succeeded else 1),
-                ":b": _n(len(document)),
-            },
+            ExpressionAttributeValues={**values, ":b": _n(len(document))},
             ReturnValues="ALL_NEW",
         )
         if counted is not None:
@@ -164,8 +152,8 @@ class DynamoIterationStore:
             bucket = self.client.get_item(TableName=self.table, Key=bucket_key, ConsistentRead=True)["Item"]
         members = len(bucket["members"]["NS"])
         failed = int(bucket["failed"]["N"])
-        counter_key = {"pk": pk, "sk": _s(f"{instance}#map")}
-        if members >= min(self.BUCKET, total - number * self.BUCKET):
+        counter_key = layout.counter_key(tenant_id, parent_key, instance)
+        if members >= layout.bucket_size(number, total):
             return self._fold(counter_key, number, bucket)
         if not failed:
             return None
@@ -206,77 +194,98 @@ class DynamoIterationStore:
         found = self.client.get_item(TableName=self.table, Key=counter_key, ConsistentRead=True).get("Item")
         return self._counter(found) if found else None
 
+    def _buckets(self, tenant_id: str, parent_key: str, instance: int, projection: str) -> list[dict[str, Any]]:
+        """Every completion bucket of the step attempt (a query per shard)."""
+        found: list[dict[str, Any]] = []
+        for shard in range(layout.FAN_SHARDS):
+            found.extend(
+                all_items(
+                    self.client.query,
+                    TableName=self.table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                    ExpressionAttributeValues={
+                        ":pk": layout.fan_pk(tenant_id, parent_key, instance, shard),
+                        ":prefix": _s("b#"),
+                    },
+                    ProjectionExpression=projection,
+                )
+            )
+        return found
+
     def progress(self, tenant_id: str, parent_key: str, instance: int) -> dict[str, int] | None:
         counter = self.counter(tenant_id, parent_key, instance)
         if counter is None:
             return None
         done = succeeded = failed = 0
-        for item in all_items(
-            self.client.query,
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#b#")},
-            ProjectionExpression="members, succeeded, failed",
-        ):
+        for item in self._buckets(tenant_id, parent_key, instance, "members, succeeded, failed"):
             done += len(item["members"]["NS"])
             succeeded += int(item["succeeded"]["N"])
             failed += int(item["failed"]["N"])
         return replace(counter, done=done, succeeded=succeeded, failed=failed).progress()
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
+        """Mark the step attempt closed: a closed marker in each shard (what a child starting
+        the next iteration reads), then the counter."""
+        markers = [
+            {"PutRequest": {"Item": layout.closed_key(tenant_id, parent_key, instance, shard)}}
+            for shard in range(layout.FAN_SHARDS)
+        ]
+        batch_write(self.client, self.table, markers)
         self.client.update_item(
             TableName=self.table,
-            Key={"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#map")},
+            Key=layout.counter_key(tenant_id, parent_key, instance),
             UpdateExpression="SET closed = :t",
             ExpressionAttributeValues={":t": {"BOOL": True}},
         )
 
+    def is_closed(self, tenant_id: str, parent_key: str, instance: int, index: int) -> bool:
+        key = layout.closed_key(tenant_id, parent_key, instance, layout.index_shard(index))
+        return "Item" in self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+
     def results(
         self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        args: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#r#")},
-        }
+        """Results in item order, read from the children's partitions (BatchGetItem); failures
+        found through their buckets' ``failedMembers``."""
         if failed_only:
-            args["FilterExpression"] = "ok = :f"
-            args["ExpressionAttributeValues"][":f"] = {"BOOL": False}
+            indices: list[int] = sorted(
+                int(n)
+                for item in self._buckets(tenant_id, parent_key, instance, "failedMembers")
+                for n in item.get("failedMembers", {}).get("NS", [])
+            )
+        else:
+            counter = self.counter(tenant_id, parent_key, instance)
+            indices = list(range(counter.total)) if counter is not None else []
         found: list[dict[str, Any]] = []
-        for item in all_items(self.client.query, **args):
-            found.append(json.loads(item["doc"]["S"]))
-            if limit is not None and len(found) >= limit:
-                break
+        for start in range(0, len(indices), 100):
+            page = indices[start : start + 100]
+            keys = [layout.result_key(tenant_id, child_key(parent_key, instance, i)) for i in page]
+            documents = {item["pk"]["S"]: item["doc"]["S"] for item in batch_get(self.client, self.table, keys)}
+            for key in keys:
+                if key["pk"]["S"] in documents:
+                    found.append(json.loads(documents[key["pk"]["S"]]))
+                    if limit is not None and len(found) >= limit:
+                        return found
         return found
 
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
     ) -> tuple[list[Execution], int | None]:
-        response = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
-                ":pk": self._pk(tenant_id, parent_key),
-                ":low": _s(_child_sk(instance, after)),
-                ":high": _s(_child_sk(instance, 999_999)),
-            },
-            Limit=limit,
-            ConsistentRead=True,  # a child created before the counter closed is on this page
-        )
-        heads = [Execution.from_document(json.loads(item["doc"]["S"])) for item in response.get("Items", [])]
-        heads = [h for h in heads if h.index is not None and h.index >= after]
-        more = response.get("LastEvaluatedKey")
-        return heads, (heads[-1].index + 1 if more and heads and heads[-1].index is not None else None)
+        """The children from ``after`` on, ``limit`` at most, through the fan-out's child index
+        (strongly consistent: a child created before the step attempt closed is listed)."""
+        listing = Listing(self.client, self.table)
+        indices = list(islice(listing.child_indices(tenant_id, parent_key, instance, after), limit + 1))
+        page = indices[:limit]
+        heads = listing.heads(tenant_id, [child_key(parent_key, instance, i) for i in page])
+        ordered = [heads[k] for k in (child_key(parent_key, instance, i) for i in page) if k in heads]
+        return ordered, (indices[limit] if len(indices) > limit else None)
 
     # -- the pages of a fan-out's start -------------------------------------------------
-
-    def _page_key(self, tenant_id: str, parent_key: str, instance: int, after: int) -> dict[str, Any]:
-        return {"pk": self._pk(tenant_id, parent_key), "sk": _s(f"{instance}#f#{after:06d}")}
 
     def claim_page(
         self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str, now: datetime, until: datetime
     ) -> PageLease:
-        key = self._page_key(tenant_id, parent_key, instance, after)
+        key = layout.page_key(tenant_id, parent_key, instance, after)
         claimed = conditional(
             self.client.update_item,
             TableName=self.table,
@@ -299,7 +308,7 @@ class DynamoIterationStore:
         conditional(
             self.client.update_item,
             TableName=self.table,
-            Key=self._page_key(tenant_id, parent_key, instance, after),
+            Key=layout.page_key(tenant_id, parent_key, instance, after),
             UpdateExpression="SET #done = :t",
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames={"#owner": "owner", "#done": "done"},
@@ -312,7 +321,9 @@ class DynamoIterationStore:
         return {head.key: head for head in heads}
 
     def put_children(self, heads: Sequence[Execution]) -> None:
-        batch_write(self.client, self.table, [{"PutRequest": {"Item": head_item(h)}} for h in heads])
+        """Their index entries first (25 a call, in order), then the heads."""
+        index = [{"PutRequest": {"Item": child_index_item(h)}} for h in heads]
+        batch_write(self.client, self.table, index + [{"PutRequest": {"Item": head_item(h)}} for h in heads])
 
 
 def _ms(moment: datetime) -> int:

@@ -2,7 +2,7 @@
 
 One module per command group: local.py (validate, token, local), definitions.py
 (push, definitions, delete, graph), executions.py (run, executions, show, history, cancel,
-complete, fail), simulate.py (simulate), asl.py (import-asl). The API is reached through sedo.client.
+complete, fail), simulate.py (simulate), asl.py (import-asl), storage.py (migrate-storage). The API is reached through sedo.client.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from sedo.entrypoints.cli import asl, definitions, executions, local, simulate
+from sedo.entrypoints.cli import asl, definitions, executions, local, simulate, storage
 from sedo.entrypoints.cli.output import FAILED, USAGE, warn
 
 
@@ -46,6 +46,7 @@ for command in (
     executions.fail,
     simulate.simulate,
     asl.import_asl,
+    storage.migrate_storage,
 ):
     cli.add_command(command)
 
