@@ -60,6 +60,7 @@ class MemoryExecutionStore:
         self.segments: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
         self.names: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.writes = 0
+        self.mark: int | None = None  # the sweepers' (liveness.visit)
 
     def create(self, head: Execution) -> bool:
         if (head.tenant_id, head.key) in self.heads:
@@ -79,16 +80,30 @@ class MemoryExecutionStore:
         self.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
         return True
 
-    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+    def due(
+        self,
+        shard: str,
+        before: int,
+        limit: int,
+        start: str | None,
+        seen_until: int | None = None,
+        recheck_before: int | None = None,
+    ) -> tuple[list[Execution], str | None]:
         due = sorted(
             (d["due_at"], t, k)
             for (t, k), d in self.heads.items()
             if d.get("due_at") is not None and d["due_at"] <= before and liveness.shard_of(t, k) == shard
         )
         offset = int(start or 0)
-        page = due[offset : offset + limit]
+        page = [e for e in due[offset : offset + limit] if liveness.visit(e[0], seen_until, recheck_before)]
         following = str(offset + limit) if offset + limit < len(due) else None
         return [Execution.from_document(copy.deepcopy(self.heads[(t, k)])) for _, t, k in page], following
+
+    def sweep_mark(self) -> int | None:
+        return self.mark
+
+    def mark_swept(self, until: int) -> None:
+        self.mark = max(until, self.mark or until)
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)

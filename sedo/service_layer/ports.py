@@ -110,9 +110,27 @@ class ExecutionStore(Protocol):
         """Reserve an idempotency key; returns the (key, input hash) that holds it."""
         ...
 
-    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+    def due(
+        self,
+        shard: str,
+        before: int,
+        limit: int,
+        start: str | None,
+        seen_until: int | None = None,
+        recheck_before: int | None = None,
+    ) -> tuple[list[Execution], str | None]:
         """Unfinished heads of sweep shard ``shard`` due at or before ``before`` (epoch seconds),
-        a page at a time (``start``: the token of the previous page)."""
+        a page at a time (``start``: the token of the previous page); of the entries due by
+        ``seen_until`` (the last complete sweep's mark) only those due by ``recheck_before``
+        (:func:`sedo.domain.liveness.visit`: the others are not read)."""
+        ...
+
+    def sweep_mark(self) -> int | None:
+        """The moment of the last complete sweep run (epoch seconds), None before the first."""
+        ...
+
+    def mark_swept(self, until: int) -> None:
+        """Record a complete sweep run of everything due by ``until`` (the mark only moves on)."""
         ...
 
     def reschedule(self, head: Execution) -> bool:

@@ -3,11 +3,13 @@
 Run on a schedule (a Lambda on AWS, a thread of ``make run``). Each run queries every
 shard of the due index for heads due by now, so it costs O(overdue executions), not a
 scan. For each head it sends what :func:`sedo.domain.liveness.plan` says (lost messages
-again, deferred timers now within SQS's reach, with fresh delays), re-writes the head's
-history (idempotent), and moves the head's due time on with a write conditional on its
-``seq``: a concurrent transition always wins. A map or parallel waiting for its children
-is not re-fanned-out once its counter exists; it gets a fan-in check instead, which is
-stale unless every child is in.
+again, deferred timers now within SQS's reach, with fresh delays; the sends of a page in
+batches), re-writes the head's history (idempotent), and moves the head's due time on with
+a write conditional on its ``seq``: a concurrent transition always wins. A head whose
+deferred timers it only armed keeps its index entry (no write); the run's *mark*, stored
+once the run is complete, tells later runs they saw it (:func:`sedo.domain.liveness.visit`).
+A map or parallel waiting for its children is not re-fanned-out once its counter exists; it
+gets a fan-in check instead, which is stale unless every child is in.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class SweepReport:
     armed: int = 0
     fan_in_checks: int = 0
     rescheduled: int = 0
+    kept: int = 0
     lost_races: int = 0
     executions: list[str] = field(default_factory=list)
 
@@ -43,6 +46,7 @@ class SweepReport:
             "armed": self.armed,
             "fanInChecks": self.fan_in_checks,
             "rescheduled": self.rescheduled,
+            "kept": self.kept,
             "lostRaces": self.lost_races,
         }
 
@@ -75,42 +79,66 @@ class Sweeper:
     def sweep(self) -> SweepReport:
         report = SweepReport()
         now = self.clock.now()
+        until = int(now.timestamp())
+        mark = self.executions.sweep_mark()
+        recheck = liveness.recheck_seconds(self.grace, self.arm_lead)
         for number in range(liveness.SHARDS):
             shard = f"d{number:02d}"
             token: str | None = None
             while True:
-                heads, token = self.executions.due(shard, int(now.timestamp()), self.page, token)
-                for head in heads:
-                    self._sweep_one(head, report)
+                heads, token = self.executions.due(
+                    shard, until, self.page, token, seen_until=mark, recheck_before=until - recheck
+                )
+                planned = [(head, self._plan(head, report)) for head in heads]
+                sends = [m for _, p in planned if p is not None for m in p[1]]
+                if sends:
+                    self.queue.send(sends)  # before any due time moves on
+                for head, p in planned:
+                    if p is not None:
+                        self._reschedule(head, p[0], report)
                 if token is None:
                     break
+        self.executions.mark_swept(until)  # the run is complete: later runs know what it saw
         if report.due:
             log.info("sweep", extra=report.as_dict())
         return report
 
-    def _sweep_one(self, head: Execution, report: SweepReport) -> None:
+    def _plan(self, head: Execution, report: SweepReport) -> tuple[liveness.SweepPlan, list[dict[str, Any]]] | None:
+        """What to send for ``head`` (history re-written first where a flush was cut short)."""
         if head.finished or head.due_at is None:
-            return
+            return None
         now = self.clock.now()
         report.due += 1
         decided = head.due_from if head.due_from is not None else now.timestamp()
         messages = liveness.live_messages(head.outbox, head.timers)
         plan = liveness.plan(
-            messages, head.awaiting, decided, now, self.grace, self.max_delay, self.arm_lead, self.resolution
+            messages,
+            head.awaiting,
+            decided,
+            now,
+            self.grace,
+            self.max_delay,
+            self.arm_lead,
+            self.resolution,
+            entry_due=head.due_at,
         )
         send = [{k: v for k, v in m.items() if k != "deferred"} for m in plan.send]
         if plan.check_fan_in and isinstance(head.awaiting, FanInAwait):
             send = self._fan_in(head, send, report)
-        overdue = [m for m in plan.send if not liveness.deferred(m, decided, self.max_delay)]
+        overdue = [m for m in plan.send if m.get("mid") in plan.overdue]
         if overdue:
             report.resent += len(overdue)
             report.executions.append(head.id)
             if head.pending_events:
                 self.executions.put_history(head)  # a crash may have cut the flush short
         report.armed += len(plan.send) - len(overdue)
-        if send:
-            self.queue.send(send)
-        head.due_at, head.due_from = plan.next_due, now.timestamp()
+        return plan, send
+
+    def _reschedule(self, head: Execution, plan: liveness.SweepPlan, report: SweepReport) -> None:
+        if plan.keep:
+            report.kept += 1  # armed only: the entry stays, liveness.visit brings it back if lost
+            return
+        head.due_at, head.due_from = plan.next_due, self.clock.now().timestamp()
         if self.executions.reschedule(head):
             report.rescheduled += 1
         else:

@@ -145,6 +145,13 @@ def test_the_arm_lead_and_the_due_resolution_scale_down_for_the_benchmark() -> N
     [sent] = adapters.queue.sent  # type: ignore[attr-defined]
     assert sent["kind"] == "timer" and sent["delay"] == 3 and "deferred" not in sent
     swept = adapters.executions.get("t", "k")
-    assert swept is not None and swept.due_at == math.ceil(start + 20 + 120)  # due + grace, at 1 s
+    assert swept is not None and swept.due_at == math.ceil(start + 20 - 3)  # kept: the arm wrote nothing
+    assert report.kept == 1 and report.rescheduled == 0
+    # looked at again only once the armed timer would be overdue: its due time + the grace period
+    clock.advance(3 + 119)
+    assert sweeper.sweep().due == 0
+    clock.advance(1)
+    lost = sweeper.sweep()
+    assert lost.due == 1 and lost.resent == 1 and lost.rescheduled == 1
     # the defaults are the deployment's: ten minutes before, rounded up to the minute
     assert liveness.due_at(head.outbox, start, 120, 5) == math.ceil((start + 20 - 600) / 60) * 60

@@ -24,6 +24,9 @@ from sedo.domain.limits import MAX_WAIT_SECONDS
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Page
 
+#: The sweepers' mark (liveness.visit): one item; no tenant's key starts with ``#``.
+SWEEP_MARK_KEY = {"pk": _s("#sweeper"), "sk": _s("mark")}
+
 
 class DynamoExecutionStore:
     def __init__(self, client: Any, table: str, history_table: str, retention_days: int = 0) -> None:
@@ -218,7 +221,15 @@ class DynamoExecutionStore:
 
     # -- the sweepers' index --------------------------------------------------------
 
-    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+    def due(
+        self,
+        shard: str,
+        before: int,
+        limit: int,
+        start: str | None,
+        seen_until: int | None = None,
+        recheck_before: int | None = None,
+    ) -> tuple[list[Execution], str | None]:
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": BY_DUE_INDEX,
@@ -229,7 +240,11 @@ class DynamoExecutionStore:
         if start:
             query["ExclusiveStartKey"] = json.loads(start)
         response = self.client.query(**query)
-        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in response.get("Items", [])]
+        keys = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in response.get("Items", [])
+            if liveness.visit(int(item["dueAt"]["N"]), seen_until, recheck_before)  # the index entry alone
+        ]
         heads: list[Execution] = []
         for offset in range(0, len(keys), 100):
             pending: dict[str, Any] = {self.table: {"Keys": keys[offset : offset + 100], "ConsistentRead": True}}
@@ -239,6 +254,22 @@ class DynamoExecutionStore:
                 pending = got.get("UnprocessedKeys") or {}
         following = response.get("LastEvaluatedKey")
         return heads, json.dumps(following, separators=(",", ":")) if following else None
+
+    def sweep_mark(self) -> int | None:
+        item = self.client.get_item(TableName=self.table, Key=SWEEP_MARK_KEY, ConsistentRead=True).get("Item")
+        return int(item["until"]["N"]) if item else None
+
+    def mark_swept(self, until: int) -> None:
+        """One small conditional write per sweep run (never backwards: runs may overlap)."""
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=SWEEP_MARK_KEY,
+            UpdateExpression="SET #until = :until",
+            ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+            ExpressionAttributeNames={"#until": "until"},
+            ExpressionAttributeValues={":until": _n(until)},
+        )
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)
