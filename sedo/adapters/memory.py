@@ -103,7 +103,7 @@ class MemoryExecutionStore:
         return self.mark
 
     def mark_swept(self, until: int) -> None:
-        self.mark = max(until, self.mark or until)
+        self.mark = until
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)

@@ -130,7 +130,7 @@ class ExecutionStore(Protocol):
         ...
 
     def mark_swept(self, until: int) -> None:
-        """Record a complete sweep run of everything due by ``until`` (the mark only moves on)."""
+        """Record a complete sweep run of everything due by ``until``."""
         ...
 
     def reschedule(self, head: Execution) -> bool:

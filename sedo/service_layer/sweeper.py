@@ -24,6 +24,8 @@ from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationStore, Queue
 
 log = logging.getLogger("sedo.sweeper")
+#: SendMessageBatch takes ten messages: the sweeper sends when it has that many (or at the end).
+SEND_BATCH = 10
 
 
 @dataclass
@@ -81,7 +83,11 @@ class Sweeper:
         now = self.clock.now()
         until = int(now.timestamp())
         mark = self.executions.sweep_mark()
+        if mark is not None and mark > until:
+            mark = None  # from a clock ahead of ours: look at everything due
         recheck = liveness.recheck_seconds(self.grace, self.arm_lead)
+        pending: list[tuple[Execution, liveness.SweepPlan]] = []
+        sends: list[dict[str, Any]] = []
         for number in range(liveness.SHARDS):
             shard = f"d{number:02d}"
             token: str | None = None
@@ -89,15 +95,16 @@ class Sweeper:
                 heads, token = self.executions.due(
                     shard, until, self.page, token, seen_until=mark, recheck_before=until - recheck
                 )
-                planned = [(head, self._plan(head, report)) for head in heads]
-                sends = [m for _, p in planned if p is not None for m in p[1]]
-                if sends:
-                    self.queue.send(sends)  # before any due time moves on
-                for head, p in planned:
-                    if p is not None:
-                        self._reschedule(head, p[0], report)
+                for head in heads:
+                    planned = self._plan(head, report)
+                    if planned is not None:
+                        pending.append((head, planned[0]))
+                        sends.extend(planned[1])
+                if len(sends) >= SEND_BATCH or len(pending) >= self.page:
+                    self._flush(pending, sends, report)
                 if token is None:
                     break
+        self._flush(pending, sends, report)
         self.executions.mark_swept(until)  # the run is complete: later runs know what it saw
         if report.due:
             log.info("sweep", extra=report.as_dict())
@@ -133,6 +140,17 @@ class Sweeper:
                 self.executions.put_history(head)  # a crash may have cut the flush short
         report.armed += len(plan.send) - len(overdue)
         return plan, send
+
+    def _flush(
+        self, pending: list[tuple[Execution, liveness.SweepPlan]], sends: list[dict[str, Any]], report: SweepReport
+    ) -> None:
+        """Send what the planned heads need (full batches across shards), then move their due times."""
+        if sends:
+            self.queue.send(sends)  # before any due time moves on
+        for head, plan in pending:
+            self._reschedule(head, plan, report)
+        pending.clear()
+        sends.clear()
 
     def _reschedule(self, head: Execution, plan: liveness.SweepPlan, report: SweepReport) -> None:
         if plan.keep:
