@@ -67,6 +67,12 @@ def delay_to(due: float, now: float, max_delay: int) -> int:
 ON_TIME_SECONDS = 0.5
 
 
+def with_delay(message: dict[str, Any], now: float, max_delay: int) -> dict[str, Any]:
+    """``message`` to be sent at ``now``: the delay to its due time (none without one)."""
+    due = message.get("due")
+    return {**message, "delay": 0 if due is None else delay_to(_epoch(due), now, max_delay)}
+
+
 def recheck_seconds(grace: int, arm_lead: int = ARM_LEAD_SECONDS) -> int:
     """How long after its due time an index entry the sweeper left in place (an armed deferred
     timer) is looked at again: the timer is due by ``arm_lead`` after it, and overdue a grace
@@ -166,8 +172,7 @@ def plan(
         if overdue or was_deferred:
             if overdue:
                 lost.add(str(message.get("mid")))
-            delay = 0 if due_s is None else delay_to(due_s, t, max_delay)
-            send.append({**message, "delay": delay})
+            send.append(with_delay(message, t, max_delay))
     fan_in = isinstance(awaiting, FanInAwait)
     next_due = due_at(messages, t, grace, max_delay, fan_in, arm_lead, resolution)
     keep = (

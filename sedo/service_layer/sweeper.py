@@ -146,7 +146,8 @@ class Sweeper:
     ) -> None:
         """Send what the planned heads need (full batches across shards), then move their due times."""
         if sends:
-            self.queue.send(sends)  # before any due time moves on
+            now = self.clock.now().timestamp()  # the delays from the moment they are sent
+            self.queue.send([liveness.with_delay(m, now, self.max_delay) for m in sends])  # before due times move
         for head, plan in pending:
             self._reschedule(head, plan, report)
         pending.clear()
