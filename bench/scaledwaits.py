@@ -49,8 +49,9 @@ def wait_definition(definition_id: str, seconds: int) -> dict[str, Any]:
 
 class ArmedTimers:
     """The sweeper's queue, noting for each timer it sends how long after its due time its
-    whole-second delay makes it visible (``rounding``, seconds): SQS delays are whole seconds,
-    and a sweep finds a head at any fraction of a second before its due time."""
+    whole-second delay makes it visible (``rounding``, seconds; negative: before): SQS delays
+    are whole seconds, and a sweep sends at any fraction of a second before the due time (the
+    nearest whole second: at most half a second either way)."""
 
     def __init__(self, inner: Queue, clock: Clock) -> None:
         self.inner = inner
@@ -150,5 +151,5 @@ def markdown_lines(scaled: dict[str, Any] | None) -> list[str]:
         f"a {scaled['maxDelaySeconds']} s reach, armed {scaled['armLeadSeconds']} s ahead by a sweep every "
         f"{scaled['sweepEverySeconds']:g} s): p50 {late['p50']} ms, p99 {late['p99']} ms, max {late['max']} ms "
         f"(goal p99 <= {scaled['goalP99Ms']:g} ms: {'met' if scaled['meetsGoal'] else 'NOT met'}). Of it, the "
-        f"whole-second delay the sweeper sends with: p50 {rounding['p50']} ms, p99 {rounding['p99']} ms after the due time.",
+        f"whole-second delay the sweeper sends with: p50 {rounding['p50']} ms, p99 {rounding['p99']} ms from the due time.",
     ]
