@@ -13,6 +13,7 @@ from sedo.adapters import tokens
 from sedo.domain import liveness
 from sedo.domain.errors import Conflict
 from sedo.domain.execution import SUBMITTED, Execution
+from sedo.domain.liveness import DueWindow
 from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page, PageLease
 
 
@@ -80,22 +81,14 @@ class MemoryExecutionStore:
         self.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
         return True
 
-    def due(
-        self,
-        shard: str,
-        before: int,
-        limit: int,
-        start: str | None,
-        seen_until: int | None = None,
-        recheck_before: int | None = None,
-    ) -> tuple[list[Execution], str | None]:
+    def due(self, shard: str, window: DueWindow, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
         due = sorted(
             (d["due_at"], t, k)
             for (t, k), d in self.heads.items()
-            if d.get("due_at") is not None and d["due_at"] <= before and liveness.shard_of(t, k) == shard
+            if d.get("due_at") is not None and d["due_at"] <= window.before and liveness.shard_of(t, k) == shard
         )
         offset = int(start or 0)
-        page = [e for e in due[offset : offset + limit] if liveness.visit(e[0], seen_until, recheck_before)]
+        page = [e for e in due[offset : offset + limit] if window.visits(e[0])]
         following = str(offset + limit) if offset + limit < len(due) else None
         return [Execution.from_document(copy.deepcopy(self.heads[(t, k)])) for _, t, k in page], following
 

@@ -91,6 +91,19 @@ def visit(entry_due: int, mark: int | None, recheck_before: int | None) -> bool:
     return mark is None or entry_due > mark or (recheck_before is not None and entry_due <= recheck_before)
 
 
+@dataclass(frozen=True)
+class DueWindow:
+    """What one sweep reads of the due index: entries due by ``before`` that :func:`visit`
+    lets through (``mark``: the last complete run's, ``recheck_before``: now minus the recheck)."""
+
+    before: int
+    mark: int | None = None
+    recheck_before: int | None = None
+
+    def visits(self, entry_due: int) -> bool:
+        return entry_due <= self.before and visit(entry_due, self.mark, self.recheck_before)
+
+
 def deferred(message: dict[str, Any], decided_at: float, max_delay: int) -> bool:
     """Whether ``message`` was out of SQS's reach when ``decided_at`` (so nobody sent it)."""
     due = message.get("due")

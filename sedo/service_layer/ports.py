@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sedo.domain.execution import Execution
+from sedo.domain.liveness import DueWindow
 
 
 @dataclass(frozen=True)
@@ -110,19 +111,11 @@ class ExecutionStore(Protocol):
         """Reserve an idempotency key; returns the (key, input hash) that holds it."""
         ...
 
-    def due(
-        self,
-        shard: str,
-        before: int,
-        limit: int,
-        start: str | None,
-        seen_until: int | None = None,
-        recheck_before: int | None = None,
-    ) -> tuple[list[Execution], str | None]:
-        """Unfinished heads of sweep shard ``shard`` due at or before ``before`` (epoch seconds),
-        a page at a time (``start``: the token of the previous page); of the entries due by
-        ``seen_until`` (the last complete sweep's mark) only those due by ``recheck_before``
-        (:func:`sedo.domain.liveness.visit`: the others are not read)."""
+    def due(self, shard: str, window: DueWindow, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+        """Unfinished heads of sweep shard ``shard`` whose index entry ``window`` visits (due by
+        ``window.before``, epoch seconds; an entry a complete run saw only once its recheck is
+        due), a page at a time (``start``: the token of the previous page). The entries it
+        does not visit are not read."""
         ...
 
     def sweep_mark(self) -> int | None:

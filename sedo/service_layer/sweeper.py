@@ -85,16 +85,14 @@ class Sweeper:
         mark = self.executions.sweep_mark()
         if mark is not None and mark > until:
             mark = None  # from a clock ahead of ours: look at everything due
-        recheck = liveness.recheck_seconds(self.grace, self.arm_lead)
+        window = liveness.DueWindow(until, mark, until - liveness.recheck_seconds(self.grace, self.arm_lead))
         pending: list[tuple[Execution, liveness.SweepPlan]] = []
         sends: list[dict[str, Any]] = []
         for number in range(liveness.SHARDS):
             shard = f"d{number:02d}"
             token: str | None = None
             while True:
-                heads, token = self.executions.due(
-                    shard, until, self.page, token, seen_until=mark, recheck_before=until - recheck
-                )
+                heads, token = self.executions.due(shard, window, self.page, token)
                 for head in heads:
                     planned = self._plan(head, report)
                     if planned is not None:

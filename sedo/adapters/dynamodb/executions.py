@@ -21,6 +21,7 @@ from sedo.adapters.dynamodb.common import (
 from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
 from sedo.domain.limits import MAX_WAIT_SECONDS
+from sedo.domain.liveness import DueWindow
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Page
 
@@ -221,20 +222,12 @@ class DynamoExecutionStore:
 
     # -- the sweepers' index --------------------------------------------------------
 
-    def due(
-        self,
-        shard: str,
-        before: int,
-        limit: int,
-        start: str | None,
-        seen_until: int | None = None,
-        recheck_before: int | None = None,
-    ) -> tuple[list[Execution], str | None]:
+    def due(self, shard: str, window: DueWindow, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": BY_DUE_INDEX,
             "KeyConditionExpression": "dueShard = :shard AND dueAt <= :before",
-            "ExpressionAttributeValues": {":shard": _s(shard), ":before": _n(before)},
+            "ExpressionAttributeValues": {":shard": _s(shard), ":before": _n(window.before)},
             "Limit": limit,
         }
         if start:
@@ -243,7 +236,7 @@ class DynamoExecutionStore:
         keys = [
             {"pk": item["pk"], "sk": item["sk"]}
             for item in response.get("Items", [])
-            if liveness.visit(int(item["dueAt"]["N"]), seen_until, recheck_before)  # the index entry alone
+            if window.visits(int(item["dueAt"]["N"]))  # decided from the index entry alone
         ]
         heads: list[Execution] = []
         for offset in range(0, len(keys), 100):
