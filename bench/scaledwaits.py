@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from sedo.service_layer.sweeper import SweepReport
 
 SCALED_DEFINITION = "bench-scaled-wait"
+#: Short waits at the same light load, for the same goal (sent by the commit, never deferred).
+SHORT_DEFINITION = "bench-short-wait"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Scaled:
     1-minute sweeps, shrunk so that a 20 s wait takes the deferred path."""
 
     wait_seconds: int = 20
+    #: The short waits' length: within the reach, so their timer is sent at the commit.
+    short_wait_seconds: int = 3
     max_delay_seconds: int = 5
     arm_lead_seconds: int = 3
     due_resolution_seconds: int = 1
@@ -93,28 +97,38 @@ def scaled_lateness(bench: Bench, count: int, scaled: Scaled = Scaled()) -> dict
     reports: list[SweepReport] = []
     thread = SweeperThread(lambda: reports.append(sweeper.sweep()), scaled.sweep_seconds)
 
-    phase = "longwait:lateness"
-    ids: list[str] = []
-    with bench.in_phase(phase) as log_, bench.event_source(bench.timed(make_handler(processor, bench.logger))):
-        thread.start()
-        try:
+    services.definitions.create(TENANT, wait_definition(SHORT_DEFINITION, scaled.short_wait_seconds))
+    bench.definition_ids.add(SHORT_DEFINITION)
+
+    def staggered(phase: str, definition_id: str, wait_seconds: int) -> list[float]:
+        """``count`` executions, one every ``stagger_seconds``, to their end: their timers' lateness."""
+        ids: list[str] = []
+        with bench.in_phase(phase) as log_, bench.event_source(bench.timed(make_handler(processor, bench.logger))):
             for _ in range(count):
                 started = time.perf_counter()
-                ids.append(services.executions.start(TENANT, SCALED_DEFINITION, {})[0]["id"])
+                ids.append(services.executions.start(TENANT, definition_id, {})[0]["id"])
                 log_.api.append(time.perf_counter() - started)
                 time.sleep(scaled.stagger_seconds)
-            bench.wait_finished({(TENANT, i.rsplit(":", 1)[-1]) for i in ids}, timeout=scaled.wait_seconds + 120)
+            bench.wait_finished({(TENANT, i.rsplit(":", 1)[-1]) for i in ids}, timeout=wait_seconds + 120)
             bench.wait_queue_empty()
-        finally:
-            thread.stop()
-    bench.verify(ids)
-    timers = [s for s in bench.committed(phase) if s.kind == "timer" and s.lateness is not None]
-    lateness = [s.lateness for s in timers if s.lateness is not None]
+        bench.verify(ids)
+        timers = [s for s in bench.committed(phase) if s.kind == "timer" and s.lateness is not None]
+        return [s.lateness for s in timers if s.lateness is not None]
+
+    phase = "longwait:lateness"
+    thread.start()
+    try:
+        lateness = staggered(phase, SCALED_DEFINITION, scaled.wait_seconds)
+        # short waits (within SQS's reach, sent at the commit) at the same light load
+        short = summary_ms(staggered("longwait:short-lateness", SHORT_DEFINITION, scaled.short_wait_seconds))
+    finally:
+        thread.stop()
     summary = summary_ms(lateness)
     armed = sum(r.armed for r in reports)
     say(
         f"scaled long waits: {count} x {scaled.wait_seconds} s, {armed} timers armed by {len(reports)} sweeps, "
-        f"lateness p50 {summary['p50']} ms p99 {summary['p99']} ms"
+        f"lateness p50 {summary['p50']} ms p99 {summary['p99']} ms; "
+        f"{scaled.short_wait_seconds} s waits at the same load: p50 {short['p50']} ms p99 {short['p99']} ms"
     )
     return {
         "executions": count,
@@ -132,6 +146,9 @@ def scaled_lateness(bench: Bench, count: int, scaled: Scaled = Scaled()) -> dict
         "armRoundingMs": summary_ms(armed_timers.rounding),
         "goalP99Ms": GOAL_LATENESS_P99_MS,
         "meetsGoal": summary["p99"] is not None and summary["p99"] <= GOAL_LATENESS_P99_MS,
+        "shortWaitSeconds": scaled.short_wait_seconds,
+        "shortWaitLatenessMs": short,
+        "shortWaitsMeetGoal": short["p99"] is not None and short["p99"] <= GOAL_LATENESS_P99_MS,
     }
 
 
@@ -145,7 +162,7 @@ def markdown_lines(scaled: dict[str, Any] | None) -> list[str]:
     if not scaled:
         return []
     late, rounding = scaled["timerLatenessMs"], scaled["armRoundingMs"]
-    return [
+    lines = [
         "",
         f"Timer lateness of long waits, scaled ({scaled['executions']} waits of {scaled['waitSeconds']} s beyond "
         f"a {scaled['maxDelaySeconds']} s reach, armed {scaled['armLeadSeconds']} s ahead by a sweep every "
@@ -153,3 +170,10 @@ def markdown_lines(scaled: dict[str, Any] | None) -> list[str]:
         f"(goal p99 <= {scaled['goalP99Ms']:g} ms: {'met' if scaled['meetsGoal'] else 'NOT met'}). Of it, the "
         f"whole-second delay the sweeper sends with: p50 {rounding['p50']} ms, p99 {rounding['p99']} ms from the due time.",
     ]
+    short = scaled.get("shortWaitLatenessMs")
+    if short:
+        lines.append(
+            f"Short waits ({scaled['shortWaitSeconds']} s, sent at the commit) at the same load: p50 {short['p50']} ms, "
+            f"p99 {short['p99']} ms (goal: {'met' if scaled['shortWaitsMeetGoal'] else 'NOT met'})."
+        )
+    return lines
