@@ -3,8 +3,8 @@
 Run on a schedule (a Lambda on AWS, a thread of ``make run``). Each run queries every
 shard of the due index for heads due by now, so it costs O(overdue executions), not a
 scan. For each head it sends what :func:`sedo.domain.liveness.plan` says (lost messages
-again, deferred timers now within SQS's reach, with fresh delays; the sends of a page in
-batches), re-writes the head's history (idempotent), and moves the head's due time on with
+again, deferred timers now within SQS's reach; the sends of all the heads in batches of ten,
+each delay counted from when its batch goes), re-writes the head's history (idempotent), and moves the head's due time on with
 a write conditional on its ``seq``: a concurrent transition always wins. A head whose
 deferred timers it only armed keeps its index entry (no write); the run's *mark*, stored
 once the run is complete, tells later runs they saw it (:func:`sedo.domain.liveness.visit`).
