@@ -249,7 +249,9 @@ class DynamoExecutionStore:
         return heads, json.dumps(following, separators=(",", ":")) if following else None
 
     def sweep_mark(self) -> int | None:
-        item = self.client.get_item(TableName=self.table, Key=SWEEP_MARK_KEY, ConsistentRead=True).get("Item")
+        # eventually consistent (half a read unit): a stale mark is an older one, which only
+        # makes this run look at some heads again
+        item = self.client.get_item(TableName=self.table, Key=SWEEP_MARK_KEY).get("Item")
         return int(item["until"]["N"]) if item else None
 
     def mark_swept(self, until: int) -> None:
