@@ -21,11 +21,15 @@ from typing import Any
 from sedo.domain import liveness
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationStore, Queue
 
 log = logging.getLogger("sedo.sweeper")
-#: SendMessageBatch takes ten messages: the sweeper sends when it has that many (or at the end).
+#: SendMessageBatch takes ten messages: the sweeper sends when it has that many, at the end of
+#: its run, or as soon as one is due within SEND_SOON_SECONDS (a run takes about a second; a
+#: deferred timer is armed minutes ahead, a lost message is overdue).
 SEND_BATCH = 10
+SEND_SOON_SECONDS = 60
 
 
 @dataclass
@@ -98,7 +102,7 @@ class Sweeper:
                     if planned is not None:
                         pending.append((head, planned[0]))
                         sends.extend(planned[1])
-                if len(sends) >= SEND_BATCH or len(pending) >= self.page:
+                if len(sends) >= SEND_BATCH or len(pending) >= self.page or self._soon(sends):
                     self._flush(pending, sends, report)
                 if token is None:
                     break
@@ -138,6 +142,11 @@ class Sweeper:
                 self.executions.put_history(head)  # a crash may have cut the flush short
         report.armed += len(plan.send) - len(overdue)
         return plan, send
+
+    def _soon(self, sends: list[dict[str, Any]]) -> bool:
+        """Whether a message waiting for a fuller batch is due too soon to wait for the rest of the run."""
+        now = self.clock.now().timestamp()
+        return any(m.get("due") is None or parse_ts(m["due"]).timestamp() - now < SEND_SOON_SECONDS for m in sends)
 
     def _flush(
         self, pending: list[tuple[Execution, liveness.SweepPlan]], sends: list[dict[str, Any]], report: SweepReport

@@ -232,3 +232,19 @@ def test_a_stored_head_leaves_out_its_empty_fields_and_reads_back_the_same() -> 
     assert "parent_key" not in document and "error" not in document and "timers" not in document
     assert document["seq"] == 1 and document["outbox"]
     assert Execution.from_document(document) == decision.head
+
+
+def test_a_message_due_within_a_minute_is_sent_without_waiting_for_a_fuller_batch() -> None:
+    scaled = Budget(durable_timers=True, max_delay_seconds=5, arm_lead_seconds=3, due_resolution_seconds=1)
+    adapters = bootstrap.memory_adapters()
+    clock = FakeClock()
+    definition = load_definition(load_text("id: w\nsteps:\n  - {id: nap, type: wait, seconds: 20, end: true}"))
+    for n in range(3):
+        head = engine.start_execution(tenant_id="t", definition=definition, input={}, key=f"k{n}", now=clock.now())
+        decision = engine.advance(definition, head, WakeUp.from_body(head.outbox[0]), clock.now(), scaled)
+        assert isinstance(decision, Commit) and adapters.executions.create(decision.head)
+    queue = CountingQueue(clock)
+    sweeper = Sweeper(adapters.executions, queue, clock, None, max_delay_seconds=5, arm_lead_seconds=3)  # type: ignore[arg-type]
+    clock.advance(17)
+    assert sweeper.sweep().armed == 3
+    assert len(queue.batches) == len({liveness.shard_of("t", f"k{n}") for n in range(3)})  # one per shard page
