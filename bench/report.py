@@ -280,8 +280,8 @@ METHODS = {
     "delays are played on the clock; sweeps at a few points through the year and at the arm point (540 s before the "
     "due time); a wait's share of the sweeps is what they did beyond as many idle runs, whose cost is the sweeper's "
     "fixed cost (sweeperPerRunUsd; per month at rate(1 minute)). preSweeper: the same waits with durable timers off, "
-    "priced per 900 s re-arm, times 35,040. scaled: the deferred-timer path on the system clock with a 5 s reach, a "
-    "3 s arm lead, a 1 s due resolution and a sweep a second; lateness = processor clock at the timer's commit - due.",
+    "priced per 900 s re-arm, times 35,040. scaled: the deferred-timer path on the system clock with a 10 s reach, an "
+    "8 s arm lead, a 1 s due resolution and a sweep a second; lateness = processor clock at the timer's commit - due.",
     "coldImport": "A fresh interpreter per run imports the module; importMs is measured inside it, processMs "
     "includes interpreter start-up; median of the runs.",
 }

@@ -1,11 +1,12 @@
 """Timer lateness of long waits in ``make bench``, scaled (bench/README.md, "Long waits").
 
 A real long wait cannot run in a bench, so the deferral is scaled down: the processor's
-Budget and the sweeper take a 5 s reach instead of SQS's 900 s, arm 3 s ahead instead of
-600 s, round due times to 1 s instead of 60 s, and a SweeperThread sweeps every second
-(on AWS: once a minute), on the system clock. A 20 s wait is then beyond reach and
-deferred, the code path of any wait over 15 minutes: committed with a deferred timer that
-nobody sends, found by a sweep 3 s before it is due, sent with the remaining delay.
+Budget and the sweeper take a 10 s reach instead of SQS's 900 s, arm 8 s ahead instead of
+600 s (room for a sweep run on a loaded emulator, which can take seconds), round due times
+to 1 s instead of 60 s, and a SweeperThread sweeps every second (on AWS: once a minute), on
+the system clock. A 30 s wait is then beyond reach and deferred, the code path of any wait
+over 15 minutes: committed with a deferred timer that nobody sends, found by a sweep 8 s
+before it is due, sent with the remaining delay.
 Lateness is the processor's clock when the timer commits minus its due time (the observer
 seam's ``lateness``), at light load (one execution started every half second).
 """
@@ -34,13 +35,13 @@ SHORT_DEFINITION = "bench-short-wait"
 @dataclass(frozen=True)
 class Scaled:
     """The scaled long wait: the deployment's 900 s reach, 600 s lead, 60 s rounding and
-    1-minute sweeps, shrunk so that a 20 s wait takes the deferred path."""
+    1-minute sweeps, shrunk so that a 30 s wait takes the deferred path."""
 
-    wait_seconds: int = 20
+    wait_seconds: int = 30
     #: The short waits' length: within the reach, so their timer is sent at the commit.
     short_wait_seconds: int = 3
-    max_delay_seconds: int = 5
-    arm_lead_seconds: int = 3
+    max_delay_seconds: int = 10
+    arm_lead_seconds: int = 8
     due_resolution_seconds: int = 1
     sweep_seconds: float = 1.0
     #: Light load: one execution started every this many seconds.

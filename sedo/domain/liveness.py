@@ -16,8 +16,8 @@ and, through the mark of its last complete run, looks at it again only once the 
 overdue (:func:`visit`).
 
 The lead and the rounding (``arm_lead``, ``resolution``) are parameters with these
-defaults so that the benchmark can run the same path scaled down (a 20 s wait beyond a
-5 s reach, armed 3 s before it is due: bench/README.md).
+defaults so that the benchmark can run the same path scaled down (a 30 s wait beyond a
+10 s reach, armed 8 s before it is due: bench/README.md).
 """
 
 from __future__ import annotations

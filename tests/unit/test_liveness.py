@@ -114,7 +114,7 @@ def test_a_step_timeout_outlives_a_heartbeat_commit_and_a_finished_head_is_never
 
 
 def test_the_arm_lead_and_the_due_resolution_scale_down_for_the_benchmark() -> None:
-    """The benchmark's scaled long wait (bench/README.md): a 20 s wait beyond a 5 s reach,
+    """A scaled long wait (as the benchmark's, bench/README.md): a 20 s wait beyond a 5 s reach,
     due for the sweeper 3 s before its time at a 1 s resolution, armed with the rest."""
     scaled = Budget(
         durable_timers=True, max_delay_seconds=5, sweep_grace_seconds=120, arm_lead_seconds=3, due_resolution_seconds=1
