@@ -84,6 +84,10 @@ class PhaseLog:
     ended: float = 0.0
 
 
+#: The bench's event source polls this often while the queue is empty (see Bench.event_source).
+PROMPT_POLL_SECONDS = 0.05
+
+
 class Bench:
     """The running stack, the samples and logs of every phase, and the bench's own reads."""
 
@@ -251,8 +255,12 @@ class Bench:
             handler or self.handler,
             self.settings.region,
             self.workers,
-            wait_seconds=1,
+            # moto's long poll notices a delayed message only when its one-second wait ends
+            # (AWS's returns it when it becomes visible): short polls every PROMPT_POLL_SECONDS
+            # make timers as prompt as on AWS (empty receives are idle polls, not priced)
+            wait_seconds=0,
             function_timeout=0,
+            idle_pause=PROMPT_POLL_SECONDS,
         )
         self.recorder.phase = phase
         esm.start()

@@ -1,11 +1,12 @@
 """Timer lateness of long waits in ``make bench``, scaled (bench/README.md, "Long waits").
 
 A real long wait cannot run in a bench, so the deferral is scaled down: the processor's
-Budget and the sweeper take a 5 s reach instead of SQS's 900 s, arm 3 s ahead instead of
-600 s, round due times to 1 s instead of 60 s, and a SweeperThread sweeps every second
-(on AWS: once a minute), on the system clock. A 20 s wait is then beyond reach and
-deferred, the code path of any wait over 15 minutes: committed with a deferred timer that
-nobody sends, found by a sweep 3 s before it is due, sent with the remaining delay.
+Budget and the sweeper take a 10 s reach instead of SQS's 900 s, arm 8 s ahead instead of
+600 s (room for a sweep run on a loaded emulator, which can take seconds), round due times
+to 1 s instead of 60 s, and a SweeperThread sweeps every second (on AWS: once a minute), on
+the system clock. A 30 s wait is then beyond reach and deferred, the code path of any wait
+over 15 minutes: committed with a deferred timer that nobody sends, found by a sweep 8 s
+before it is due, sent with the remaining delay.
 Lateness is the processor's clock when the timer commits minus its due time (the observer
 seam's ``lateness``), at light load (one execution started every half second).
 """
@@ -27,16 +28,20 @@ if TYPE_CHECKING:
     from sedo.service_layer.sweeper import SweepReport
 
 SCALED_DEFINITION = "bench-scaled-wait"
+#: Short waits at the same light load, for the same goal (sent by the commit, never deferred).
+SHORT_DEFINITION = "bench-short-wait"
 
 
 @dataclass(frozen=True)
 class Scaled:
     """The scaled long wait: the deployment's 900 s reach, 600 s lead, 60 s rounding and
-    1-minute sweeps, shrunk so that a 20 s wait takes the deferred path."""
+    1-minute sweeps, shrunk so that a 30 s wait takes the deferred path."""
 
-    wait_seconds: int = 20
-    max_delay_seconds: int = 5
-    arm_lead_seconds: int = 3
+    wait_seconds: int = 30
+    #: The short waits' length: within the reach, so their timer is sent at the commit.
+    short_wait_seconds: int = 3
+    max_delay_seconds: int = 10
+    arm_lead_seconds: int = 8
     due_resolution_seconds: int = 1
     sweep_seconds: float = 1.0
     #: Light load: one execution started every this many seconds.
@@ -49,8 +54,9 @@ def wait_definition(definition_id: str, seconds: int) -> dict[str, Any]:
 
 class ArmedTimers:
     """The sweeper's queue, noting for each timer it sends how long after its due time its
-    whole-second delay makes it visible (``rounding``, seconds): SQS delays are whole seconds,
-    and a sweep finds a head at any fraction of a second before its due time."""
+    whole-second delay makes it visible (``rounding``, seconds; negative: before): SQS delays
+    are whole seconds, and a sweep sends at any fraction of a second before the due time (the
+    nearest whole second: at most half a second either way)."""
 
     def __init__(self, inner: Queue, clock: Clock) -> None:
         self.inner = inner
@@ -92,28 +98,38 @@ def scaled_lateness(bench: Bench, count: int, scaled: Scaled = Scaled()) -> dict
     reports: list[SweepReport] = []
     thread = SweeperThread(lambda: reports.append(sweeper.sweep()), scaled.sweep_seconds)
 
-    phase = "longwait:lateness"
-    ids: list[str] = []
-    with bench.in_phase(phase) as log_, bench.event_source(bench.timed(make_handler(processor, bench.logger))):
-        thread.start()
-        try:
+    services.definitions.create(TENANT, wait_definition(SHORT_DEFINITION, scaled.short_wait_seconds))
+    bench.definition_ids.add(SHORT_DEFINITION)
+
+    def staggered(phase: str, definition_id: str, wait_seconds: int) -> list[float]:
+        """``count`` executions, one every ``stagger_seconds``, to their end: their timers' lateness."""
+        ids: list[str] = []
+        with bench.in_phase(phase) as log_, bench.event_source(bench.timed(make_handler(processor, bench.logger))):
             for _ in range(count):
                 started = time.perf_counter()
-                ids.append(services.executions.start(TENANT, SCALED_DEFINITION, {})[0]["id"])
+                ids.append(services.executions.start(TENANT, definition_id, {})[0]["id"])
                 log_.api.append(time.perf_counter() - started)
                 time.sleep(scaled.stagger_seconds)
-            bench.wait_finished({(TENANT, i.rsplit(":", 1)[-1]) for i in ids}, timeout=scaled.wait_seconds + 120)
+            bench.wait_finished({(TENANT, i.rsplit(":", 1)[-1]) for i in ids}, timeout=wait_seconds + 120)
             bench.wait_queue_empty()
-        finally:
-            thread.stop()
-    bench.verify(ids)
-    timers = [s for s in bench.committed(phase) if s.kind == "timer" and s.lateness is not None]
-    lateness = [s.lateness for s in timers if s.lateness is not None]
+        bench.verify(ids)
+        timers = [s for s in bench.committed(phase) if s.kind == "timer" and s.lateness is not None]
+        return [s.lateness for s in timers if s.lateness is not None]
+
+    phase = "longwait:lateness"
+    thread.start()
+    try:
+        lateness = staggered(phase, SCALED_DEFINITION, scaled.wait_seconds)
+        # short waits (within SQS's reach, sent at the commit) at the same light load
+        short = summary_ms(staggered("longwait:short-lateness", SHORT_DEFINITION, scaled.short_wait_seconds))
+    finally:
+        thread.stop()
     summary = summary_ms(lateness)
     armed = sum(r.armed for r in reports)
     say(
         f"scaled long waits: {count} x {scaled.wait_seconds} s, {armed} timers armed by {len(reports)} sweeps, "
-        f"lateness p50 {summary['p50']} ms p99 {summary['p99']} ms"
+        f"lateness p50 {summary['p50']} ms p99 {summary['p99']} ms; "
+        f"{scaled.short_wait_seconds} s waits at the same load: p50 {short['p50']} ms p99 {short['p99']} ms"
     )
     return {
         "executions": count,
@@ -131,6 +147,9 @@ def scaled_lateness(bench: Bench, count: int, scaled: Scaled = Scaled()) -> dict
         "armRoundingMs": summary_ms(armed_timers.rounding),
         "goalP99Ms": GOAL_LATENESS_P99_MS,
         "meetsGoal": summary["p99"] is not None and summary["p99"] <= GOAL_LATENESS_P99_MS,
+        "shortWaitSeconds": scaled.short_wait_seconds,
+        "shortWaitLatenessMs": short,
+        "shortWaitsMeetGoal": short["p99"] is not None and short["p99"] <= GOAL_LATENESS_P99_MS,
     }
 
 
@@ -144,11 +163,18 @@ def markdown_lines(scaled: dict[str, Any] | None) -> list[str]:
     if not scaled:
         return []
     late, rounding = scaled["timerLatenessMs"], scaled["armRoundingMs"]
-    return [
+    lines = [
         "",
         f"Timer lateness of long waits, scaled ({scaled['executions']} waits of {scaled['waitSeconds']} s beyond "
         f"a {scaled['maxDelaySeconds']} s reach, armed {scaled['armLeadSeconds']} s ahead by a sweep every "
         f"{scaled['sweepEverySeconds']:g} s): p50 {late['p50']} ms, p99 {late['p99']} ms, max {late['max']} ms "
         f"(goal p99 <= {scaled['goalP99Ms']:g} ms: {'met' if scaled['meetsGoal'] else 'NOT met'}). Of it, the "
-        f"whole-second delay the sweeper sends with: p50 {rounding['p50']} ms, p99 {rounding['p99']} ms after the due time.",
+        f"whole-second delay the sweeper sends with: p50 {rounding['p50']} ms, p99 {rounding['p99']} ms from the due time.",
     ]
+    short = scaled.get("shortWaitLatenessMs")
+    if short:
+        lines.append(
+            f"Short waits ({scaled['shortWaitSeconds']} s, sent at the commit) at the same load: p50 {short['p50']} ms, "
+            f"p99 {short['p99']} ms (goal: {'met' if scaled['shortWaitsMeetGoal'] else 'NOT met'})."
+        )
+    return lines

@@ -13,6 +13,7 @@ from sedo.adapters import tokens
 from sedo.domain import liveness
 from sedo.domain.errors import Conflict
 from sedo.domain.execution import SUBMITTED, Execution
+from sedo.domain.liveness import DueWindow
 from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page, PageLease
 
 
@@ -60,6 +61,7 @@ class MemoryExecutionStore:
         self.segments: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
         self.names: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.writes = 0
+        self.mark: int | None = None  # the sweepers' (liveness.visit)
 
     def create(self, head: Execution) -> bool:
         if (head.tenant_id, head.key) in self.heads:
@@ -79,16 +81,22 @@ class MemoryExecutionStore:
         self.heads[(head.tenant_id, head.key)] = copy.deepcopy(head.to_document())
         return True
 
-    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+    def due(self, shard: str, window: DueWindow, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
         due = sorted(
             (d["due_at"], t, k)
             for (t, k), d in self.heads.items()
-            if d.get("due_at") is not None and d["due_at"] <= before and liveness.shard_of(t, k) == shard
+            if d.get("due_at") is not None and d["due_at"] <= window.before and liveness.shard_of(t, k) == shard
         )
         offset = int(start or 0)
-        page = due[offset : offset + limit]
+        page = [e for e in due[offset : offset + limit] if window.visits(e[0])]
         following = str(offset + limit) if offset + limit < len(due) else None
         return [Execution.from_document(copy.deepcopy(self.heads[(t, k)])) for _, t, k in page], following
+
+    def sweep_mark(self) -> int | None:
+        return self.mark
+
+    def mark_swept(self, until: int) -> None:
+        self.mark = until
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)

@@ -8,7 +8,8 @@ returns a :class:`Decision`:
   it is exactly the message that produced the current head, ``reflush`` asks the
   caller to re-send the head's outbox and history (crash recovery).
 - :class:`Rearm`: a timer arrived before its due time (SQS delays are at most 900 s);
-  send the same message again with a new delay, change nothing.
+  send the same message again with a new delay, change nothing. A timer less than
+  ``liveness.ON_TIME_SECONDS`` early is on time (its delay was rounded to a whole second).
 - :class:`Commit`: the new head. The caller writes it with ONE conditional write
   guarded by the old ``seq``, then flushes its history events and outbox.
 
@@ -42,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sedo.domain import execution as ex
-from sedo.domain import failures
+from sedo.domain import failures, liveness
 from sedo.domain.definition import Definition, DefinitionRef
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import (
@@ -334,7 +335,7 @@ def advance(
         return Stale(reason, reflush)
     if wake.due is not None and wake.kind not in CALLBACK_KINDS:
         due = parse_ts(wake.due)
-        if now < due:
+        if (due - now).total_seconds() > liveness.ON_TIME_SECONDS:  # less early is on time
             return Rearm(replace(wake, delay=delay_until(due, now, budget)))
     segment = Segment(head, now, produced_by=wake.mid, budget=budget, invoker=invoker)
     stale = handler(segment, definition, wake)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from sedo.domain.protocol import (
@@ -174,9 +174,12 @@ class Execution:
         return self.state in TERMINAL_STATES
 
     def to_document(self) -> dict[str, Any]:
+        """The head as JSON-ready data; fields at an empty default (None, [], {}) are left
+        out (:meth:`from_document` restores them), so a head item is ~130 bytes smaller:
+        DynamoDB bills a write unit per started KB, and a small head's every write is 1."""
         document = asdict(self)
         document["awaiting"] = awaiting_to_dict(self.awaiting)
-        return document
+        return {k: v for k, v in document.items() if not (k in _EMPTY_DEFAULTS and v in (None, [], {}))}
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Execution:
@@ -229,3 +232,11 @@ class Execution:
         if self.error is not None or self.cause is not None:
             body["cause"] = self.cause
         return body
+
+
+#: Fields of a head whose default is empty: :meth:`Execution.to_document` leaves them out when empty.
+_EMPTY_DEFAULTS = frozenset(
+    f.name
+    for f in fields(Execution)
+    if f.default is None or (f.default_factory is not MISSING and f.default_factory() in ([], {}))
+)

@@ -10,11 +10,14 @@ them; the ``seq`` guard and the relevance checks make a duplicate harmless.
 
 A timer further away than SQS's 900 s reach is *deferred*: sent by nobody at commit, its
 ``due_at`` is :data:`ARM_LEAD_SECONDS` before its due time, when the sweeper sends it
-with the remaining delay. A year-long wait costs one message, not 35,040 re-arms.
+with the remaining delay. A year-long wait costs one message, not 35,040 re-arms, and no
+write at the arm: the sweeper leaves the head's index entry where it is (:attr:`SweepPlan.keep`)
+and, through the mark of its last complete run, looks at it again only once the timer is
+overdue (:func:`visit`).
 
 The lead and the rounding (``arm_lead``, ``resolution``) are parameters with these
-defaults so that the benchmark can run the same path scaled down (a 20 s wait beyond a
-5 s reach, armed 3 s before it is due: bench/README.md).
+defaults so that the benchmark can run the same path scaled down (a 30 s wait beyond a
+10 s reach, armed 8 s before it is due: bench/README.md).
 """
 
 from __future__ import annotations
@@ -51,6 +54,54 @@ def _round_up(seconds: float, resolution: int) -> int:
 
 def _epoch(ts: str) -> float:
     return parse_ts(ts).timestamp()
+
+
+def delay_to(due: float, now: float, max_delay: int) -> int:
+    """The SQS delay (whole seconds) that makes a message due at ``due`` visible closest to it:
+    at most half a second early (:data:`ON_TIME_SECONDS`), at most half a second late."""
+    return max(0, min(max_delay, math.floor(due - now + 0.5)))
+
+
+#: A timer that arrives this little before its due time is on time (processed, not re-armed
+#: for a whole second that would make it late): SQS delays are whole seconds, :func:`delay_to`.
+ON_TIME_SECONDS = 0.5
+
+
+def with_delay(message: dict[str, Any], now: float, max_delay: int) -> dict[str, Any]:
+    """``message`` to be sent at ``now``: the delay to its due time (none without one)."""
+    due = message.get("due")
+    return {**message, "delay": 0 if due is None else delay_to(_epoch(due), now, max_delay)}
+
+
+def recheck_seconds(grace: int, arm_lead: int = ARM_LEAD_SECONDS) -> int:
+    """How long after its due time an index entry the sweeper left in place (an armed deferred
+    timer) is looked at again: the timer is due by ``arm_lead`` after it, and overdue a grace
+    period later."""
+    return arm_lead + grace
+
+
+def visit(entry_due: int, mark: int | None, recheck_before: int | None) -> bool:
+    """Whether a sweep reads the head of an index entry due at ``entry_due`` (and due by now).
+
+    ``mark`` is the moment of the last complete sweep run (None: none yet). An entry due by
+    then was seen by that run, which left it in place on purpose (it armed the head's
+    deferred timers, :attr:`SweepPlan.keep`): it is read again only once it is due by
+    ``recheck_before`` (now minus :func:`recheck_seconds`), when an armed timer that was lost
+    is overdue."""
+    return mark is None or entry_due > mark or (recheck_before is not None and entry_due <= recheck_before)
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """What one sweep reads of the due index: entries due by ``before`` that :func:`visit`
+    lets through (``mark``: the last complete run's, ``recheck_before``: now minus the recheck)."""
+
+    before: int
+    mark: int | None = None
+    recheck_before: int | None = None
+
+    def visits(self, entry_due: int) -> bool:
+        return entry_due <= self.before and visit(entry_due, self.mark, self.recheck_before)
 
 
 def deferred(message: dict[str, Any], decided_at: float, max_delay: int) -> bool:
@@ -96,11 +147,16 @@ def live_messages(outbox: list[dict[str, Any]], timers: list[dict[str, Any]]) ->
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """What the sweeper does for one due head: send these, then look again at ``next_due``."""
+    """What the sweeper does for one due head: send these, then look again at ``next_due``;
+    with ``keep``, leave the head's index entry as it is instead (no write): it only armed
+    deferred timers, and :func:`visit` brings the head back by ``next_due``."""
 
     send: list[dict[str, Any]]
     next_due: int | None
     check_fan_in: bool = False
+    keep: bool = False
+    #: The ``mid`` of each message of ``send`` that was overdue (lost), not just armed.
+    overdue: frozenset[str] = frozenset()
 
 
 def plan(
@@ -112,10 +168,13 @@ def plan(
     max_delay: int,
     arm_lead: int = ARM_LEAD_SECONDS,
     resolution: int = DUE_RESOLUTION_SECONDS,
+    entry_due: int | None = None,
 ) -> SweepPlan:
-    """Messages that are overdue (lost) or deferred and now within reach, with fresh delays."""
+    """Messages that are overdue (lost) or deferred and now within reach, with fresh delays;
+    ``entry_due``: the head's index entry, kept when a revisit by :func:`visit` is early enough."""
     t = now.timestamp()
     send: list[dict[str, Any]] = []
+    lost: set[str] = set()
     for message in messages:
         due = message.get("due")
         due_s = _epoch(due) if due is not None else None
@@ -124,8 +183,17 @@ def plan(
             continue  # still out of reach
         overdue = (due_s if due_s is not None else decided_at) + grace <= t
         if overdue or was_deferred:
-            delay = 0 if due_s is None else max(0, min(max_delay, math.ceil(due_s - t)))
-            send.append({**message, "delay": delay})
+            if overdue:
+                lost.add(str(message.get("mid")))
+            send.append(with_delay(message, t, max_delay))
     fan_in = isinstance(awaiting, FanInAwait)
     next_due = due_at(messages, t, grace, max_delay, fan_in, arm_lead, resolution)
-    return SweepPlan(send, next_due, check_fan_in=fan_in)
+    keep = (
+        bool(send)
+        and not lost
+        and not fan_in
+        and entry_due is not None
+        and next_due is not None
+        and entry_due + recheck_seconds(grace, arm_lead) <= next_due
+    )
+    return SweepPlan(send, next_due, check_fan_in=fan_in, keep=keep, overdue=frozenset(lost))

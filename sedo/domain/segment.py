@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,8 +62,8 @@ class Commit:
 
 
 def delay_until(due: datetime, now: datetime, budget: Budget) -> int:
-    remaining = (due - now).total_seconds()
-    return max(0, min(budget.max_delay_seconds, math.ceil(remaining)))
+    """The whole-second SQS delay closest to ``due`` (liveness.delay_to), at most the reach."""
+    return liveness.delay_to(due.timestamp(), now.timestamp(), budget.max_delay_seconds)
 
 
 def task_token(head: Execution) -> str:

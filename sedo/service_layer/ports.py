@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sedo.domain.execution import Execution
+from sedo.domain.liveness import DueWindow
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,19 @@ class ExecutionStore(Protocol):
         """Reserve an idempotency key; returns the (key, input hash) that holds it."""
         ...
 
-    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
-        """Unfinished heads of sweep shard ``shard`` due at or before ``before`` (epoch seconds),
-        a page at a time (``start``: the token of the previous page)."""
+    def due(self, shard: str, window: DueWindow, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+        """Unfinished heads of sweep shard ``shard`` whose index entry ``window`` visits (due by
+        ``window.before``, epoch seconds; an entry a complete run saw only once its recheck is
+        due), a page at a time (``start``: the token of the previous page). The entries it
+        does not visit are not read."""
+        ...
+
+    def sweep_mark(self) -> int | None:
+        """The moment of the last complete sweep run (epoch seconds), None before the first."""
+        ...
+
+    def mark_swept(self, until: int) -> None:
+        """Record a complete sweep run of everything due by ``until``."""
         ...
 
     def reschedule(self, head: Execution) -> bool:

@@ -3,11 +3,13 @@
 Run on a schedule (a Lambda on AWS, a thread of ``make run``). Each run queries every
 shard of the due index for heads due by now, so it costs O(overdue executions), not a
 scan. For each head it sends what :func:`sedo.domain.liveness.plan` says (lost messages
-again, deferred timers now within SQS's reach, with fresh delays), re-writes the head's
-history (idempotent), and moves the head's due time on with a write conditional on its
-``seq``: a concurrent transition always wins. A map or parallel waiting for its children
-is not re-fanned-out once its counter exists; it gets a fan-in check instead, which is
-stale unless every child is in.
+again, deferred timers now within SQS's reach; the sends of all the heads in batches of ten,
+each delay counted from when its batch goes), re-writes the head's history (idempotent), and moves the head's due time on with
+a write conditional on its ``seq``: a concurrent transition always wins. A head whose
+deferred timers it only armed keeps its index entry (no write); the run's *mark*, stored
+once the run is complete, tells later runs they saw it (:func:`sedo.domain.liveness.visit`).
+A map or parallel waiting for its children is not re-fanned-out once its counter exists; it
+gets a fan-in check instead, which is stale unless every child is in.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from typing import Any
 from sedo.domain import liveness
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationStore, Queue
 
 log = logging.getLogger("sedo.sweeper")
+#: SendMessageBatch takes ten messages: the sweeper sends when it has that many, at the end of
+#: its run, or as soon as one is due within SEND_SOON_SECONDS (a run takes about a second; a
+#: deferred timer is armed minutes ahead, a lost message is overdue).
+SEND_BATCH = 10
+SEND_SOON_SECONDS = 60
 
 
 @dataclass
@@ -33,6 +41,7 @@ class SweepReport:
     armed: int = 0
     fan_in_checks: int = 0
     rescheduled: int = 0
+    kept: int = 0
     lost_races: int = 0
     executions: list[str] = field(default_factory=list)
 
@@ -43,6 +52,7 @@ class SweepReport:
             "armed": self.armed,
             "fanInChecks": self.fan_in_checks,
             "rescheduled": self.rescheduled,
+            "kept": self.kept,
             "lostRaces": self.lost_races,
         }
 
@@ -75,42 +85,86 @@ class Sweeper:
     def sweep(self) -> SweepReport:
         report = SweepReport()
         now = self.clock.now()
+        until = int(now.timestamp())
+        mark = self.executions.sweep_mark()
+        if mark is not None and mark > until:
+            mark = None  # from a clock ahead of ours: look at everything due
+        window = liveness.DueWindow(until, mark, until - liveness.recheck_seconds(self.grace, self.arm_lead))
+        pending: list[tuple[Execution, liveness.SweepPlan]] = []
+        sends: list[dict[str, Any]] = []
         for number in range(liveness.SHARDS):
             shard = f"d{number:02d}"
             token: str | None = None
             while True:
-                heads, token = self.executions.due(shard, int(now.timestamp()), self.page, token)
+                heads, token = self.executions.due(shard, window, self.page, token)
                 for head in heads:
-                    self._sweep_one(head, report)
+                    planned = self._plan(head, report)
+                    if planned is not None:
+                        pending.append((head, planned[0]))
+                        sends.extend(planned[1])
+                if len(sends) >= SEND_BATCH or len(pending) >= self.page or self._soon(sends):
+                    self._flush(pending, sends, report)
                 if token is None:
                     break
+        self._flush(pending, sends, report)
+        self.executions.mark_swept(until)  # the run is complete: later runs know what it saw
         if report.due:
             log.info("sweep", extra=report.as_dict())
         return report
 
-    def _sweep_one(self, head: Execution, report: SweepReport) -> None:
+    def _plan(self, head: Execution, report: SweepReport) -> tuple[liveness.SweepPlan, list[dict[str, Any]]] | None:
+        """What to send for ``head`` (history re-written first where a flush was cut short)."""
         if head.finished or head.due_at is None:
-            return
+            return None
         now = self.clock.now()
         report.due += 1
         decided = head.due_from if head.due_from is not None else now.timestamp()
         messages = liveness.live_messages(head.outbox, head.timers)
         plan = liveness.plan(
-            messages, head.awaiting, decided, now, self.grace, self.max_delay, self.arm_lead, self.resolution
+            messages,
+            head.awaiting,
+            decided,
+            now,
+            self.grace,
+            self.max_delay,
+            self.arm_lead,
+            self.resolution,
+            entry_due=head.due_at,
         )
         send = [{k: v for k, v in m.items() if k != "deferred"} for m in plan.send]
         if plan.check_fan_in and isinstance(head.awaiting, FanInAwait):
             send = self._fan_in(head, send, report)
-        overdue = [m for m in plan.send if not liveness.deferred(m, decided, self.max_delay)]
+        overdue = [m for m in plan.send if m.get("mid") in plan.overdue]
         if overdue:
             report.resent += len(overdue)
             report.executions.append(head.id)
             if head.pending_events:
                 self.executions.put_history(head)  # a crash may have cut the flush short
         report.armed += len(plan.send) - len(overdue)
-        if send:
-            self.queue.send(send)
-        head.due_at, head.due_from = plan.next_due, now.timestamp()
+        return plan, send
+
+    def _soon(self, sends: list[dict[str, Any]]) -> bool:
+        """Whether a message waiting for a fuller batch is due too soon to wait for the rest of the run."""
+        now = self.clock.now().timestamp()
+        return any(m.get("due") is None or parse_ts(m["due"]).timestamp() - now < SEND_SOON_SECONDS for m in sends)
+
+    def _flush(
+        self, pending: list[tuple[Execution, liveness.SweepPlan]], sends: list[dict[str, Any]], report: SweepReport
+    ) -> None:
+        """Send what the planned heads need (full batches across shards), then move their due times."""
+        if sends:
+            now = self.clock.now().timestamp()  # the delays from the moment they are sent
+            self.queue.send([liveness.with_delay(m, now, self.max_delay) for m in sends])  # before due times move
+        for head, plan in pending:
+            self._reschedule(head, plan, report)
+        pending.clear()
+        sends.clear()
+
+    def _reschedule(self, head: Execution, plan: liveness.SweepPlan, report: SweepReport) -> None:
+        if plan.keep:
+            report.kept += 1  # armed only: the entry stays, liveness.visit brings it back if lost
+            return
+        head.due_at, head.due_from = plan.next_due, self.clock.now().timestamp()
         if self.executions.reschedule(head):
             report.rescheduled += 1
         else:

@@ -87,3 +87,83 @@ def test_a_year_long_wait_sends_one_timer_when_it_comes_within_reach(stack: Sett
     harness.drain()
     assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionSucceeded"
     assert harness.sweep().due == 0
+
+
+class Calls:
+    """Every request the harness's DynamoDB and SQS clients make: (operation, parameters)."""
+
+    def __init__(self, harness: Harness) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+        for target in (harness.adapters.executions, harness.adapters.queue):
+            events = target.client.meta.events  # type: ignore[attr-defined]
+            events.register("provide-client-params", self._note)
+
+    def _note(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.made.append((model.name, dict(params)))
+
+    def ops(self, *names: str, since: int = 0) -> list[dict[str, Any]]:
+        return [params for op, params in self.made[since:] if op in names]
+
+    def head_writes(self) -> list[dict[str, Any]]:
+        """The items of every head write (a head is the item with a ``doc``)."""
+        return [p["Item"] for p in self.ops("PutItem") if "doc" in p["Item"]]
+
+
+def test_a_deferred_timer_is_armed_once_by_a_sweep_that_writes_only_its_mark(stack: Settings) -> None:
+    harness = durable(stack)
+    define(harness, f"id: year\nsteps:\n  - {{id: nap, type: wait, seconds: {YEAR}, end: true}}")
+    calls = Calls(harness)
+    execution_id = harness.services.executions.start(T, "year", {})[0]["id"]
+    harness.drain()  # runs to the wait: nothing sent
+    due = parse_ts(harness.services.executions.get(T, execution_id)["waitingUntil"])
+
+    harness.clock.moment = due - timedelta(seconds=590)
+    before = len(calls.made)
+    report = harness.sweep()
+    assert report.armed == 1 and report.kept == 1 and report.rescheduled == 0
+    writes = calls.ops("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", since=before)
+    assert [w["Item"]["pk"]["S"] for w in writes] == ["#sweeper"]  # the run's mark; no head rewritten
+    [batch] = calls.ops("SendMessageBatch", since=before)
+    [entry] = batch["Entries"]
+    assert json.loads(entry["MessageBody"])["kind"] == "timer"
+    assert json.loads(entry["MessageBody"])["delay"] == 590  # the harness's queue sends it at once
+
+    # the sweeps until the armed timer would be overdue do not read the head, nor send it again
+    for _ in range(3):
+        harness.clock.advance(60)
+        before = len(calls.made)
+        assert harness.sweep().due == 0
+        assert calls.ops("BatchGetItem", "SendMessageBatch", since=before) == []
+
+    messages = harness.receive()
+    assert [b["kind"] for b in harness.bodies(messages)] == ["timer"]  # the one timer, armed once
+    harness.clock.moment = due
+    harness.invoke(messages)
+    harness.ack(messages)
+    harness.drain()
+    assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionSucceeded"
+    # the head's index entry over the whole run: set at the start, moved once by the commit at
+    # the wait (to ten minutes before the timer), removed at the end; the sweeper moved nothing
+    heads = calls.head_writes()
+    assert [h["seq"]["N"] for h in heads] == ["0", "1", "2"]  # start, the wait's commit, the end
+    start, waiting, end = (int(h["dueAt"]["N"]) if "dueAt" in h else None for h in heads)
+    assert start is not None and waiting == int((due - timedelta(seconds=600)).timestamp()) and end is None
+    assert harness.sweep().due == 0
+
+
+def test_an_armed_timer_that_is_lost_is_sent_again_once_overdue(stack: Settings) -> None:
+    harness = durable(stack)
+    define(harness, f"id: year\nsteps:\n  - {{id: nap, type: wait, seconds: {YEAR}, end: true}}")
+    execution_id = harness.services.executions.start(T, "year", {})[0]["id"]
+    harness.drain()
+    due = parse_ts(harness.services.executions.get(T, execution_id)["waitingUntil"])
+    harness.clock.moment = due - timedelta(seconds=590)
+    assert harness.sweep().armed == 1
+    purge(harness)  # the armed timer is lost
+    harness.clock.moment = due + timedelta(seconds=60)
+    assert harness.sweep().due == 0  # not overdue yet: within the grace period
+    harness.clock.moment = due + timedelta(seconds=180)
+    report = harness.sweep()
+    assert report.due == 1 and report.resent == 1 and report.rescheduled == 1
+    harness.drain()
+    assert harness.services.executions.get(T, execution_id)["state"] == "ExecutionSucceeded"

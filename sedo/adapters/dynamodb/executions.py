@@ -31,10 +31,14 @@ from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
 from sedo.domain.limits import MAX_WAIT_SECONDS
+from sedo.domain.liveness import DueWindow
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.ports import Page
 
 log = logging.getLogger("sedo.executions")
+
+#: The sweepers' mark (liveness.visit): one item; no tenant's key starts with ``#``.
+SWEEP_MARK_KEY = {"pk": _s("#sweeper"), "sk": _s("mark")}
 
 
 class DynamoExecutionStore:
@@ -210,18 +214,22 @@ class DynamoExecutionStore:
 
     # -- the sweepers' index --------------------------------------------------------
 
-    def due(self, shard: str, before: int, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
+    def due(self, shard: str, window: DueWindow, limit: int, start: str | None) -> tuple[list[Execution], str | None]:
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": BY_DUE_INDEX,
             "KeyConditionExpression": "dueShard = :shard AND dueAt <= :before",
-            "ExpressionAttributeValues": {":shard": _s(shard), ":before": _n(before)},
+            "ExpressionAttributeValues": {":shard": _s(shard), ":before": _n(window.before)},
             "Limit": limit,
         }
         if start:
             query["ExclusiveStartKey"] = json.loads(start)
         response = self.client.query(**query)
-        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in response.get("Items", [])]
+        keys = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in response.get("Items", [])
+            if window.visits(int(item["dueAt"]["N"]))  # decided from the index entry alone
+        ]
         heads: list[Execution] = []
         for offset in range(0, len(keys), 100):
             pending: dict[str, Any] = {self.table: {"Keys": keys[offset : offset + 100], "ConsistentRead": True}}
@@ -231,6 +239,17 @@ class DynamoExecutionStore:
                 pending = got.get("UnprocessedKeys") or {}
         following = response.get("LastEvaluatedKey")
         return heads, json.dumps(following, separators=(",", ":")) if following else None
+
+    def sweep_mark(self) -> int | None:
+        # eventually consistent (half a read unit): a stale mark is an older one, which only
+        # makes this run look at some heads again
+        item = self.client.get_item(TableName=self.table, Key=SWEEP_MARK_KEY).get("Item")
+        return int(item["until"]["N"]) if item else None
+
+    def mark_swept(self, until: int) -> None:
+        """One small write per sweep run (two runs that overlap may set it back: that only
+        makes the next run look at some heads again)."""
+        self.client.put_item(TableName=self.table, Item={**SWEEP_MARK_KEY, "until": _n(until)})
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)

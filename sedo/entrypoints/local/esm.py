@@ -74,9 +74,12 @@ class EventSourceMapping:
         wait_seconds: int = 1,
         duplicate_delivery: bool = False,
         function_timeout: float | None = None,
+        idle_pause: float = 0.0,
     ) -> None:
         """``function_timeout``: seconds each invocation may run (0: unlimited; None: the
-        template's, or ``SEDO_LOCAL_FUNCTION_TIMEOUT``)."""
+        template's, or ``SEDO_LOCAL_FUNCTION_TIMEOUT``). ``idle_pause``: with ``wait_seconds``
+        0 (short polls), the pause after an empty receive."""
+        self.idle_pause = idle_pause
         #: Fault injection: hand every batch to the handler twice, as an SQS duplicate would.
         self.duplicate_delivery = duplicate_delivery
         self.sqs = sqs
@@ -164,7 +167,8 @@ class EventSourceMapping:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                if self.poll_once() == 0 and self.idle_pause:
+                    self._stop.wait(self.idle_pause)
             except Exception:
                 if self._stop.is_set():
                     return
