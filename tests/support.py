@@ -128,6 +128,17 @@ class Harness:
     def depth(self) -> int:
         return queue_depth(self.sqs, self.queue_url)
 
+    def poll(self) -> list[dict[str, Any]] | None:
+        """The next batch: ``[]`` while messages are in flight or delayed, None once the queue
+        is empty. SQS's counts are approximate: a message that becomes visible while they are
+        taken can be in none of them (moto takes each count at its own moment, so a message
+        whose visibility timeout ends in between is neither visible nor in flight), so an
+        empty count is confirmed by one more receive, which such a message cannot escape."""
+        messages = self.receive()
+        if messages or self.depth():
+            return messages
+        return self.receive() or None
+
     # -- running -----------------------------------------------------------------------
 
     def drain(
@@ -146,10 +157,10 @@ class Harness:
         while rounds < max_rounds:
             if stop_after is not None and rounds >= stop_after:
                 return rounds
-            messages = self.receive()
+            messages = self.poll()
+            if messages is None:
+                return rounds
             if not messages:
-                if self.depth() == 0:
-                    return rounds
                 time.sleep(0.05)
                 continue
             rounds += 1
