@@ -80,3 +80,31 @@ def test_a_map_iterations_lost_timer_is_resent_and_the_map_completes(stack: Sett
     assert execution["output"] == [{"item": i} for i in range(5)]
     events = events_of(harness, T, execution_id)
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+
+
+ASK = """
+id: ask
+steps:
+  - {id: approve, type: callback, timeoutSeconds: 86400, end: true}
+"""
+
+
+def test_a_callback_completion_whose_message_is_lost_is_resent(stack: Settings) -> None:
+    harness = _harness(stack)
+    harness.services.definitions.create(T, load_text(ASK))
+    execution_id = harness.services.executions.start(T, "ask", {})[0]["id"]
+    harness.drain()
+    token = harness.services.executions.get(T, execution_id)["awaiting"]["taskToken"]
+    answer = {"approved": True, "note": "n" * 5000}  # kept apart: the head records a reference
+    harness.services.executions.signal(T, execution_id, "approve", "complete", token, {"output": answer})  # type: ignore[arg-type]
+    [message] = harness.receive()
+    harness.ack([message])  # the completion's message is lost (a purge, a bug)
+    assert json.loads(message["Body"])["kind"] == "complete"
+    assert harness.sweep().due == 0  # within the grace period: nothing is re-sent
+    assert _sweep_until_drained(harness) == 1
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded", execution
+    assert execution["output"] == answer
+    events = events_of(harness, T, execution_id)
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["type"] for e in events].count("StepSucceeded") == 1  # completed once
