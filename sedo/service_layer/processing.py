@@ -209,6 +209,10 @@ class WakeUpProcessor:
                 self.log.info("a copy of this message committed first; flushing its outbox", extra=context)
                 self._after_commit(current, None)
                 return Processed.REFLUSHED
+            if current is not None and current.seq > head.seq and current.produced_by == head.produced_by:
+                # Only callback calls were recorded meanwhile (sedo/domain/signals.py): no
+                # transition happened, so this wake-up still applies to the head as it is now.
+                return self._advance(delivery, current)
             self.log.info("another worker advanced the execution first; dropped", extra=context)
             return Processed.CONFLICT
         self._log_commit(decision, context)

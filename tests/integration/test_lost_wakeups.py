@@ -108,3 +108,36 @@ def test_a_callback_completion_whose_message_is_lost_is_resent(stack: Settings) 
     events = events_of(harness, T, execution_id)
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert [e["type"] for e in events].count("StepSucceeded") == 1  # completed once
+
+
+BEAT = """
+id: beat
+steps:
+  - {id: approve, type: callback, heartbeatSeconds: 3600, end: true}
+"""
+
+
+def test_a_callback_call_recorded_while_a_wake_up_commits_does_not_drop_that_wake_up(stack: Settings) -> None:
+    harness = _harness(stack)
+    harness.services.definitions.create(T, load_text(BEAT))
+    execution_id = harness.services.executions.start(T, "beat", {})[0]["id"]
+    harness.drain()  # to the callback; its heartbeat deadline, an hour away, is the sweeper's
+    token = harness.services.executions.get(T, execution_id)["awaiting"]["taskToken"]
+    signal = harness.services.executions.signal
+    signal(T, execution_id, "approve", "complete", token, {"output": {"ok": True}})  # type: ignore[arg-type]
+    store = harness.processor.executions
+    commit = store.commit
+    raced: list[bool] = []
+
+    def commit_after_a_heartbeat(head: Any, expected_seq: int) -> bool:
+        if not raced:  # the processor read the head; a heartbeat call is recorded before it commits
+            raced.append(True)
+            signal(T, execution_id, "approve", "heartbeat", token, {})  # type: ignore[arg-type]
+        return commit(head, expected_seq)
+
+    store.commit = commit_after_a_heartbeat  # type: ignore[method-assign]
+    harness.drain()
+    assert raced
+    execution = harness.services.executions.get(T, execution_id)
+    assert execution["state"] == "ExecutionSucceeded", execution  # the completion was not dropped
+    assert execution["output"] == {"ok": True}
