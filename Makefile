@@ -109,8 +109,7 @@ test: export SEDO_REQUIRE_SAM_BUILD := 1
 test: export SEDO_REQUIRE_BROWSER := 1
 # The fault matrix in `make test` replays a seed that passed on a clean clone, so CI does not
 # hinge on which fault plan a random seed draws; `make chaos` draws fresh seeds (and
-# SEDO_FAULT_SEED=... make test replays any other). Seed 1631595444 loses a map iteration's
-# timer under lambda-timeout: an open bug (see the issue notes), reproduced with that seed.
+# SEDO_FAULT_SEED=... make test replays any other).
 test: export SEDO_FAULT_SEED ?= 318474837
 
 # Cold import of each built handler in a fresh interpreter (a measurement, not a test).

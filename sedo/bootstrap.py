@@ -166,7 +166,13 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
     return ApiServices(
         definitions=definitions,
         executions=ExecutionService(
-            definitions, adapters.executions, adapters.queue, adapters.clock, iterations, payloads=payloads
+            definitions,
+            adapters.executions,
+            adapters.queue,
+            adapters.clock,
+            iterations,
+            payloads=payloads,
+            budget=budget_from(settings) if settings is not None else None,  # a recorded callback's due time
         ),
     )
 

@@ -122,11 +122,41 @@ class Harness:
             return {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
         return result or {}
 
+    def dlq_url(self) -> str:
+        """The execution queue's dead-letter queue (its redrive policy's target)."""
+        policy = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
+        arn = json.loads(policy["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
+        return str(self.sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"])
+
+    def redrive(self) -> list[dict[str, Any]]:
+        """Move every message of the DLQ back to the execution queue, as ``aws sqs
+        start-message-move-task`` does (moto has no move task): each is received, sent again
+        with its body (a new message: its receive count starts at 1) and deleted from the DLQ.
+        Returns the bodies moved."""
+        dlq, moved = self.dlq_url(), []
+        while messages := self.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=message["Body"])
+                self.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                moved.append(json.loads(message["Body"]))
+        return moved
+
     def bodies(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [json.loads(m["Body"]) for m in messages]
 
     def depth(self) -> int:
         return queue_depth(self.sqs, self.queue_url)
+
+    def poll(self) -> list[dict[str, Any]] | None:
+        """The next batch: ``[]`` while messages are in flight or delayed, None once the queue
+        is empty. SQS's counts are approximate: a message that becomes visible while they are
+        taken can be in none of them (moto takes each count at its own moment, so a message
+        whose visibility timeout ends in between is neither visible nor in flight), so an
+        empty count is confirmed by one more receive, which such a message cannot escape."""
+        messages = self.receive()
+        if messages or self.depth():
+            return messages
+        return self.receive() or None
 
     # -- running -----------------------------------------------------------------------
 
@@ -146,10 +176,10 @@ class Harness:
         while rounds < max_rounds:
             if stop_after is not None and rounds >= stop_after:
                 return rounds
-            messages = self.receive()
+            messages = self.poll()
+            if messages is None:
+                return rounds
             if not messages:
-                if self.depth() == 0:
-                    return rounds
                 time.sleep(0.05)
                 continue
             rounds += 1

@@ -164,6 +164,9 @@ class Execution:
     #: moment that was decided; None once finished.
     due_at: int | None = None
     due_from: float | None = None
+    #: Set when a dead-lettered wake-up failed the execution: what a redrive of that message
+    #: restores (sedo/domain/deadletters.py).
+    dead_letter: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:

@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sedo.domain import engine, limits, payloads
+from sedo.domain import engine, limits, payloads, signals
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_violations
 from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, WakeKind
+from sedo.domain.segment import Budget
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
@@ -40,7 +41,10 @@ class ExecutionService:
         iterations: IterationService | None = None,
         *,
         payloads: PayloadService,
+        budget: Budget | None = None,
     ) -> None:
+        #: The processor's budget: a recorded callback call's due time (the sweep grace).
+        self.budget = budget or Budget()
         self.definition_service = definitions
         self.executions = executions
         self.queue = queue
@@ -203,19 +207,35 @@ class ExecutionService:
     ) -> dict[str, Any]:
         """Complete, fail or heartbeat a step that awaits a callback, if ``token`` is its current token.
 
-        The call is checked here and applied by the processor (which checks the token
-        again), so a completion racing another one, or a timeout, is resolved by the
-        execution's own sequence of transitions.
+        The call is checked here, recorded in the head (so the sweeper re-sends it if its
+        message is lost: sedo/domain/signals.py) and applied by the processor (which checks
+        the token again), so a completion racing another one, or a timeout, is resolved by
+        the execution's own sequence of transitions.
         """
-        head = self._head(tenant_id, execution_id)
+        if kind not in CALLBACK_KINDS:
+            raise BadRequest(f"{str(kind)!r} is not a completion call")
+        if "cause" in data and isinstance(data["cause"], str):
+            data = {**data, "cause": limits.clip_cause(data["cause"])}  # as any failure's cause is kept
+        kept: dict[str, Any] | None = None
+        for _ in range(10):
+            head = self._head(tenant_id, execution_id)
+            self._check_signal(head, step_id, kind, token, data)
+            if "output" in data and kept is None:
+                kept = self._signal_output(head, data)
+            body = self._signal_message(head, kind, token, data if kept is None else {**data, "output": kept})
+            recorded = signals.record(head, body, self.clock.now(), self.budget)
+            if self.executions.commit(recorded.head, recorded.expected_seq):
+                self.queue.send(recorded.send)
+                return {"id": head.id, "stepId": step_id, "accepted": kind}
+        raise Unavailable(f"execution {execution_id!r} is changing too fast to take the {kind} call; retry")
+
+    def _check_signal(self, head: Execution, step_id: str, kind: WakeKind, token: str, data: dict[str, Any]) -> None:
         awaiting = head.awaiting
         if head.finished or not isinstance(awaiting, CallbackAwait) or awaiting.step != step_id:
             where = f"at {head.step!r}" if not head.finished else head.state
             raise Conflict(f"step {step_id!r} is not waiting for a completion (the execution is {where})")
         if not hmac.compare_digest(token.encode(), awaiting.token.encode()):
             raise Conflict(f"the task token does not match step {step_id!r}'s current await (stale or wrong token)")
-        if kind not in CALLBACK_KINDS:
-            raise BadRequest(f"{str(kind)!r} is not a completion call")
         if kind == WakeKind.HEARTBEAT and not awaiting.heartbeat_seconds:
             raise BadRequest(f"step {step_id!r} takes no heartbeats (it has no heartbeatSeconds)")
         if "output" in data:  # it goes into the stash
@@ -223,27 +243,29 @@ class ExecutionService:
         if kind == "complete":
             self._check_answer(head, step_id, data.get("output"))
 
-        def message(data: dict[str, Any]) -> dict[str, Any]:
-            return WakeUp(
-                tenant_id=head.tenant_id,
-                key=head.key,
-                seq=head.seq,
-                kind=kind,
-                mid=f"api-{uuid.uuid4().hex}",
-                data={"token": token, **data},
-            ).to_body()
-
-        body = message(data)
+    @staticmethod
+    def _signal_message(head: Execution, kind: WakeKind, token: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = WakeUp(
+            tenant_id=head.tenant_id,
+            key=head.key,
+            seq=head.seq + 1,
+            kind=kind,
+            mid=f"api-{uuid.uuid4().hex}",
+            data={"token": token, **data},
+        ).to_body()
         size = len(json.dumps(body))
-        if "output" in data and (size > limits.MAX_SIGNAL_BYTES or payloads.looks_like_ref(data["output"])):
-            # Too large for its message (or shaped like a reference): kept apart, the message
-            # carries its reference.
-            body = message({**data, "output": self.payloads.keep(head.tenant_id, head.key, data["output"])})
-            size = len(json.dumps(body))
         if size > limits.MAX_SIGNAL_BYTES:
             raise TooLarge(f"the {kind} call is {size} bytes; at most {limits.MAX_SIGNAL_BYTES} are accepted")
-        self.queue.send([body])
-        return {"id": head.id, "stepId": step_id, "accepted": kind}
+        return body
+
+    def _signal_output(self, head: Execution, data: dict[str, Any]) -> Any:
+        """The output as the recorded message carries it: a reference when it is large (the
+        head keeps the message) or shaped like one, else itself."""
+        output = data["output"]
+        compact = json.dumps(output, separators=(",", ":"))
+        if len(compact) > limits.CLAIM_THRESHOLD_BYTES or payloads.looks_like_ref(output):
+            return self.payloads.keep(head.tenant_id, head.key, output)
+        return output
 
     def _check_answer(self, head: Execution, step_id: str, output: Any) -> None:
         """A callback step's ``inputSchema`` judges the answer, as a definition's judges input."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from sedo.domain import failures, limits, payloads
+from sedo.domain import deadletters, failures, limits, payloads
 from sedo.domain.definition import Definition, parse_definition, scoped
 from sedo.domain.engine import Budget, Commit, Decision, Rearm, Stale, advance
 from sedo.domain.engine import dead_letter as dead_letter_commit
@@ -44,6 +44,7 @@ class Processed(StrEnum):
     MISSING = "missing"
     FANNED_OUT = "fanned-out"
     SWEPT = "swept"
+    REDRIVEN = "redriven"
 
 
 class PoisonMessage(ValueError):
@@ -127,6 +128,9 @@ class WakeUpProcessor:
 
     def on_sweep(self, delivery: _Delivery) -> Processed:
         wake = delivery.wake
+        head = self.executions.get(wake.tenant_id, wake.key)
+        if head is not None and deadletters.marked_for(head, wake):
+            return self._redrive(delivery, head)
         self._iterations().sweep(wake.tenant_id, wake.key, int(wake.data["instance"]), int(wake.data.get("after", 0)))
         return Processed.SWEPT
 
@@ -179,6 +183,8 @@ class WakeUpProcessor:
 
     def _advance(self, delivery: _Delivery, head: Execution) -> Processed:
         context = delivery.context
+        if deadletters.marked_for(head, delivery.wake):
+            return self._redrive(delivery, head)
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
         hydrated, claims = (head, Claims()) if head.finished else self.payloads.hydrate(head)
         wake = self._resolved(delivery.wake, head, claims)
@@ -203,11 +209,27 @@ class WakeUpProcessor:
                 self.log.info("a copy of this message committed first; flushing its outbox", extra=context)
                 self._after_commit(current, None)
                 return Processed.REFLUSHED
+            if current is not None and current.seq > head.seq and current.produced_by == head.produced_by:
+                # Only callback calls were recorded meanwhile (sedo/domain/signals.py): no
+                # transition happened, so this wake-up still applies to the head as it is now.
+                return self._advance(delivery, current)
             self.log.info("another worker advanced the execution first; dropped", extra=context)
             return Processed.CONFLICT
         self._log_commit(decision, context)
         self._after_commit(stored, decision.head)
         return Processed.COMMITTED
+
+    def _redrive(self, delivery: _Delivery, head: Execution) -> Processed:
+        """The dead-lettered wake-up that failed ``head`` was moved back from the DLQ: bring the
+        execution back as it was, waiting for what it waited for (sedo/domain/deadletters.py)."""
+        commit = deadletters.revive(head, delivery.wake, self.clock.now(), self.budget)
+        assert commit is not None
+        if not self.executions.commit(commit.head, commit.expected_seq):
+            self.log.info("another worker changed the execution first; dropped", extra=delivery.context)
+            return Processed.CONFLICT
+        self.log.warning("dead-lettered wake-up redriven; execution resumed", extra=delivery.context)
+        self._after_commit(commit.head, None)
+        return Processed.REDRIVEN
 
     def _resolved(self, wake: WakeUp, head: Execution, claims: Claims) -> WakeUp:
         """A completion whose output was too large for its message carries a reference (the
@@ -271,7 +293,10 @@ class WakeUpProcessor:
         head = self.executions.get(wake.tenant_id, wake.key)
         if head is None or head.finished:
             return False
+        if head.pending_events:
+            self.executions.put_history(head)  # the failed wake-up may have produced it: no gap
         commit = dead_letter_commit(head, self.clock.now(), cause)
+        deadletters.mark(commit.head, head, wake)  # what a redrive of the message brings back
         if not self.executions.commit(commit.head, commit.expected_seq):
             return False
         self.log.error(

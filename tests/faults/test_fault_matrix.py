@@ -199,9 +199,9 @@ def _stranded(harness: Harness, expected: int) -> list[str]:
 
 
 def _dlq_depth(harness: Harness) -> int:
-    dlq_name = harness.queue_url.rsplit("/", 1)[-1].replace("execution-processor", "execution-dlq")
-    url = harness.sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
-    attributes = harness.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    attributes = harness.sqs.get_queue_attributes(
+        QueueUrl=harness.dlq_url(), AttributeNames=["ApproximateNumberOfMessages"]
+    )
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 

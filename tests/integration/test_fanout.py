@@ -96,8 +96,8 @@ def test_map_never_exceeds_max_concurrency(harness: Harness) -> None:
 
     _, _, key = split_execution_id(execution_id)
     for _ in range(10_000):
-        messages = harness.receive()
-        if not messages and harness.depth() == 0:
+        messages = harness.poll()
+        if messages is None:
             break
         harness.invoke(messages)
         harness.ack(messages)
