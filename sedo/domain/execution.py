@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
 from sedo.domain.protocol import (
@@ -174,6 +174,11 @@ class Execution:
         document["awaiting"] = awaiting_to_dict(self.awaiting)
         return document
 
+    def compact_document(self) -> dict[str, Any]:
+        """:meth:`to_document` without the fields still at their defaults (``from_document``
+        puts them back): what a head is stored as, so that it weighs only what it holds."""
+        return {k: v for k, v in self.to_document().items() if k in _REQUIRED or v != _DEFAULTS.get(k, _ABSENT)}
+
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Execution:
         return cls(**{**document, "awaiting": awaiting_from_dict(document.get("awaiting"))})
@@ -225,3 +230,17 @@ class Execution:
         if self.error is not None or self.cause is not None:
             body["cause"] = self.cause
         return body
+
+
+_ABSENT = object()
+
+
+#: Each optional field's default (a factory's value for lists and dicts): left out of a document.
+def _default(f: Field[Any]) -> Any:
+    return f.default_factory() if callable(f.default_factory) else f.default
+
+
+_DEFAULTS: dict[str, Any] = {
+    f.name: _default(f) for f in fields(Execution) if f.default is not MISSING or f.default_factory is not MISSING
+}
+_REQUIRED = frozenset(f.name for f in fields(Execution) if f.name not in _DEFAULTS)

@@ -18,6 +18,7 @@ from sedo.adapters.dynamodb.common import (
     execution_key,
     put_once,
 )
+from sedo.adapters.dynamodb.headdoc import doc_value, head_of
 from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
 from sedo.domain.limits import MAX_WAIT_SECONDS
@@ -52,7 +53,7 @@ class DynamoExecutionStore:
 
     @staticmethod
     def _head(item: dict[str, Any]) -> Execution:
-        return Execution.from_document(json.loads(item["doc"]["S"]))
+        return head_of(item)
 
     def create(self, head: Execution) -> bool:
         return put_once(
@@ -250,7 +251,7 @@ def head_item(head: Execution) -> dict[str, Any]:
         **execution_key(head.tenant_id, head.key),
         "seq": _n(head.seq),
         "state": _s(head.state),
-        "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
+        "doc": doc_value(head.compact_document()),
     }
     if head.parent_key is None:  # children stay out of the by-definition index (sparse)
         item["dpk"] = _s(f"{head.tenant_id}#{head.definition_id}")

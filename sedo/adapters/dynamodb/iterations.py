@@ -19,6 +19,7 @@ from sedo.adapters.dynamodb.common import (
     execution_key,
 )
 from sedo.adapters.dynamodb.executions import head_item
+from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.domain.execution import Execution
 from sedo.service_layer.ports import IterationCounter, PageLease
 
@@ -263,7 +264,7 @@ class DynamoIterationStore:
             Limit=limit,
             ConsistentRead=True,  # a child created before the counter closed is on this page
         )
-        heads = [Execution.from_document(json.loads(item["doc"]["S"])) for item in response.get("Items", [])]
+        heads = [head_of(item) for item in response.get("Items", [])]
         heads = [h for h in heads if h.index is not None and h.index >= after]
         more = response.get("LastEvaluatedKey")
         return heads, (heads[-1].index + 1 if more and heads and heads[-1].index is not None else None)
@@ -308,7 +309,7 @@ class DynamoIterationStore:
 
     def existing_children(self, tenant_id: str, keys: Sequence[str]) -> dict[str, Execution]:
         items = batch_get(self.client, self.table, [execution_key(tenant_id, key) for key in keys])
-        heads = (Execution.from_document(json.loads(item["doc"]["S"])) for item in items)
+        heads = (head_of(item) for item in items)
         return {head.key: head for head in heads}
 
     def put_children(self, heads: Sequence[Execution]) -> None:
