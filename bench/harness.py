@@ -72,6 +72,7 @@ class WakeUpSample:
     invoke: float
     ended: float
     lateness: float | None = None
+    cpu: float = 0.0  # the processing thread's CPU time
 
 
 @dataclass
@@ -197,6 +198,7 @@ class Bench:
             invoke=report.timings.invoke,
             ended=time.monotonic(),
             lateness=report.lateness if committed else None,
+            cpu=report.timings.cpu,
         )
         decision = report.decision
         with self.lock:
