@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 from sedo.domain.protocol import (
@@ -170,7 +170,9 @@ class Execution:
         return self.state in TERMINAL_STATES
 
     def to_document(self) -> dict[str, Any]:
-        document = asdict(self)
+        """The head as a JSON object. Shallow: its lists and dicts are the head's own (every
+        caller serialises or copies it; ``asdict``'s deep copy cost each commit three copies)."""
+        document = {name: getattr(self, name) for name in _FIELDS}
         document["awaiting"] = awaiting_to_dict(self.awaiting)
         return document
 
@@ -244,3 +246,4 @@ _DEFAULTS: dict[str, Any] = {
     f.name: _default(f) for f in fields(Execution) if f.default is not MISSING or f.default_factory is not MISSING
 }
 _REQUIRED = frozenset(f.name for f in fields(Execution) if f.name not in _DEFAULTS)
+_FIELDS = tuple(f.name for f in fields(Execution))
