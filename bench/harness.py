@@ -198,7 +198,7 @@ class Bench:
             invoke=report.timings.invoke,
             ended=time.monotonic(),
             lateness=report.lateness if committed else None,
-            cpu=report.timings.cpu,
+            cpu=max(0.0, report.timings.cpu - self.recorder.take_hook_cpu()),  # sedo's, not the recorder's
         )
         decision = report.decision
         with self.lock:
