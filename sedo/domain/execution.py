@@ -49,6 +49,14 @@ def new_execution_key(now_ms: int | None = None) -> str:
     return "".join(reversed(chars))
 
 
+def history_in_head(head: Execution) -> bool:
+    """Whether a head's pending events stay in the head rather than in a history item of their
+    own: before its first commit (its ExecutionSubmitted goes into the first segment's item)
+    and once it finished (the head holds its last segment for as long as its history lives).
+    Readers of a history add the head's pending events (ExecutionService.history)."""
+    return head.seq == 0 or head.finished
+
+
 def execution_id(tenant_id: str, definition_id: str, key: str) -> str:
     return f"{tenant_id}:{definition_id}:{key}"
 
