@@ -319,7 +319,8 @@ class Bench:
         heads = all_items(
             self.observer_dynamodb.scan,
             TableName=self.settings.executions_table,
-            FilterExpression="contains(pk, :key) AND attribute_exists(doc)",
+            FilterExpression="contains(pk, :key) AND attribute_exists(#seq) AND attribute_exists(#state)",
+            ExpressionAttributeNames={"#seq": "seq", "#state": "state"},  # heads (results hold a doc too)
             ExpressionAttributeValues={":key": {"S": key}},
         )
         kept = (head_of(item) for item in heads)
