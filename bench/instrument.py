@@ -279,7 +279,7 @@ class Recorder:
         elapsed = time.perf_counter() - context.get("bench_started", time.perf_counter())
         cpu_started = time.thread_time()
         try:
-            self._account(component, service, per_wakeup, elapsed, http_response, parsed, model, context)
+            self._account(component, service, per_wakeup, elapsed, (http_response, parsed, model, context))
         finally:
             if per_wakeup:  # a client only wake-ups use: this is the wake-up's
                 self.local.hook_cpu += time.thread_time() - cpu_started
@@ -290,11 +290,9 @@ class Recorder:
         service: str,
         per_wakeup: bool,
         elapsed: float,
-        http_response: Any,
-        parsed: dict[str, Any],
-        model: Any,
-        context: dict[str, Any],
+        call: tuple[Any, dict[str, Any], Any, dict[str, Any]],
     ) -> None:
+        http_response, parsed, model, context = call
         if per_wakeup:
             self.local.aws_seconds += elapsed
             self.local.aws_calls += 1

@@ -9,23 +9,23 @@ from typing import Any
 from sedo import bootstrap
 from sedo.adapters.clock import FakeClock
 from sedo.domain.execution import history_in_head
-from sedo.domain.language import load_text
 from sedo.domain.timefmt import parse_ts
 
-DEFINITION = """
-id: three
-steps:
-  - {id: first, type: echo, message: one, next: pause}
-  - {id: pause, type: wait, seconds: 5, next: last}
-  - {id: last, type: echo, message: two, end: true}
-"""
+DEFINITION = {
+    "id": "three",
+    "steps": [
+        {"id": "first", "type": "echo", "message": "one", "next": "pause"},
+        {"id": "pause", "type": "wait", "seconds": 5, "next": "last"},
+        {"id": "last", "type": "echo", "message": "two", "end": True},
+    ],
+}
 
 
 def _world() -> tuple[Any, Any, Any, FakeClock]:
     clock = FakeClock()
     adapters = bootstrap.memory_adapters(clock)
     services = bootstrap.api_services(adapters)
-    services.definitions.create("t", load_text(DEFINITION))
+    services.definitions.create("t", DEFINITION)
     return adapters, services, bootstrap.processor(adapters), clock
 
 
@@ -75,7 +75,7 @@ def test_a_redelivered_last_message_writes_no_history_and_changes_nothing() -> N
 
 
 def test_cancelling_an_unstarted_execution_keeps_its_submission_in_its_history() -> None:
-    adapters, services, _, _ = _world()
+    _, services, _, _ = _world()
     execution_id = services.executions.start("t", "three", {})[0]["id"]
     services.executions.cancel("t", execution_id)
     shown = _types(services.executions.history("t", execution_id, 100, None).items)
