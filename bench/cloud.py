@@ -29,8 +29,10 @@ def work_of(bench: Bench, workload: Workload, run: dict[str, Any]) -> model.Work
     of the handler takes beyond its wake-ups (batch parsing, logging, the response)."""
     phase = run["phase"]
     log_ = bench.phases.get(phase, PhaseLog())
-    samples = [s.total for s in bench.samples if s.phase == phase]
+    handled = [s for s in bench.samples if s.phase == phase]
+    samples = [s.total for s in handled]
     overhead = max(0.0, sum(log_.invocations) - sum(samples)) / max(1, len(log_.invocations))
+    calls = bench.recorder.tally(phase, "processor").calls
     return model.Work(
         executions=len(run["ids"]),
         transitions=int(run["stepsEntered"]),
@@ -38,12 +40,14 @@ def work_of(bench: Bench, workload: Workload, run: dict[str, Any]) -> model.Work
         wake_up_seconds=sum(samples) / max(1, len(samples)),
         items=workload.items or 0,
         invocation_overhead_seconds=overhead,
+        cpu_seconds=sum(s.cpu for s in handled) / max(1, len(handled)),
+        requests_per_wake_up={op: n / max(1, len(handled)) for op, n in calls.items()},
     )
 
 
 def scale(bench: Bench, runs: list[tuple[Workload, dict[str, Any]]]) -> dict[str, Any]:
     """The results' ``scale`` object (bench/README.md, "Cloud model")."""
-    limits = model.Limits()
+    limits, latency = model.Limits(), model.AwsLatency()
     template = model.Template.from_defaults(pricing.template_defaults())
     vocabulary = model.Vocabulary(frozenset({TENANT}), frozenset(bench.definition_ids))
     roles = _roles(bench)
@@ -53,11 +57,14 @@ def scale(bench: Bench, runs: list[tuple[Workload, dict[str, Any]]]) -> dict[str
         tally = bench.recorder.tally(run["phase"])
         work = work_of(bench, workload, run)
         classes = model.classify(tally.partitions, tally.items, bench.recorder.tables, roles, vocabulary, work)
-        workloads[workload.name] = model.workload_scale(classes, tally.partitions, roles, work, template, limits)
+        workloads[workload.name] = model.workload_scale(
+            classes, tally.partitions, roles, work, template, limits, latency
+        )
         hottest[workload.name] = model.hottest_shared_key(classes)
     return {
         **model.overall(workloads, hottest),
         "limits": limits.as_dict(),
+        "awsLatency": latency.as_dict(),
         "sources": model.SOURCES,
         "template": template.as_dict(),
         "workloads": workloads,

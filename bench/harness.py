@@ -72,6 +72,7 @@ class WakeUpSample:
     invoke: float
     ended: float
     lateness: float | None = None
+    cpu: float = 0.0  # the processing thread's CPU time
 
 
 @dataclass
@@ -201,6 +202,7 @@ class Bench:
             invoke=report.timings.invoke,
             ended=time.monotonic(),
             lateness=report.lateness if committed else None,
+            cpu=max(0.0, report.timings.cpu - self.recorder.take_hook_cpu()),  # sedo's, not the recorder's
         )
         decision = report.decision
         with self.lock:
@@ -305,11 +307,13 @@ class Bench:
 
     def _child_steps(self, execution_id: str) -> int:
         """Steps entered by a map's or parallel's iterations, nested ones included (Step
-        Functions bills those too). One scan of the history table by key prefix: moto answers
+        Functions bills those too). A scan of the history table by key prefix (and one of the
+        executions table for the last segments the children's heads keep): moto answers
         every Query by walking the whole table, so a query per child would take hours at
         10,000 items (the scan is the observer's, outside the counted requests)."""
         from sedo.adapters.dynamodb import all_items
-        from sedo.domain.execution import STEP_STARTED, split_execution_id
+        from sedo.adapters.dynamodb.headdoc import head_of
+        from sedo.domain.execution import STEP_STARTED, history_in_head, split_execution_id
 
         _, _, key = split_execution_id(execution_id)
         pages = all_items(
@@ -318,7 +322,23 @@ class Bench:
             FilterExpression="begins_with(pk, :prefix)",
             ExpressionAttributeValues={":prefix": {"S": f"{TENANT}#{key}."}},
         )
-        return sum(1 for item in pages for e in json.loads(item["events"]["S"]) if e["type"] == STEP_STARTED)
+        written = sum(1 for item in pages for e in json.loads(item["events"]["S"]) if e["type"] == STEP_STARTED)
+        # a finished child's last segment stays in its head (history_in_head): one more scan
+        heads = all_items(
+            self.observer_dynamodb.scan,
+            TableName=self.settings.executions_table,
+            FilterExpression="contains(pk, :key) AND attribute_exists(#seq) AND attribute_exists(#state)",
+            ExpressionAttributeNames={"#seq": "seq", "#state": "state"},  # heads (results hold a doc too)
+            ExpressionAttributeValues={":key": {"S": key}},
+        )
+        kept = (head_of(item) for item in heads)
+        return written + sum(
+            1
+            for head in kept
+            if head.key.startswith(f"{key}.") and history_in_head(head)
+            for e in head.pending_events
+            if e["type"] == STEP_STARTED
+        )
 
     def verify(self, execution_ids: list[str], fans_out: bool = False) -> dict[str, Any]:
         """Every execution succeeded; its history says how many steps it entered; its head

@@ -201,6 +201,7 @@ class Tally:
 class _Local(threading.local):
     aws_seconds: float = 0.0
     aws_calls: int = 0
+    hook_cpu: float = 0.0  # this thread's CPU time in the recorder's own accounting
 
 
 class Recorder:
@@ -248,6 +249,12 @@ class Recorder:
         self.local.aws_seconds, self.local.aws_calls = 0.0, 0
         return taken
 
+    def take_hook_cpu(self) -> float:
+        """CPU seconds this thread spent accounting for ``per_wakeup`` clients' calls since the
+        last take: the bench's own work, to leave out of a wake-up's CPU time."""
+        taken, self.local.hook_cpu = self.local.hook_cpu, 0.0
+        return taken
+
     # -- accounting ---------------------------------------------------------------------
 
     def tally(self, phase: str, component: str | None = None) -> Tally:
@@ -270,6 +277,22 @@ class Recorder:
         **_: Any,
     ) -> None:
         elapsed = time.perf_counter() - context.get("bench_started", time.perf_counter())
+        cpu_started = time.thread_time()
+        try:
+            self._account(component, service, per_wakeup, elapsed, (http_response, parsed, model, context))
+        finally:
+            if per_wakeup:  # a client only wake-ups use: this is the wake-up's
+                self.local.hook_cpu += time.thread_time() - cpu_started
+
+    def _account(
+        self,
+        component: str,
+        service: str,
+        per_wakeup: bool,
+        elapsed: float,
+        call: tuple[Any, dict[str, Any], Any, dict[str, Any]],
+    ) -> None:
+        http_response, parsed, model, context = call
         if per_wakeup:
             self.local.aws_seconds += elapsed
             self.local.aws_calls += 1

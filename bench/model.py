@@ -27,6 +27,7 @@ the sharing set, a map item), one key of the class takes
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -60,12 +61,49 @@ class Limits:
         }
 
 
+@dataclass(frozen=True)
+class AwsLatency:
+    """What one request takes on AWS, seen from a Lambda function in the same Region: an
+    *assumption* (bench/README.md, "Cloud model"), since nothing here runs on AWS. moto over
+    local HTTP on a shared machine is slower than DynamoDB and SQS, and not in proportion, so
+    the modeled processor uses these per request instead of the emulator's times."""
+
+    dynamodb_item: float = 0.008  # GetItem, PutItem, UpdateItem, DeleteItem: "single-digit millisecond"
+    dynamodb_multi: float = 0.015  # BatchGetItem, BatchWriteItem, Query, Scan, transactions
+    sqs: float = 0.015  # SendMessage(Batch), DeleteMessage(Batch): typically 10-20 ms
+    lambda_invoke: float = 0.030  # a synchronous Invoke's round trip (the function's own time not included)
+    s3: float = 0.030  # GetObject, PutObject of small objects
+    other: float = 0.020
+    #: Lambda gives a function one vCPU at 1,769 MB and proportionally less below: CPU time
+    #: measured on one core here takes this / memory times as long there.
+    vcpu_memory_mb: int = 1769
+
+    def of(self, service: str, operation: str) -> float:
+        if service == "dynamodb":
+            single = operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+            return self.dynamodb_item if single else self.dynamodb_multi
+        return {"sqs": self.sqs, "lambda": self.lambda_invoke, "s3": self.s3}.get(service, self.other)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "dynamodbItemMs": self.dynamodb_item * 1000,
+            "dynamodbBatchOrQueryMs": self.dynamodb_multi * 1000,
+            "sqsMs": self.sqs * 1000,
+            "lambdaInvokeMs": self.lambda_invoke * 1000,
+            "s3Ms": self.s3 * 1000,
+            "otherMs": self.other * 1000,
+            "vcpuMemoryMb": self.vcpu_memory_mb,
+        }
+
+
 SOURCES = {
     "partition": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
     "item": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/burst-adaptive-capacity.html",
     "table": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html",
     "lambda": "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
     "esm": "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html",
+    "dynamodbLatency": "https://aws.amazon.com/dynamodb/",
+    "lambdaCpu": "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html",
 }
 
 # -- shapes and scopes ----------------------------------------------------------------------
@@ -133,6 +171,9 @@ class Work:
     wake_up_seconds: float  # measured: the mean time of one wake-up
     items: int = 0
     invocation_overhead_seconds: float = 0.0  # measured: handler time per invocation beyond its wake-ups
+    cpu_seconds: float = 0.0  # measured: the mean CPU time of one wake-up (its thread's)
+    #: measured: the processor's AWS requests per wake-up handled, by (service, operation)
+    requests_per_wake_up: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
 
 def _sharing(scope: str, values: int, work: Work) -> int:
@@ -338,6 +379,8 @@ class Template:
     batch_size: int
     timeout_seconds: float
     batching_window_seconds: float
+    memory_mb: int = 512
+    threads: int = 1  # wake-ups of one batch processed at once (ProcessorThreads)
 
     @classmethod
     def from_defaults(cls, defaults: Mapping[str, Any]) -> Template:
@@ -346,6 +389,8 @@ class Template:
             batch_size=int(defaults.get("BatchSize", 10)),
             timeout_seconds=float(defaults.get("ProcessorTimeoutSeconds", 30)),
             batching_window_seconds=float(defaults.get("MaxBatchingWindowSeconds", 0)),
+            memory_mb=int(defaults.get("ProcessorMemorySize", 512)),
+            threads=int(defaults.get("ProcessorThreads", 1)),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -354,23 +399,50 @@ class Template:
             "BatchSize": self.batch_size,
             "ProcessorTimeoutSeconds": self.timeout_seconds,
             "MaxBatchingWindowSeconds": self.batching_window_seconds,
+            "ProcessorMemorySize": self.memory_mb,
+            "ProcessorThreads": self.threads,
         }
 
 
 def invocation_seconds(template: Template, work: Work) -> float:
-    """One invocation of a full batch: its overhead plus BatchSize wake-ups, one after another."""
+    """On the emulator: one invocation of a full batch, its overhead plus BatchSize wake-ups
+    one after another, at the wake-up time measured here."""
     return work.invocation_overhead_seconds + template.batch_size * work.wake_up_seconds
 
 
-def processor_wake_ups_per_second(template: Template, work: Work, limits: Limits) -> float | None:
+def aws_io_seconds(work: Work, latency: AwsLatency) -> float:
+    """One wake-up's time waiting on AWS: its requests (measured) at the assumed latencies."""
+    return sum(n * latency.of(service, op) for (service, op), n in work.requests_per_wake_up.items())
+
+
+def aws_invocation_seconds(template: Template, work: Work, latency: AwsLatency) -> float:
+    """On AWS (modeled): one invocation of a full batch. CPU (measured here, slowed down by
+    the function's share of a vCPU) is one interpreter's, so a batch's CPU adds up whatever
+    the threads; the waits on AWS overlap across ``threads`` wake-ups at a time. The
+    invocation takes the longer of the two, plus its overhead (as CPU)."""
+    slowdown = max(1.0, latency.vcpu_memory_mb / max(1, template.memory_mb))
+    cpu = work.cpu_seconds * slowdown
+    threads = max(1, min(template.threads, template.batch_size))
+    chain = math.ceil(template.batch_size / threads) * (aws_io_seconds(work, latency) + cpu)
+    return work.invocation_overhead_seconds * slowdown + max(template.batch_size * cpu, chain)
+
+
+def _concurrency(template: Template, limits: Limits) -> int:
+    return min(template.max_concurrency, limits.esm_max_concurrency, limits.account_concurrency)
+
+
+def processor_wake_ups_per_second(
+    template: Template, work: Work, limits: Limits, latency: AwsLatency | None = None
+) -> float | None:
     """Wake-ups per second the event source mapping and Lambda run at the template's
     settings: concurrency x BatchSize / the time of an invocation of a full batch, where the
-    concurrency is MaximumConcurrency (at most the event source's and the account's limit)."""
-    seconds = invocation_seconds(template, work)
-    if seconds <= 0:
+    concurrency is MaximumConcurrency (at most the event source's and the account's limit).
+    With ``latency``, the invocation is modeled for AWS (:func:`aws_invocation_seconds`);
+    without, it is the emulator's (:func:`invocation_seconds`)."""
+    modeled = aws_invocation_seconds(template, work, latency) if latency else invocation_seconds(template, work)
+    if modeled <= 0:
         return None
-    concurrency = min(template.max_concurrency, limits.esm_max_concurrency, limits.account_concurrency)
-    return concurrency * template.batch_size / seconds
+    return _concurrency(template, limits) * template.batch_size / modeled
 
 
 def workload_scale(
@@ -380,20 +452,24 @@ def workload_scale(
     work: Work,
     template: Template,
     limits: Limits,
+    latency: AwsLatency | None = None,
 ) -> dict[str, Any]:
-    """One workload's modeled ceilings and its key classes."""
+    """One workload's modeled ceilings and its key classes. The processor's bound is modeled
+    for AWS when the work says what requests a wake-up makes (else the emulator's times)."""
     items = [i for c in classes for i in c.items]
     tenant = key_bound(classes, SHARED, limits)
     tenant_item = key_bound(items, SHARED, limits)
     per_execution = work.transitions / max(1, work.executions)
-    wake_ups = processor_wake_ups_per_second(template, work, limits)
+    latency = latency if latency is not None and work.requests_per_wake_up else None
+    wake_ups = processor_wake_ups_per_second(template, work, limits, latency)
+    on_emulator = processor_wake_ups_per_second(template, work, limits)
     transitions_per_wake_up = work.transitions / max(1, work.wake_ups)
     processor = wake_ups * transitions_per_wake_up if wake_ups is not None else None
     tables = table_bounds(partitions, roles, work, limits)
     deployment_keys = key_bound(classes, ("deployment",), limits)
     deployment = tightest(
         [
-            (processor, "processor concurrency (event source mapping x batch / wake-up time)"),
+            (processor, "processor concurrency (event source mapping x batch / invocation time)"),
             (tables.per_second, tables.by),
             (deployment_keys.per_second, deployment_keys.by),
         ],
@@ -412,9 +488,17 @@ def workload_scale(
         "deployment": {
             **deployment.as_dict(),
             "wakeUpMs": round(work.wake_up_seconds * 1000, 3),
+            "wakeUpCpuMs": round(work.cpu_seconds * 1000, 3),
             "invocationOverheadMs": round(work.invocation_overhead_seconds * 1000, 3),
             "invocationMs": round(invocation_seconds(template, work) * 1000, 3),
             "batchFitsTimeout": invocation_seconds(template, work) < template.timeout_seconds,
+            "modeledFor": "aws" if latency is not None else "emulator",
+            "awsIoMsPerWakeUp": round(aws_io_seconds(work, latency) * 1000, 3) if latency else None,
+            "awsInvocationMs": round(aws_invocation_seconds(template, work, latency) * 1000, 3) if latency else None,
+            "requestsPerWakeUp": {
+                f"{sv}:{op}": round(n, 3) for (sv, op), n in sorted(work.requests_per_wake_up.items())
+            },
+            "processorWakeUpsPerSecondOnEmulator": _round(on_emulator),
             "processorWakeUpsPerSecond": _round(wake_ups),
             "transitionsPerWakeUp": round(transitions_per_wake_up, 3),
             "processorTransitionsPerSecond": _round(processor),

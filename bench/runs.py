@@ -210,16 +210,16 @@ def ceiling_run(
             )
         except ddb.exceptions.ConditionalCheckFailedException:
             return  # a redelivery: like sedo, ack and stop
-        ddb.put_item(
-            TableName=history,
-            Item={
-                "pk": {"S": f"{tenant}#{key}"},
-                "sk": {"N": str(seq + 1)},
-                "seq": {"N": str(seq + 1)},
-                "events": {"S": history_filler},
-            },
-        )
-        if seq + 1 < hops:
+        if seq + 1 < hops:  # like sedo: an execution's last segment stays in its head
+            ddb.put_item(
+                TableName=history,
+                Item={
+                    "pk": {"S": f"{tenant}#{key}"},
+                    "sk": {"N": str(seq + 1)},
+                    "seq": {"N": str(seq + 1)},
+                    "events": {"S": history_filler},
+                },
+            )
             sqs.send_message_batch(
                 QueueUrl=queue_url, Entries=[{"Id": "0", "MessageBody": message(key, seq + 1, hops)}]
             )

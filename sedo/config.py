@@ -67,6 +67,8 @@ class Settings:
     retention_days: int = 0
     #: The execution queue's redrive threshold (template.yaml MaxReceiveCount).
     max_receive_count: int | None = None
+    #: Executions of one SQS batch the processor handles at once (template.yaml ProcessorThreads).
+    processor_threads: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -103,6 +105,7 @@ class Settings:
             sweep_seconds=int(_env("SEDO_SWEEP_SECONDS", "30") or 30),
             retention_days=int(_env("SEDO_RETENTION_DAYS", "0") or 0),
             max_receive_count=int(n) if (n := _env("SEDO_MAX_RECEIVE_COUNT")) else None,
+            processor_threads=max(1, int(_env("SEDO_PROCESSOR_THREADS", "1") or 1)),
         )
 
 

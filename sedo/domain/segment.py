@@ -84,7 +84,9 @@ class Segment:
         invoker: Invoker | None = None,
     ) -> None:
         self.original_seq = head.seq
-        self.head = replace(head, stash=dict(head.stash), outbox=[], pending_events=[])
+        # events never written apart (ex.history_in_head) go into this segment's history item
+        carried = [dict(e) for e in head.pending_events] if ex.history_in_head(head) else []
+        self.head = replace(head, stash=dict(head.stash), outbox=[], pending_events=carried)
         self.now = now
         self.ts = format_ts(now)
         self.budget = budget
@@ -101,7 +103,7 @@ class Segment:
         self._stash_costs = {k: payloads.position_cost(v) + len(k) + 4 for k, v in self.head.stash.items()}
         self._stash_cost = sum(self._stash_costs.values())
         self._base_cost = payloads.head_cost_without_stash(self.head)
-        self._events_cost = 0
+        self._events_cost = sum(payloads.event_cost(e) for e in carried)
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -203,7 +205,7 @@ class Segment:
             if wake.kind in liveness.LASTING_KINDS:
                 head.timers = [t for t in head.timers if t.get("kind") != wake.kind] + [body]
         for event in head.pending_events:
-            event["seq"] = head.seq
+            event.setdefault("seq", head.seq)  # carried events keep the seq that emitted them
         self._schedule()
         return Commit(head=head, expected_seq=self.original_seq, logs=self.logs)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from sedo import bootstrap
 from sedo.config import Settings
+from sedo.entrypoints import batch
 from sedo.service_layer.processing import PoisonMessage, WakeUpProcessor
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -53,9 +55,14 @@ def throttled(exc: BaseException) -> bool:
     return False
 
 
-def make_handler(wakeups: WakeUpProcessor, logger: Any, max_receive_count: int | None = None) -> Handler:
+def make_handler(
+    wakeups: WakeUpProcessor, logger: Any, max_receive_count: int | None = None, threads: int = 1
+) -> Handler:
     """``max_receive_count``: the queue's redrive threshold; a record failing on its last receive
-    marks its execution failed (States.Runtime) before it goes to the DLQ."""
+    marks its execution failed (States.Runtime) before it goes to the DLQ. ``threads`` above 1:
+    a batch's executions are processed that many at a time (sedo/entrypoints/batch.py), each
+    execution's records in order."""
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sedo-wake") if threads > 1 else None
 
     def record_handler(record: SQSRecord) -> str:
         try:
@@ -93,7 +100,15 @@ def make_handler(wakeups: WakeUpProcessor, logger: Any, max_receive_count: int |
         logger.warning("throttled; the wake-up is retried shortly", extra={"kind": body.get("kind"), "error": str(exc)})
         return "throttled"
 
+    def failed(record: SQSRecord, exc: BaseException) -> None:
+        logger.warning(
+            "wake-up failed; SQS delivers it again", extra={"messageId": record.message_id, "error": str(exc)}
+        )
+
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        records = event.get("Records") or []
+        if pool is not None and len(records) > 1:
+            return batch.process_concurrently(records, record_handler, pool, failed)
         response = process_partial_response(
             event=event,
             record_handler=record_handler,
@@ -112,4 +127,4 @@ def handler_from_env() -> Handler:
     settings = Settings.from_env()
     logger = Logger(service=settings.service_name, level=settings.log_level)
     wakeups = bootstrap.processor(bootstrap.aws_adapters(settings), settings, logger)
-    return make_handler(wakeups, logger, settings.max_receive_count)
+    return make_handler(wakeups, logger, settings.max_receive_count, settings.processor_threads)

@@ -156,10 +156,10 @@ class IterationService:
         for start in range(0, len(created), PUT_CHUNK):
             self._within(deadline)
             self.store.put_children(created[start : start + PUT_CHUNK])
-        # Created before a crash but not started: their history and start again (harmless twice).
+        # Created before a crash but not started: their start again (harmless twice). Their
+        # ExecutionSubmitted stays in the head until the first segment (history_in_head).
         waiting = created + [h for h in existing.values() if h.seq == 0 and h.state == SUBMITTED]
         waiting.sort(key=lambda h: h.index or 0)
-        self.executions.put_histories([h for h in waiting if h.pending_events])
         return waiting
 
     @staticmethod
@@ -234,9 +234,7 @@ class IterationService:
         if self.store.is_closed(tenant_id, parent_key, instance, index):
             # The step ended (cancel, failure, timeout) since the sibling finished, and its sweep
             # may have paged past this index already: the child must not run.
-            if child.pending_events:
-                self.executions.put_history(child)  # its ExecutionSubmitted, then the cancel
-            self._cancel(child)
+            self._cancel(child)  # its history: its ExecutionSubmitted, then the cancel
             return
         flush(child, self.executions, self.queue)
 

@@ -13,7 +13,8 @@ What a :class:`WakeReport` holds:
   wake-up never reached the engine (fan-out, sweep, missing execution, poison);
 - ``timings`` (seconds): ``total`` (the whole ``process`` call), ``engine`` (inside
   ``advance``, minus synchronous invokes: pure compute) and ``invoke`` (inside the
-  invoker, when it is a :class:`TimedInvoker`; compose one into the adapters to get it);
+  invoker, when it is a :class:`TimedInvoker`; compose one into the adapters to get it) and
+  ``cpu`` (the processing thread's CPU time, ``time.thread_time``);
 - ``lateness`` (seconds): for a ``timer`` wake-up the engine committed on, the clock
   when it ran minus the timer's due time; None otherwise.
 
@@ -44,6 +45,9 @@ class WakeTimings:
     total: float
     engine: float
     invoke: float
+    #: CPU time of the processing thread (``time.thread_time``): what the wake-up computed
+    #: itself, without the time it waited on AWS or another thread held the interpreter.
+    cpu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def observed(process: Callable[Concatenate[S, Any, P], str]) -> Callable[Concate
             return process(self, body, *args, **kwargs)
         trace = _Trace()
         token = _current.set(trace)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         result, error = ERROR, None
         try:
             result = process(self, body, *args, **kwargs)
@@ -103,7 +107,7 @@ def observed(process: Callable[Concatenate[S, Any, P], str]) -> Callable[Concate
             error = exc
             raise
         finally:
-            total = time.perf_counter() - started
+            total, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
             _current.reset(token)
             kind = body.get("kind") if isinstance(body, dict) else None
             observer.wake_up(
@@ -112,7 +116,7 @@ def observed(process: Callable[Concatenate[S, Any, P], str]) -> Callable[Concate
                     kind="?" if kind is None else str(kind),
                     result=result,
                     decision=trace.decision,
-                    timings=WakeTimings(total, max(0.0, trace.engine - trace.invoke), trace.invoke),
+                    timings=WakeTimings(total, max(0.0, trace.engine - trace.invoke), trace.invoke, cpu),
                     lateness=trace.lateness,
                     error=error,
                 )

@@ -22,6 +22,7 @@ from sedo.domain import liveness
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.timefmt import parse_ts
+from sedo.service_layer.flush import put_history
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationStore, Queue
 
 log = logging.getLogger("sedo.sweeper")
@@ -138,8 +139,7 @@ class Sweeper:
         if overdue:
             report.resent += len(overdue)
             report.executions.append(head.id)
-            if head.pending_events:
-                self.executions.put_history(head)  # a crash may have cut the flush short
+            put_history(head, self.executions)  # a crash may have cut the flush short
         report.armed += len(plan.send) - len(overdue)
         return plan, send
 

@@ -25,6 +25,7 @@ import boto3
 import pytest
 
 from sedo.adapters.dynamodb.common import execution_key
+from sedo.adapters.dynamodb.headdoc import doc_value, document_of
 from sedo.domain.execution import split_execution_id
 from sedo.entrypoints.local.esm import to_lambda_event
 from tests.deploy import apigw, cfn
@@ -316,10 +317,10 @@ def test_sweeper_resends_the_lost_wake_up_of_an_overdue_execution(
         "Item"
     ]
     assert "dueShard" in item and int(item["dueAt"]["N"]) > time.time(), item  # not overdue yet
-    document = json.loads(item["doc"]["S"])
+    document = document_of(item)
     hour_ago = int(time.time()) - 3600
     document["due_from"], document["due_at"] = hour_ago, hour_ago + 180
-    item["doc"] = {"S": json.dumps(document)}
+    item["doc"] = doc_value(document)
     item["dueAt"] = {"N": str(hour_ago + 180)}
     dynamodb.put_item(TableName=settings.executions_table, Item=item)
 

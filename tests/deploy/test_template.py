@@ -279,6 +279,7 @@ def test_parameters_and_outputs_later_work_relies_on() -> None:
         "BatchSize",
         "MaxBatchingWindowSeconds",
         "ProcessorMaxConcurrency",
+        "ProcessorThreads",
         "SweepRate",
         "SweepGraceSeconds",
         "RetentionDays",

@@ -494,7 +494,7 @@ def test_an_iteration_started_while_the_sweep_runs_is_cancelled_before_it_runs(h
 
 
 def events_of_child(harness: Harness, child: Any) -> list[dict[str, Any]]:
-    return list(harness.adapters.executions.history(T, child.key, 1000, None).items)
+    return list(harness.services.executions.history(T, child.id, 1000, None).items)
 
 
 APPROVALS = """

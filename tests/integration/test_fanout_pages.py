@@ -81,7 +81,7 @@ def assert_every_child_ran_once(harness: Harness, execution_id: str, key: str, i
     assert [c.index for c in children] == list(range(items))
     assert all(c.state == "ExecutionSucceeded" for c in children)
     for child in children[::every]:
-        events = list(harness.adapters.executions.history(T, child.key, 1000, None).items)
+        events = list(harness.services.executions.history(T, child.id, 1000, None).items)
         assert [e["id"] for e in events] == list(range(1, len(events) + 1))
         types = Counter(e["type"] for e in events)
         assert types["ExecutionSubmitted"] == types["ExecutionStarted"] == types["ExecutionSucceeded"] == 1

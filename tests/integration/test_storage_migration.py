@@ -11,9 +11,9 @@ import pytest
 
 from sedo.adapters.aws import client
 from sedo.adapters.dynamodb import all_items, layout
+from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.adapters.dynamodb.migrate import classify
 from sedo.config import Settings
-from sedo.domain.execution import Execution
 from sedo.domain.language import load_text
 from sedo.entrypoints.cli import main
 from tests.integration.test_storage_layout import MAP, QUICK, drop_timers
@@ -35,7 +35,7 @@ def old_item(item: dict[str, Any]) -> dict[str, Any] | None:
     pk, sk = item["pk"]["S"], item["sk"]["S"]
     s = layout.s
     if sk == layout.HEAD_SK:
-        head = Execution.from_document(json.loads(item["doc"]["S"]))
+        head = head_of(item)
         rest = {k: v for k, v in item.items() if k not in ("pk", "sk")}
         if head.parent_key is None:
             return {**rest, "pk": s(head.tenant_id), "sk": s(head.key), "dpk": s(f"{T}#{head.definition_id}")}

@@ -282,3 +282,47 @@ def test_every_key_of_the_storage_layout_has_the_scope_it_is_meant_to_share() ->
         assert scope(item) == "execution"
     shards = {layout.bucket_key("acme", key, 3, layout.bucket_of(i))["pk"]["S"] for i in range(layout.FAN_SHARDS)}
     assert len(shards) == layout.FAN_SHARDS  # consecutive items: one partition each
+
+
+# -- the processor modeled for AWS -------------------------------------------------------------
+
+
+def test_aws_invocations_take_the_assumed_latency_per_request_and_cpu_scaled_by_memory() -> None:
+    latency = model.AwsLatency()
+    requests = {("dynamodb", "GetItem"): 1.0, ("dynamodb", "PutItem"): 2.0, ("sqs", "SendMessageBatch"): 1.0}
+    work = model.Work(
+        executions=10,
+        transitions=30,
+        wake_ups=20,
+        wake_up_seconds=0.2,  # the emulator's: not used for AWS
+        cpu_seconds=0.002,
+        requests_per_wake_up=requests,
+    )
+    assert model.aws_io_seconds(work, latency) == pytest.approx(3 * 0.008 + 0.015)
+    at_one_vcpu = model.Template(10, 10, 30, 0, memory_mb=1769)
+    assert model.aws_invocation_seconds(at_one_vcpu, work, latency) == pytest.approx(10 * (0.039 + 0.002))
+    half = model.Template(10, 10, 30, 0, memory_mb=884)  # half a vCPU: CPU takes twice as long
+    assert model.aws_invocation_seconds(half, work, latency) == pytest.approx(10 * (0.039 + 0.002 * 1769 / 884))
+    threaded = model.Template(10, 10, 30, 0, memory_mb=1769, threads=5)  # waits overlap, CPU does not
+    assert model.aws_invocation_seconds(threaded, work, latency) == pytest.approx(max(10 * 0.002, 2 * 0.041))
+    cpu_bound = model.Work(10, 30, 20, 0.2, cpu_seconds=0.05, requests_per_wake_up=requests)
+    assert model.aws_invocation_seconds(threaded, cpu_bound, latency) == pytest.approx(10 * 0.05)
+    assert model.processor_wake_ups_per_second(at_one_vcpu, work, model.Limits(), latency) == pytest.approx(
+        10 * 10 / 0.41
+    )
+
+
+def test_the_deployment_bound_is_modeled_for_aws_when_the_requests_are_known() -> None:
+    template = model.Template(100, 10, 30, 0, memory_mb=1769)
+    requests = {("dynamodb", "GetItem"): 1.0, ("dynamodb", "PutItem"): 2.0}
+    work = model.Work(10, 30, 20, wake_up_seconds=0.1, cpu_seconds=0.001, requests_per_wake_up=requests)
+    partitions = {(EXECUTIONS.name, "", "acme"): Load(wcu=30, rcu=10)}
+    args = (classes(partitions, work), partitions, ROLES, work, template, model.Limits())
+    aws = model.workload_scale(*args, model.AwsLatency())["deployment"]
+    assert aws["modeledFor"] == "aws"
+    assert aws["awsIoMsPerWakeUp"] == pytest.approx(24)
+    assert aws["processorWakeUpsPerSecond"] == pytest.approx(100 * 10 / 0.25, rel=1e-3)
+    assert aws["processorWakeUpsPerSecondOnEmulator"] == pytest.approx(100 * 10 / 1.0)
+    emulator = model.workload_scale(*args)["deployment"]
+    assert emulator["modeledFor"] == "emulator"
+    assert emulator["processorWakeUpsPerSecond"] == emulator["processorWakeUpsPerSecondOnEmulator"]

@@ -221,7 +221,7 @@ def test_any_delivery_schedule_ends_every_execution_exactly_once(schedule: list[
         execution = world.api.executions.get("t", execution_id)
         assert execution["state"] == SUCCEEDED
         key = execution_id.split(":")[2]
-        events = store.events("t", key)
+        events = list(world.api.executions.history("t", execution_id, 10_000, None).items)
         assert [e["id"] for e in events] == list(range(1, len(EXPECTED_TYPES) + 1))
         assert [e["type"] for e in events] == EXPECTED_TYPES
         # exactly one commit per transition: start + 2 timers ... never more

@@ -228,7 +228,7 @@ def test_a_sweep_sends_in_full_batches_across_shards_with_delays_from_when_they_
 
 def test_a_stored_head_leaves_out_its_empty_fields_and_reads_back_the_same() -> None:
     decision, _ = waiting(YEAR)
-    document = decision.head.to_document()
+    document = decision.head.compact_document()
     assert "parent_key" not in document and "error" not in document and "timers" not in document
     assert document["seq"] == 1 and document["outbox"]
     assert Execution.from_document(document) == decision.head

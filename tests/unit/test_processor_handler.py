@@ -78,3 +78,68 @@ def test_a_record_failing_on_its_last_receive_fails_its_execution() -> None:
     assert handler(_event(broken, receives=3), None)["batchItemFailures"] == [{"itemIdentifier": "m1"}]
     head = adapters.executions.get(T, key)
     assert head.state == "ExecutionFailed" and head.error == "States.Runtime" and "last receive" in head.cause
+
+
+# -- a batch on threads ---------------------------------------------------------------------------
+
+
+def _records(bodies: list[Any]) -> dict[str, Any]:
+    one = _event({})["Records"][0]
+    return {
+        "Records": [
+            {**one, "messageId": f"m{i}", "body": body if isinstance(body, str) else json.dumps(body)}
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_groups_keep_one_executions_records_together_in_batch_order() -> None:
+    from sedo.entrypoints.batch import groups
+
+    bodies = [
+        {"tenantId": "t", "key": "a", "n": 1},
+        {"tenantId": "t", "key": "b"},
+        "not json",
+        {"tenantId": "t", "key": "a", "n": 2},
+    ]
+    grouped = groups(_records(bodies)["Records"])
+    assert [[r["messageId"] for r in g] for g in grouped] == [["m0", "m3"], ["m1"], ["m2"]]
+
+
+def test_a_threaded_handler_runs_executions_side_by_side_in_order_and_reports_failures() -> None:
+    import threading
+    import time
+
+    seen: list[tuple[str, int]] = []
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def process(body: dict[str, Any], receives: int) -> str:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # waits as on AWS: the other executions run meanwhile
+        with lock:
+            running[0] -= 1
+            seen.append((body["key"], body["n"]))
+        if body["key"] == "bad":
+            raise RuntimeError("boom")
+        return "committed"
+
+    _, processor, _ = _world()
+    processor.process = process  # the store waits as on AWS
+    handler = make_handler(processor, logging.getLogger("test"), threads=4)
+    bodies = [{"tenantId": "t", "key": k, "n": n} for n in range(3) for k in ("a", "b", "bad")]
+    result = handler(_records(bodies), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in (2, 5, 8)]}
+    assert most[0] >= 2  # executions at once
+    for key in ("a", "b", "bad"):
+        assert [n for k, n in seen if k == key] == [0, 1, 2]  # each execution's records in order
+
+
+def test_a_threaded_handler_handles_poison_like_the_sequential_one(caplog: Any) -> None:
+    adapters, processor, _ = _world()
+    start = adapters.queue.sent.pop()
+    handler = make_handler(processor, logging.getLogger("test"), threads=4)
+    result = handler(_records([start, "not json"]), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}

@@ -27,6 +27,7 @@ from sedo.adapters.dynamodb.common import (
     execution_key,
     put_once,
 )
+from sedo.adapters.dynamodb.headdoc import doc_value, head_of
 from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain import liveness
 from sedo.domain.execution import SUBMITTED, Execution
@@ -68,7 +69,7 @@ class DynamoExecutionStore:
 
     @staticmethod
     def _head(item: dict[str, Any]) -> Execution:
-        return Execution.from_document(json.loads(item["doc"]["S"]))
+        return head_of(item)
 
     def create(self, head: Execution) -> bool:
         self._put_index(head, create=True)
@@ -261,7 +262,7 @@ def head_item(head: Execution) -> dict[str, Any]:
         **execution_key(head.tenant_id, head.key),
         "seq": _n(head.seq),
         "state": _s(head.state),
-        "doc": _s(json.dumps(head.to_document(), separators=(",", ":"))),
+        "doc": doc_value(head.compact_document()),
     }
     if head.due_at is not None and not head.finished:  # the sweepers' index (sparse)
         item["dueShard"] = _s(liveness.shard_of(head.tenant_id, head.key))

@@ -12,6 +12,7 @@ from typing import Any
 from sedo.adapters.dynamodb import layout
 from sedo.adapters.dynamodb.common import _n, _s, all_items, batch_get, batch_write, conditional, execution_key
 from sedo.adapters.dynamodb.executions import child_index_item, head_item
+from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain.execution import Execution
 from sedo.domain.iterations import child_key
@@ -317,7 +318,7 @@ class DynamoIterationStore:
 
     def existing_children(self, tenant_id: str, keys: Sequence[str]) -> dict[str, Execution]:
         items = batch_get(self.client, self.table, [execution_key(tenant_id, key) for key in keys])
-        heads = (Execution.from_document(json.loads(item["doc"]["S"])) for item in items)
+        heads = (head_of(item) for item in items)
         return {head.key: head for head in heads}
 
     def put_children(self, heads: Sequence[Execution]) -> None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
-import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from sedo.adapters.dynamodb import layout
 from sedo.adapters.dynamodb.common import BY_DEFINITION_INDEX, _s, all_items, batch_get
+from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.domain.errors import BadRequest
 from sedo.domain.execution import Execution
 from sedo.domain.iterations import child_key
@@ -157,7 +157,7 @@ class Listing:
 
     def heads(self, tenant_id: str, keys: list[str]) -> dict[str, Execution]:
         items = batch_get(self.client, self.table, [layout.head_key(tenant_id, k) for k in keys])
-        found = (Execution.from_document(json.loads(item["doc"]["S"])) for item in items)
+        found = (head_of(item) for item in items)
         return {head.key: head for head in found}
 
     def _fill(

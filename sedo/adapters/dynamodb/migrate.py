@@ -19,7 +19,6 @@ Copies are plain puts of items derived from the old ones, so it can be run again
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from typing import Any
 from sedo.adapters.dynamodb import layout
 from sedo.adapters.dynamodb.common import all_items, batch_write
 from sedo.adapters.dynamodb.executions import child_index_item, head_item
-from sedo.domain.execution import Execution
+from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.domain.iterations import child_key
 
 _CHILD = re.compile(r"^\d{10}\.\d{6}$")
@@ -85,7 +84,7 @@ def copies(kind: str, item: dict[str, Any]) -> list[dict[str, Any]]:
     """The items of today's layout an old item becomes."""
     pk, sk = item["pk"]["S"], item["sk"]["S"]
     if kind in ("head", "child"):
-        head = Execution.from_document(json.loads(item["doc"]["S"]))
+        head = head_of(item)
         new = {**head_item(head), **_kept(item)}
         if kind == "child":
             return [child_index_item(head), new]
@@ -110,11 +109,7 @@ def copies(kind: str, item: dict[str, Any]) -> list[dict[str, Any]]:
 
 def unfinished(client: Any, table: str) -> list[str]:
     """The ids of the old layout's executions that have not finished."""
-    heads = (
-        Execution.from_document(json.loads(item["doc"]["S"]))
-        for kind, item in old_items(client, table)
-        if kind in ("head", "child")
-    )
+    heads = (head_of(item) for kind, item in old_items(client, table) if kind in ("head", "child"))
     return [head.id for head in heads if not head.finished]
 
 
