@@ -126,8 +126,8 @@ def test_migration_refuses_while_an_old_execution_runs_and_writes_nothing(
     waiting, _ = harness.services.executions.start(T, "waiter", {})
     harness.drain(deliver=drop_timers)  # it waits
     to_old_layout(stack)
-    stored = sorted(json.dumps(i, sort_keys=True) for i in scan(stack))
+    stored = sorted(json.dumps(i, sort_keys=True, default=repr) for i in scan(stack))
     assert migrate(monkeypatch, stack) == 1
     message = " ".join(capsys.readouterr().err.split())
     assert "have not finished" in message and waiting["id"] in message and "nothing was written" in message
-    assert sorted(json.dumps(i, sort_keys=True) for i in scan(stack)) == stored
+    assert sorted(json.dumps(i, sort_keys=True, default=repr) for i in scan(stack)) == stored
