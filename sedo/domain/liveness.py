@@ -131,7 +131,10 @@ def due_at(
             moments.append(_epoch(due) + grace)
     if fan_in:
         moments.append(decided_at + FAN_IN_RECHECK_SECONDS)
-    return _round_up(min(moments), resolution) if moments else None
+    # never due by the decision itself: a sweep's mark (visit) is from a run that started
+    # before, so an entry due by it is one that run saw (a reach shorter than the arm lead
+    # would put a deferred timer's moment in the past)
+    return _round_up(max(min(moments), decided_at + resolution), resolution) if moments else None
 
 
 def live_messages(outbox: list[dict[str, Any]], timers: list[dict[str, Any]]) -> list[dict[str, Any]]:
