@@ -212,11 +212,11 @@ class _TimingOut:
         self.processor = processor
         self.left = records
 
-    def process(self, body: Any, receive_count: int = 2) -> str:
+    def process(self, body: Any, receive_count: int = 2, message_id: str | None = None) -> str:
         if self.left <= 0:
             raise FunctionTimedOut(f"the function timed out; {self.left} records left unprocessed")
         self.left -= 1
-        return self.processor.process(body, receive_count)
+        return self.processor.process(body, receive_count, message_id)
 
 
 def _quiet_logger() -> Any:

@@ -163,8 +163,10 @@ class Execution:
     #: Messages the last transition must send, and its history events (flushed after commit).
     outbox: list[dict[str, Any]] = field(default_factory=list)
     pending_events: list[dict[str, Any]] = field(default_factory=list)
-    #: ``mid`` of the message whose processing produced this head.
+    #: ``mid`` of the message whose processing produced this head; and the SQS message id
+    #: of that delivery (an older receipt of the same SQS message must re-flush too).
     produced_by: str | None = None
+    produced_by_message: str | None = None
     #: Timer messages that outlive the commit that sent them (the execution's and the
     #: current step attempt's timeouts): kept so a sweeper can re-send them (liveness.py).
     timers: list[dict[str, Any]] = field(default_factory=list)

@@ -74,7 +74,7 @@ def make_handler(
         earlier = int(body.get("throttled", 0) or 0) if isinstance(body, dict) else 0
         receives = int(record.attributes.approximate_receive_count or 2) + earlier
         try:
-            return wakeups.process(body, receives)
+            return wakeups.process(body, receives, record.message_id)
         except Exception as exc:
             if throttled(exc) and isinstance(body, dict):
                 return _retry_later(body, exc)

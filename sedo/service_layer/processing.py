@@ -108,11 +108,13 @@ class WakeUpProcessor:
         return definition
 
     @observed
-    def process(self, body: Any, receive_count: int = 2) -> Processed:
+    def process(self, body: Any, receive_count: int = 2, message_id: str | None = None) -> Processed:
         """Apply one wake-up. ``receive_count`` is SQS's ApproximateReceiveCount: only a
         message received again (its first processing may have crashed after the commit)
         re-flushes the head's outbox; a duplicate *send* arrives with count 1 and is
-        simply stale, so duplicates never multiply."""
+        simply stale, so duplicates never multiply. ``message_id`` is SQS's: an older receipt
+        of the very SQS message that produced the head re-flushes too (its delete may remove
+        the message whose later receive committed and failed to flush)."""
         try:
             wake = WakeUp.from_body(body)
         except ValueError as exc:
@@ -120,6 +122,7 @@ class WakeUpProcessor:
         delivery = _Delivery(
             wake,
             receive_count,
+            message_id,
             {"tenantId": wake.tenant_id, "executionKey": wake.key, "seq": wake.seq, "kind": wake.kind},
         )
         return self._handlers.get(wake.kind, self.on_engine_wakeup)(delivery)
@@ -190,7 +193,8 @@ class WakeUpProcessor:
         wake = self._resolved(delivery.wake, head, claims)
         decision = self.decide(definition, hydrated, wake)
         if isinstance(decision, Stale):
-            if decision.reflush and delivery.receive_count > 1:
+            same_message = delivery.message_id is not None and delivery.message_id == head.produced_by_message
+            if decision.reflush and (delivery.receive_count > 1 or same_message):
                 self.log.info("redelivered producer of the head; re-flushing its outbox", extra=context)
                 self._after_commit(head, None)
                 return Processed.REFLUSHED
@@ -201,6 +205,7 @@ class WakeUpProcessor:
             self.log.debug("timer re-armed", extra={**context, "delay": decision.message.delay})
             return Processed.REARMED
         stored = self._stored(decision, head, claims, context)
+        stored.produced_by_message = delivery.message_id
         if not self.executions.commit(stored, decision.expected_seq):
             current = self.executions.get(head.tenant_id, head.key)
             if current is not None and current.produced_by == delivery.wake.mid:
@@ -224,6 +229,7 @@ class WakeUpProcessor:
         execution back as it was, waiting for what it waited for (sedo/domain/deadletters.py)."""
         commit = deadletters.revive(head, delivery.wake, self.clock.now(), self.budget)
         assert commit is not None
+        commit.head.produced_by_message = delivery.message_id
         if not self.executions.commit(commit.head, commit.expected_seq):
             self.log.info("another worker changed the execution first; dropped", extra=delivery.context)
             return Processed.CONFLICT
@@ -318,4 +324,5 @@ class _Delivery:
 
     wake: WakeUp
     receive_count: int
+    message_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)

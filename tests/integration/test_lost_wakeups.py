@@ -89,12 +89,18 @@ steps:
 """
 
 
-def test_a_callback_completion_whose_message_is_lost_is_resent(stack: Settings) -> None:
+def _at_callback(stack: Settings, text: str) -> tuple[Harness, str, str]:
+    """A harness, an execution of ``text`` waiting at its callback, and the task token."""
     harness = _harness(stack)
-    harness.services.definitions.create(T, load_text(ASK))
-    execution_id = harness.services.executions.start(T, "ask", {})[0]["id"]
-    harness.drain()
-    token = harness.services.executions.get(T, execution_id)["awaiting"]["taskToken"]
+    document = load_text(text)
+    harness.services.definitions.create(T, document)
+    execution_id = harness.services.executions.start(T, str(document["id"]), {})[0]["id"]
+    harness.drain()  # to the callback (timers an hour or more away are the sweeper's)
+    return harness, execution_id, harness.services.executions.get(T, execution_id)["awaiting"]["taskToken"]
+
+
+def test_a_callback_completion_whose_message_is_lost_is_resent(stack: Settings) -> None:
+    harness, execution_id, token = _at_callback(stack, ASK)
     answer = {"approved": True, "note": "n" * 5000}  # kept apart: the head records a reference
     harness.services.executions.signal(T, execution_id, "approve", "complete", token, {"output": answer})  # type: ignore[arg-type]
     [message] = harness.receive()
@@ -118,11 +124,7 @@ steps:
 
 
 def test_a_callback_call_recorded_while_a_wake_up_commits_does_not_drop_that_wake_up(stack: Settings) -> None:
-    harness = _harness(stack)
-    harness.services.definitions.create(T, load_text(BEAT))
-    execution_id = harness.services.executions.start(T, "beat", {})[0]["id"]
-    harness.drain()  # to the callback; its heartbeat deadline, an hour away, is the sweeper's
-    token = harness.services.executions.get(T, execution_id)["awaiting"]["taskToken"]
+    harness, execution_id, token = _at_callback(stack, BEAT)
     signal = harness.services.executions.signal
     signal(T, execution_id, "approve", "complete", token, {"output": {"ok": True}})  # type: ignore[arg-type]
     store = harness.processor.executions
