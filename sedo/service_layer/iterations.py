@@ -38,6 +38,7 @@ from sedo.domain.iterations import (
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.flush import flush
+from sedo.service_layer.itemsource import S3MapPorts, S3Maps, fan_in, uses_s3
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationCounter, IterationStore, Queue
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class IterationService:
         queue: Queue,
         clock: Clock,
         payloads: PayloadService | None = None,
+        s3: S3MapPorts | None = None,
     ) -> None:
         self.store = store
         self.executions = executions
@@ -82,10 +84,12 @@ class IterationService:
         self.clock = clock
         #: Keeps a child's large input apart from its head (the claim check).
         self.payloads = payloads
+        #: Maps whose items or results are in S3 (sedo/service_layer/itemsource.py).
+        self.s3maps = S3Maps(s3, store, queue, payloads) if s3 is not None else None
 
     # -- fan-out ------------------------------------------------------------------
 
-    def start(self, parent: Execution, definition: Definition, after: int = 0) -> None:
+    def start(self, parent: Execution, definition: Definition, after: int = 0, cursor: Any = None) -> None:
         """One page of the start: the iterations ``start_page(total, concurrency, after)``.
 
         The first page (``after`` 0) also stores the counter and the inputs (idempotent). A
@@ -93,13 +97,34 @@ class IterationService:
         write the same page at once; it reads which heads exist (a redelivered page may have
         written and started some) and batch-writes only the missing ones, so no head that may
         have started is overwritten. Then their history, their start messages and the next
-        page's cursor go out, batched, and the page is marked done."""
+        page's cursor go out, batched, and the page is marked done.
+
+        A map over S3 first indexes its item source (``cursor``: where the indexing is) and
+        reads each page's inputs from it (sedo/service_layer/itemsource.py)."""
         awaiting = parent.awaiting
         assert isinstance(awaiting, FanInAwait)
         counter = self._counter(parent, awaiting)
-        inputs = iteration_inputs(definition, parent)
-        if after == 0:
+        step = definition.step(awaiting.step)
+        reads = "itemReader" in step.config
+        inputs = None if reads else iteration_inputs(definition, parent)
+        stored = None
+        if reads and (after > 0 or cursor is None):  # indexed already? then the counter has the total
+            stored = self.store.counter(parent.tenant_id, parent.key, parent.instance)
+            if stored is None and after > 0:  # pragma: no cover - pages after 0 follow the counter
+                return
+        if stored is not None:
+            counter = stored
+        elif after == 0 and uses_s3(step):
+            prepared = self._s3maps().prepare(parent, step, counter, inputs, cursor)
+            if prepared is None:
+                return  # the indexing goes on in a later wake-up, or the step failed
+            counter = prepared
+        elif after == 0:
+            assert inputs is not None
             self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
+        if after == 0 and counter.total == 0 and uses_s3(step):
+            self.queue.send([fan_in(parent, "empty")])  # nothing to start: the manifest, or the failure
+            return
         indices = start_page(counter.total, counter.concurrency, after)
         if not indices:
             return
@@ -142,16 +167,25 @@ class IterationService:
         self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
 
     def _write_page(
-        self, parent: Execution, counter: IterationCounter, inputs: list[Any], indices: range, deadline: datetime
+        self,
+        parent: Execution,
+        counter: IterationCounter,
+        inputs: list[Any] | None,
+        indices: range,
+        deadline: datetime,
     ) -> list[Execution]:
         """Write the heads of the page's children that do not exist, and the history of every
         one not started yet; return those (in index order), whose starts are to be sent."""
         keys = [child_key(parent.key, parent.instance, i) for i in indices]
         existing = self.store.existing_children(parent.tenant_id, keys)
+        missing = [i for i, key in zip(indices, keys, strict=True) if key not in existing]
+        if inputs is None:  # a map over S3: the page's items, read in few ranged reads
+            items = self._s3maps().inputs(parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing)
+        else:
+            items = [inputs[i] for i in missing]
         created = [
-            self._new_child(parent.tenant_id, parent.key, parent.instance, i, inputs[i], counter)
-            for i, key in zip(indices, keys, strict=True)
-            if key not in existing
+            self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
+            for i, item in zip(missing, items, strict=True)
         ]
         for start in range(0, len(created), PUT_CHUNK):
             self._within(deadline)
@@ -261,7 +295,11 @@ class IterationService:
         failed_out = counter.failed > counter.tolerated
         following = index + counter.concurrency
         if following < counter.total and not failed_out:
-            item = self.store.item(child.tenant_id, parent_key, instance, following)
+            meta = counter.meta or {}
+            if "reader" in meta:
+                item = self._s3maps().inputs(child.tenant_id, parent_key, instance, meta, [following])[0]
+            else:
+                item = self.store.item(child.tenant_id, parent_key, instance, following)
             self._start_child(child.tenant_id, parent_key, instance, following, item, counter)
         if counter.done >= counter.total or failed_out:
             wake = WakeUp(
@@ -274,11 +312,15 @@ class IterationService:
             )
             self.queue.send([wake.to_body()])
 
-    def gather(self, parent: Execution) -> dict[str, Any] | None:
-        """How the waiting step ends, or None if its iterations are not all in yet."""
+    def gather(self, parent: Execution, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """How the waiting step ends, or None if its iterations are not all in yet (or, with a
+        ``resultWriter``, its results are still being written: ``data`` says how far)."""
         counter = self.store.counter(parent.tenant_id, parent.key, parent.instance)
         if counter is None:
             return None
+        meta = counter.meta or {}
+        if "failure" in meta:  # a map over S3 that could not start (sedo/service_layer/itemsource.py)
+            return {"status": "failed", **meta["failure"]}
         if counter.failed > counter.tolerated:
             self.store.close(parent.tenant_id, parent.key, parent.instance)
             failed = self.store.results(parent.tenant_id, parent.key, parent.instance, failed_only=True, limit=10)
@@ -291,6 +333,8 @@ class IterationService:
             }
         if counter.done < counter.total:
             return None
+        if "writer" in meta:
+            return self._s3maps().write(parent, counter, data or {})
         if counter.bytes > INLINE_RESULTS_BYTES:
             reference = {"parentKey": parent.key, "instance": parent.instance, "count": counter.total}
             return {"status": "succeeded", "output": {RESULTS_REF: reference}}
@@ -330,6 +374,11 @@ class IterationService:
                 data={"instance": instance, "after": following},
             )
             self.queue.send([wake.to_body()])
+
+    def _s3maps(self) -> S3Maps:
+        if self.s3maps is None:
+            raise RuntimeError("a map over S3 (itemReader, resultWriter), and no S3 access configured")
+        return self.s3maps
 
     def _cancel(self, child: Execution) -> None:
         for _ in range(5):

@@ -220,9 +220,16 @@ class IterationStore(Protocol):
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None: ...
 
     def results(
-        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        failed_only: bool = False,
+        limit: int | None = None,
+        start: int = 0,
     ) -> list[dict[str, Any]]:
-        """Results in item order: ``{"index", "succeeded", "output"}`` or ``{..., "error", "cause"}``."""
+        """Results in item order from index ``start``: ``{"index", "succeeded", "output"}`` or
+        ``{..., "error", "cause"}``."""
         ...
 
     def children(

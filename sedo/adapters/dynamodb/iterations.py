@@ -232,12 +232,22 @@ class DynamoIterationStore:
         )
 
     def results(
-        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        failed_only: bool = False,
+        limit: int | None = None,
+        start: int = 0,
     ) -> list[dict[str, Any]]:
         args: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#r#")},
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": self._pk(tenant_id, parent_key),
+                ":low": _s(f"{instance}#r#{start:06d}"),
+                ":high": _s(f"{instance}#r#999999"),
+            },
         }
         if failed_only:
             args["FilterExpression"] = "ok = :f"
