@@ -27,6 +27,10 @@ and the fault-injection tests run a chosen few. A workload file holds:
     ``false``: leave it out of the throughput rounds (fan-outs, whose iterations dwarf them).
 ``timeout``
     Seconds its cost run may take (default 300).
+``s3``
+    Optional, for a map over S3: ``{bucket, key, results}``. Before its run the bench creates
+    the buckets ``bucket`` and ``results`` in the emulator and writes ``items`` JSON lines
+    ``{"id": i, "amount": i % 97}`` to ``key`` (uncounted setup).
 
 ``load_all(..., range_cap=N)`` (the bench's ``--quick``) shrinks every ``{$range: M}`` and
 ``items`` to at most N, for a smoke run.
@@ -61,6 +65,7 @@ class Workload:
     throughput: bool = True
     items: int | None = None
     timeout: float = 300.0
+    s3: dict[str, Any] | None = None
 
     @property
     def fans_out(self) -> bool:
@@ -114,6 +119,7 @@ def load(path: Path, range_cap: int | None = None) -> Workload:
         throughput=bool(raw.get("throughput", True)),
         items=_capped(int(raw["items"]), range_cap) if raw.get("items") else None,
         timeout=float(raw.get("timeout", 300)),
+        s3=dict(raw["s3"]) if raw.get("s3") else None,
     )
 
 
