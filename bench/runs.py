@@ -34,7 +34,7 @@ from typing import Any
 from bench import instrument, longwaits, pricing, report
 from bench.harness import TENANT, Bench, say
 from bench.stats import summary_ms, windowed_rate
-from bench.workload import Workload, load_all
+from bench.workload import Workload, load_all, stage_s3
 from sedo.config import REPO_ROOT
 
 COLD_IMPORT_MODULES = ("processor.handler", "sedo.entrypoints.api.app")
@@ -76,22 +76,12 @@ def cold_imports(runs: int) -> dict[str, Any]:
 # -- workloads and rounds ----------------------------------------------------------------------
 
 
-def stage_s3(bench: Bench, workload: Workload) -> None:
-    """A map over S3's buckets and its item source, written before the run (not counted)."""
-    if workload.s3 is None:
-        return
-    from sedo.adapters.aws import client
-
-    s3 = client("s3", bench.settings)
-    for name in (workload.s3["bucket"], workload.s3["results"]):
-        s3.create_bucket(Bucket=name)
-    lines = (json.dumps({"id": i, "amount": i % 97}) + "\n" for i in range(workload.items or 0))
-    s3.put_object(Bucket=workload.s3["bucket"], Key=workload.s3["key"], Body="".join(lines).encode())
-
-
 def cost_run(bench: Bench, workload: Workload, count: int) -> dict[str, Any]:
     bench.upload(workload)
-    stage_s3(bench, workload)
+    if workload.s3 is not None:
+        from sedo.adapters.aws import client
+
+        stage_s3(client("s3", bench.settings), workload)  # uncounted setup
     phase = f"cost:{workload.name}"
     ids: list[str] = []
     with bench.in_phase(phase) as log_, bench.event_source():

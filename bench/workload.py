@@ -42,6 +42,7 @@ configured with (locally: definitions/functions/local.yaml).
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,20 @@ class Workload:
             if step.get("type") == "wait" and "seconds" in step:
                 step["seconds"] = seconds
         return replace(self, document=document)
+
+
+def stage_s3(s3: Any, workload: Workload) -> None:
+    """A map over S3's buckets and its item source (``s3``), written before it runs."""
+    if workload.s3 is None:
+        return
+    for name in (workload.s3["bucket"], workload.s3["results"]):
+        try:
+            s3.create_bucket(Bucket=name)
+        except s3.exceptions.ClientError as exc:  # staged before (another run on the same emulator)
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+    lines = (json.dumps({"id": i, "amount": i % 97}) + "\n" for i in range(workload.items or 0))
+    s3.put_object(Bucket=workload.s3["bucket"], Key=workload.s3["key"], Body="".join(lines).encode())
 
 
 def _apply_patch(document: dict[str, Any], patch: dict[str, Any], source: str) -> None:
