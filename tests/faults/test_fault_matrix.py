@@ -2,7 +2,7 @@
 breaking things at named points, then prove every execution finished exactly once.
 
 For each fault, ``EXECUTIONS`` executions of each workload (bench/workloads: the
-README example, the 10-step flow, and a small parallel + map) run through the real
+README example, the 10-step flow, a small parallel + map, and a small map over S3) run through the real
 Lambda handler and the moto server's SQS and DynamoDB, driven by tests.support.Harness
 and tests/faults/delivery.py. A control execution of each workload first runs with
 nothing broken; every faulted execution, and every iteration of its map and parallel
