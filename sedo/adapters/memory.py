@@ -220,21 +220,14 @@ class MemoryIterationStore:
             self.counters[key] = replace(self.counters[key], closed=True)
 
     def results(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        failed_only: bool = False,
-        limit: int | None = None,
-        start: int = 0,
+        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
         results = self.recorded.get((tenant_id, parent_key, instance), {})
-        found = [
-            copy.deepcopy(results[i])
-            for i in sorted(results)
-            if i >= start and not (failed_only and results[i]["succeeded"])
-        ]
+        found = [copy.deepcopy(results[i]) for i in sorted(results) if not (failed_only and results[i]["succeeded"])]
         return found[:limit] if limit is not None else found
+
+    def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
+        return [r for r in self.results(tenant_id, parent_key, instance) if start <= r["index"] < start + limit]
 
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int

@@ -261,12 +261,9 @@ class S3Maps:
         last = min(objects, first + OBJECTS_PER_WAKEUP)
         try:
             for number in range(first, last):
-                results = self.store.results(
-                    parent.tenant_id,
-                    parent.key,
-                    parent.instance,
-                    start=number * MAX_RESULT_OBJECT_LINES,
-                    limit=MAX_RESULT_OBJECT_LINES,
+                first_index = number * MAX_RESULT_OBJECT_LINES
+                results = self.store.results_page(
+                    parent.tenant_id, parent.key, parent.instance, first_index, MAX_RESULT_OBJECT_LINES
                 )
                 self.objects.put(
                     bucket, f"{base}results-{number:05d}.jsonl", self._lines(parent, results), "application/x-ndjson"

@@ -220,16 +220,13 @@ class IterationStore(Protocol):
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None: ...
 
     def results(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        failed_only: bool = False,
-        limit: int | None = None,
-        start: int = 0,
+        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Results in item order from index ``start``: ``{"index", "succeeded", "output"}`` or
-        ``{..., "error", "cause"}``."""
+        """Results in item order: ``{"index", "succeeded", "output"}`` or ``{..., "error", "cause"}``."""
+        ...
+
+    def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
+        """The results of iterations ``start`` to ``start + limit - 1``, as :meth:`results`."""
         ...
 
     def children(

@@ -232,22 +232,12 @@ class DynamoIterationStore:
         )
 
     def results(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        failed_only: bool = False,
-        limit: int | None = None,
-        start: int = 0,
+        self, tenant_id: str, parent_key: str, instance: int, failed_only: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
         args: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": self._pk(tenant_id, parent_key),
-                ":low": _s(f"{instance}#r#{start:06d}"),
-                ":high": _s(f"{instance}#r#999999"),
-            },
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": self._pk(tenant_id, parent_key), ":prefix": _s(f"{instance}#r#")},
         }
         if failed_only:
             args["FilterExpression"] = "ok = :f"
@@ -258,6 +248,17 @@ class DynamoIterationStore:
             if limit is not None and len(found) >= limit:
                 break
         return found
+
+    def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
+        """One range of results (a results object of a map's resultWriter): one Query."""
+        low, high = _s(f"{instance}#r#{start:06d}"), _s(f"{instance}#r#{start + limit - 1:06d}")
+        items = all_items(
+            self.client.query,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={":pk": self._pk(tenant_id, parent_key), ":low": low, ":high": high},
+        )
+        return [json.loads(item["doc"]["S"]) for item in items]
 
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
