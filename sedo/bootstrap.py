@@ -167,7 +167,11 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
 
-    options = LanguageOptions(allowed_functions=allowed_functions(settings) if settings is not None else None)
+    options = LanguageOptions(
+        allowed_functions=allowed_functions(settings) if settings is not None else None,
+        map_item_buckets=settings.map_item_buckets if settings is not None else None,
+        map_result_buckets=settings.map_result_buckets if settings is not None else None,
+    )
     definitions = DefinitionService(adapters.definitions, adapters.clock, options)
     payloads = payload_service(adapters)
     iterations = None

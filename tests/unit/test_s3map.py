@@ -177,3 +177,19 @@ def test_jmespath_items_batch_and_write_results_with_failures_tolerated() -> Non
     lines = [line for key in manifest["results"] for line in world.lines(key)]
     assert [line["status"] for line in lines] == ["succeeded", "failed", "succeeded"]
     assert [line["output"] for line in lines] == [3, None, 5] and lines[1]["error"] == "States.BadExpression"
+
+
+def test_a_definition_naming_a_bucket_the_deployment_does_not_allow_is_refused_when_stored() -> None:
+    from sedo.config import Settings
+    from sedo.domain.errors import InvalidDefinition
+
+    adapters = bootstrap.memory_adapters(FakeClock())
+    settings = Settings(map_item_buckets=("items",), map_result_buckets=())
+    api = bootstrap.api_services(adapters, settings)
+    api.definitions.create("t", load_text(definition(READER.format(key="in.jsonl", fmt="jsonl"))))  # allowed
+    with pytest.raises(InvalidDefinition) as refused:
+        api.definitions.create("t", load_text(definition(READER.format(key="in.jsonl", fmt="jsonl"), WRITER)))
+    assert "/steps/0/resultWriter/bucket: bucket 'results' is not one this deployment's maps may use" in str(
+        refused.value
+    )
+    assert "(MapResultBuckets: none)" in str(refused.value)

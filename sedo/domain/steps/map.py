@@ -80,6 +80,15 @@ class Map(SimpleStep):
             problems.append(
                 Problem(path, "give items (a JMESPath expression) or itemReader (an S3 object), one of them")
             )
+        for field, allowed, parameter in (
+            ("itemReader", ctx.options.map_item_buckets, "MapItemBuckets"),
+            ("resultWriter", ctx.options.map_result_buckets, "MapResultBuckets"),
+        ):
+            bucket = raw[field].get("bucket") if isinstance(raw.get(field), Mapping) else None
+            if bucket is not None and allowed is not None and bucket not in allowed:
+                names = ", ".join(allowed) or "none"
+                message = f"bucket {bucket!r} is not one this deployment's maps may use ({parameter}: {names})"
+                problems.append(Problem(f"{path}/{field}/bucket", message))
         return problems
 
     def start(self, step: Step, ctx: StepContext) -> Outcome:
