@@ -215,10 +215,23 @@ class S3Maps:
         counter = replace(base, total=0, concurrency=0, tolerated=0, meta=meta)
         self.store.create(parent.tenant_id, parent.key, parent.instance, counter, [])
         self.store.close(parent.tenant_id, parent.key, parent.instance)
-        self.queue.send([fan_in(parent, "failed")])
+        self.queue.send([fan_in(parent.tenant_id, parent.key, parent.instance, "failed")])
         return None
 
     # -- the children's inputs -------------------------------------------------------------
+
+    def inputs_or_fail(
+        self, tenant_id: str, parent_key: str, instance: int, meta: dict[str, Any], indices: Sequence[int]
+    ) -> list[Any] | None:
+        """:meth:`inputs`; None when the source can no longer be read (replaced since it was
+        indexed, deleted): then the step is closed and its ``fanin`` fails it with the cause."""
+        try:
+            return self.inputs(tenant_id, parent_key, instance, meta, indices)
+        except (ObjectError, ItemReaderError) as exc:
+            self.store.close(tenant_id, parent_key, instance)
+            failure = {"error": failures.ITEM_READER_FAILED, "cause": str(exc)}
+            self.queue.send([fan_in(tenant_id, parent_key, instance, "unreadable", failure=failure)])
+            return None
 
     def inputs(
         self, tenant_id: str, parent_key: str, instance: int, meta: dict[str, Any], indices: Sequence[int]
@@ -269,7 +282,9 @@ class S3Maps:
                     bucket, f"{base}results-{number:05d}.jsonl", self._lines(parent, results), "application/x-ndjson"
                 )
             if last < objects:
-                self.queue.send([fan_in(parent, f"written.{last}", written=last)])
+                self.queue.send(
+                    [fan_in(parent.tenant_id, parent.key, parent.instance, f"written.{last}", written=last)]
+                )
                 return None
             manifest_key = f"{base}manifest.json"
             manifest = {
@@ -309,14 +324,9 @@ def results_prefix(writer: dict[str, Any], parent: Execution, step_id: str) -> s
     return f"{head}{parent.tenant_id}/{parent.key}/{step_id}.{parent.instance}/"
 
 
-def fan_in(parent: Execution, name: str, **data: Any) -> dict[str, Any]:
+def fan_in(tenant_id: str, parent_key: str, instance: int, name: str, **data: Any) -> dict[str, Any]:
     wake = WakeUp(
-        parent.tenant_id,
-        parent.key,
-        0,
-        WakeKind.FAN_IN,
-        f"fanin.{parent.instance}.{name}",
-        data={"instance": parent.instance, **data},
+        tenant_id, parent_key, 0, WakeKind.FAN_IN, f"fanin.{instance}.{name}", data={"instance": instance, **data}
     )
     return wake.to_body()
 

@@ -123,7 +123,9 @@ class IterationService:
             assert inputs is not None
             self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
         if after == 0 and counter.total == 0 and uses_s3(step):
-            self.queue.send([fan_in(parent, "empty")])  # nothing to start: the manifest, or the failure
+            self.queue.send(
+                [fan_in(parent.tenant_id, parent.key, parent.instance, "empty")]
+            )  # nothing to start: the manifest, or the failure
             return
         indices = start_page(counter.total, counter.concurrency, after)
         if not indices:
@@ -180,7 +182,10 @@ class IterationService:
         existing = self.store.existing_children(parent.tenant_id, keys)
         missing = [i for i, key in zip(indices, keys, strict=True) if key not in existing]
         if inputs is None:  # a map over S3: the page's items, read in few ranged reads
-            items = self._s3maps().inputs(parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing)
+            read = self._s3maps().inputs_or_fail(
+                parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing
+            )
+            items, missing = (read, missing) if read is not None else ([], [])
         else:
             items = [inputs[i] for i in missing]
         created = [
@@ -296,11 +301,11 @@ class IterationService:
         following = index + counter.concurrency
         if following < counter.total and not failed_out:
             meta = counter.meta or {}
-            if "reader" in meta:
-                item = self._s3maps().inputs(child.tenant_id, parent_key, instance, meta, [following])[0]
-            else:
+            if "reader" not in meta:
                 item = self.store.item(child.tenant_id, parent_key, instance, following)
-            self._start_child(child.tenant_id, parent_key, instance, following, item, counter)
+                self._start_child(child.tenant_id, parent_key, instance, following, item, counter)
+            elif read := self._s3maps().inputs_or_fail(child.tenant_id, parent_key, instance, meta, [following]):
+                self._start_child(child.tenant_id, parent_key, instance, following, read[0], counter)
         if counter.done >= counter.total or failed_out:
             wake = WakeUp(
                 tenant_id=child.tenant_id,
@@ -321,6 +326,8 @@ class IterationService:
         meta = counter.meta or {}
         if "failure" in meta:  # a map over S3 that could not start (sedo/service_layer/itemsource.py)
             return {"status": "failed", **meta["failure"]}
+        if counter.closed and isinstance((data or {}).get("failure"), dict):  # ... or could not go on
+            return {"status": "failed", **(data or {})["failure"]}
         if counter.failed > counter.tolerated:
             self.store.close(parent.tenant_id, parent.key, parent.instance)
             failed = self.store.results(parent.tenant_id, parent.key, parent.instance, failed_only=True, limit=10)

@@ -193,3 +193,19 @@ def test_a_definition_naming_a_bucket_the_deployment_does_not_allow_is_refused_w
         refused.value
     )
     assert "(MapResultBuckets: none)" in str(refused.value)
+
+
+def test_a_source_replaced_while_its_children_start_fails_the_step_with_the_cause() -> None:
+    world = World(definition(READER.format(key="in.jsonl", fmt="jsonl"), "maxConcurrency: 1", expression="input"))
+    world.objects.objects[("items", "in.jsonl")] = b"1\n2\n3\n"
+    processor = world.processor.process
+
+    def replacing(message: dict[str, Any], receive_count: int = 1) -> Any:
+        if message["kind"] == "start" and message["key"].endswith(".0"):  # the first child runs
+            world.objects.objects[("items", "in.jsonl")] = b"1\n2\n3\n4\n"
+        return processor(message, receive_count)
+
+    world.processor.process = replacing  # type: ignore[method-assign]
+    execution = world.run()
+    assert (execution["state"], execution["error"]) == (FAILED, "States.ItemReaderFailed")
+    assert execution["cause"] == "s3://items/in.jsonl: the object changed since the map began reading it"
