@@ -103,30 +103,10 @@ class IterationService:
         reads each page's inputs from it (sedo/service_layer/itemsource.py)."""
         awaiting = parent.awaiting
         assert isinstance(awaiting, FanInAwait)
-        counter = self._counter(parent, awaiting)
-        step = definition.step(awaiting.step)
-        reads = "itemReader" in step.config
-        inputs = None if reads else iteration_inputs(definition, parent)
-        stored = None
-        if reads and (after > 0 or cursor is None):  # indexed already? then the counter has the total
-            stored = self.store.counter(parent.tenant_id, parent.key, parent.instance)
-            if stored is None and after > 0:  # pragma: no cover - pages after 0 follow the counter
-                return
-        if stored is not None:
-            counter = stored
-        elif after == 0 and uses_s3(step):
-            prepared = self._s3maps().prepare(parent, step, counter, inputs, cursor)
-            if prepared is None:
-                return  # the indexing goes on in a later wake-up, or the step failed
-            counter = prepared
-        elif after == 0:
-            assert inputs is not None
-            self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
-        if after == 0 and counter.total == 0 and uses_s3(step):
-            self.queue.send(
-                [fan_in(parent.tenant_id, parent.key, parent.instance, "empty")]
-            )  # nothing to start: the manifest, or the failure
+        prepared = self._prepare(parent, definition, awaiting, after, cursor)
+        if prepared is None:
             return
+        counter, inputs = prepared
         indices = start_page(counter.total, counter.concurrency, after)
         if not indices:
             return
@@ -168,13 +148,38 @@ class IterationService:
             self.queue.send(messages)
         self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
 
+    def _prepare(
+        self, parent: Execution, definition: Definition, awaiting: FanInAwait, after: int, cursor: Any
+    ) -> tuple[IterationCounter, list[Any] | None] | None:
+        """The counter and the inputs (None: read from S3) a page starts children with; page 0
+        stores them. A map over S3 first indexes its item source, a range per wake-up: None
+        until that is done (and when the step failed, or has no children: its ``fanin`` is sent)."""
+        counter = self._counter(parent, awaiting)
+        step = definition.step(awaiting.step)
+        reads = "itemReader" in step.config
+        inputs = None if reads else iteration_inputs(definition, parent)
+        if not uses_s3(step):
+            assert inputs is not None
+            if after == 0:
+                self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
+            return counter, inputs
+        indexed = self.store.counter(parent.tenant_id, parent.key, parent.instance) if reads and not cursor else None
+        if indexed is not None:  # the counter, created at the end of the indexing, has the total
+            counter = indexed
+        elif after > 0 and reads:  # pragma: no cover - pages after 0 follow the counter's creation
+            return None
+        elif after == 0:
+            created = self._s3maps().prepare(parent, step, counter, inputs, cursor)
+            if created is None:
+                return None
+            counter = created
+        if after == 0 and counter.total == 0:  # nothing to start: the manifest, or the failure
+            self.queue.send([fan_in(parent.tenant_id, parent.key, parent.instance, "empty")])
+            return None
+        return counter, inputs
+
     def _write_page(
-        self,
-        parent: Execution,
-        counter: IterationCounter,
-        inputs: list[Any] | None,
-        indices: range,
-        deadline: datetime,
+        self, parent: Execution, counter: IterationCounter, inputs: list[Any] | None, indices: range, deadline: datetime
     ) -> list[Execution]:
         """Write the heads of the page's children that do not exist, and the history of every
         one not started yet; return those (in index order), whose starts are to be sent."""
