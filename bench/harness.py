@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import instrument
 from bench.workload import Workload
+from sedo.adapters.s3items import S3Objects
 from sedo.config import REPO_ROOT, Settings
 from sedo.domain.engine import Commit
 from sedo.service_layer.processing import Processed
@@ -173,6 +174,9 @@ class Bench:
             if target is not None and id(target) not in seen:
                 seen.add(id(target))
                 self.recorder.instrument(target, component, per_wakeup=per_wakeup)
+        objects = adapters.s3maps.objects if adapters.s3maps is not None else None
+        if isinstance(objects, S3Objects):  # maps over S3: the item sources read, the results written
+            self.recorder.instrument(objects.s3, component, per_wakeup=per_wakeup)
         return adapters
 
     def _serve_api(self, settings: Settings, adapters: Adapters) -> tuple[str, str]:

@@ -37,6 +37,9 @@ __all__ = [
     "template_defaults",
 ]
 
+#: S3 operations billed at the GET tier; every other S3 call is billed at the PUT tier.
+S3_READS = frozenset({"GetObject", "HeadObject"})
+
 #: The sweeper function's memory when template.yaml does not say (its value there today).
 SWEEPER_MEMORY_MB = 128
 
@@ -64,6 +67,8 @@ def cost(usage: Usage, prices: dict[str, Any], sizing: LambdaSizing) -> dict[str
         api_requests=usage.api_requests,
         api_billed_ms=usage.api_billed_ms,
         log_bytes=usage.log_bytes,
+        s3_get_requests=sum(n for (s, op), n in usage.tally.calls.items() if s == "s3" and op in S3_READS),
+        s3_put_requests=sum(n for (s, op), n in usage.tally.calls.items() if s == "s3" and op not in S3_READS),
     )
     return pricing.cost(counts, prices, sizing)
 

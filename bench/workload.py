@@ -27,6 +27,10 @@ and the fault-injection tests run a chosen few. A workload file holds:
     ``false``: leave it out of the throughput rounds (fan-outs, whose iterations dwarf them).
 ``timeout``
     Seconds its cost run may take (default 300).
+``s3``
+    Optional, for a map over S3: ``{bucket, key, results}``. Before its run the bench creates
+    the buckets ``bucket`` and ``results`` in the emulator and writes ``items`` JSON lines
+    ``{"id": i, "amount": i % 97}`` to ``key`` (uncounted setup).
 
 ``load_all(..., range_cap=N)`` (the bench's ``--quick``) shrinks every ``{$range: M}`` and
 ``items`` to at most N, for a smoke run.
@@ -38,6 +42,7 @@ configured with (locally: definitions/functions/local.yaml).
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,7 @@ class Workload:
     throughput: bool = True
     items: int | None = None
     timeout: float = 300.0
+    s3: dict[str, Any] | None = None
 
     @property
     def fans_out(self) -> bool:
@@ -84,6 +90,20 @@ class Workload:
             if step.get("type") == "wait" and "seconds" in step:
                 step["seconds"] = seconds
         return replace(self, document=document)
+
+
+def stage_s3(s3: Any, workload: Workload) -> None:
+    """A map over S3's buckets and its item source (``s3``), written before it runs."""
+    if workload.s3 is None:
+        return
+    for name in (workload.s3["bucket"], workload.s3["results"]):
+        try:
+            s3.create_bucket(Bucket=name)
+        except s3.exceptions.ClientError as exc:  # staged before (another run on the same emulator)
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+    lines = (json.dumps({"id": i, "amount": i % 97}) + "\n" for i in range(workload.items or 0))
+    s3.put_object(Bucket=workload.s3["bucket"], Key=workload.s3["key"], Body="".join(lines).encode())
 
 
 def _apply_patch(document: dict[str, Any], patch: dict[str, Any], source: str) -> None:
@@ -114,6 +134,7 @@ def load(path: Path, range_cap: int | None = None) -> Workload:
         throughput=bool(raw.get("throughput", True)),
         items=_capped(int(raw["items"]), range_cap) if raw.get("items") else None,
         timeout=float(raw.get("timeout", 300)),
+        s3=dict(raw["s3"]) if raw.get("s3") else None,
     )
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
+    from sedo.service_layer.itemsource import S3MapPorts
     from sedo.service_layer.observe import WakeObserver
     from sedo.service_layer.payloads import PayloadService
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, PayloadStore, Queue
@@ -33,6 +34,8 @@ class Adapters:
     iterations: IterationStore | None = None
     #: Values kept apart from execution heads; None: an in-memory store (unit tests only).
     payloads: PayloadStore | None = None
+    #: Maps over S3: the objects and the index of item sources (sedo/service_layer/itemsource.py).
+    s3maps: S3MapPorts | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
@@ -44,7 +47,10 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
         DynamoIterationStore,
         DynamoPayloadStore,
     )
+    from sedo.adapters.dynamodb.itemindex import DynamoItemIndex
+    from sedo.adapters.s3items import S3Objects
     from sedo.adapters.sqs import SqsQueue
+    from sedo.service_layer.itemsource import BucketPolicy, S3MapPorts
 
     dynamodb = client("dynamodb", settings)
     return Adapters(
@@ -62,6 +68,11 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
             lambda: client("s3", settings),
             settings.payload_bucket,
             settings.retention_days,
+        ),
+        s3maps=S3MapPorts(
+            S3Objects(lambda: client("s3", settings)),
+            DynamoItemIndex(dynamodb, settings.executions_table),
+            BucketPolicy(settings.map_item_buckets, settings.map_result_buckets),
         ),
     )
 
@@ -121,6 +132,8 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         MemoryPayloadStore,
         MemoryQueue,
     )
+    from sedo.adapters.s3items import MemoryItemIndex, MemoryObjects
+    from sedo.service_layer.itemsource import S3MapPorts
 
     executions = MemoryExecutionStore()
     return Adapters(
@@ -131,6 +144,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         invoker,
         MemoryIterationStore(executions),
         MemoryPayloadStore(),
+        S3MapPorts(MemoryObjects(), MemoryItemIndex()),
     )
 
 
@@ -153,7 +167,11 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
 
-    options = LanguageOptions(allowed_functions=allowed_functions(settings) if settings is not None else None)
+    options = LanguageOptions(
+        allowed_functions=allowed_functions(settings) if settings is not None else None,
+        map_item_buckets=settings.map_item_buckets if settings is not None else None,
+        map_result_buckets=settings.map_result_buckets if settings is not None else None,
+    )
     definitions = DefinitionService(adapters.definitions, adapters.clock, options)
     payloads = payload_service(adapters)
     iterations = None
@@ -201,6 +219,7 @@ def processor(
         iterations=adapters.iterations,
         observer=observer,
         payloads=payload_service(adapters),
+        s3=adapters.s3maps,
     )
 
 

@@ -69,6 +69,11 @@ class Settings:
     max_receive_count: int | None = None
     #: Executions of one SQS batch the processor handles at once (template.yaml ProcessorThreads).
     processor_threads: int = 1
+    #: Buckets a map may read items from (``itemReader``) and write results to (``resultWriter``):
+    #: template.yaml's MapItemBuckets and MapResultBuckets. None (the variable unset, as on the
+    #: local stack): any bucket; empty: none.
+    map_item_buckets: tuple[str, ...] | None = None
+    map_result_buckets: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -106,7 +111,16 @@ class Settings:
             retention_days=int(_env("SEDO_RETENTION_DAYS", "0") or 0),
             max_receive_count=int(n) if (n := _env("SEDO_MAX_RECEIVE_COUNT")) else None,
             processor_threads=max(1, int(_env("SEDO_PROCESSOR_THREADS", "1") or 1)),
+            map_item_buckets=_names("SEDO_MAP_ITEM_BUCKETS"),
+            map_result_buckets=_names("SEDO_MAP_RESULT_BUCKETS"),
         )
+
+
+def _names(name: str) -> tuple[str, ...] | None:
+    """A comma-separated list; None when the variable is not set at all (an empty one: no names)."""
+    if name not in os.environ:
+        return None
+    return tuple(part.strip() for part in os.environ[name].split(",") if part.strip())
 
 
 def _read(path: str | None) -> str | None:

@@ -65,6 +65,9 @@ class Counts:
     api_requests: int
     api_billed_ms: float
     log_bytes: int
+    #: S3 requests of maps over S3 (item sources read, results written).
+    s3_get_requests: int = 0
+    s3_put_requests: int = 0
 
 
 def billed_ms(durations_s: list[float], granularity_ms: int = 1) -> float:
@@ -90,6 +93,11 @@ def cost(counts: Counts, prices: dict[str, Any], sizing: LambdaSizing) -> dict[s
         "cloudwatchLogs": (counts.log_bytes + platform_logs)
         / GB
         * float(prices["cloudwatch_logs"]["ingestion_per_gb"]),
+        "s3Requests": (
+            counts.s3_get_requests * float(prices.get("s3", {}).get("get_requests_per_million", 0))
+            + counts.s3_put_requests * float(prices.get("s3", {}).get("put_requests_per_million", 0))
+        )
+        / MILLION,
     }
     lines["total"] = sum(lines.values())
     return lines

@@ -238,6 +238,9 @@ class MemoryIterationStore:
         found = [copy.deepcopy(results[i]) for i in sorted(results) if not (failed_only and results[i]["succeeded"])]
         return found[:limit] if limit is not None else found
 
+    def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
+        return [r for r in self.results(tenant_id, parent_key, instance) if start <= r["index"] < start + limit]
+
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
     ) -> tuple[list[Execution], int | None]:

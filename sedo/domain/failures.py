@@ -20,6 +20,8 @@ CALLBACK_FAILED = "States.CallbackFailed"  # a completion call reported failure 
 ITEMS_FAILED = "States.ItemsFailed"  # more map iterations failed than tolerated
 BRANCH_FAILED = "States.BranchFailed"  # a parallel branch failed
 RUNTIME = "States.Runtime"  # anything else sedo itself could not do
+ITEM_READER_FAILED = "States.ItemReaderFailed"  # a map's item source in S3 is missing or malformed
+RESULT_WRITER_FAILED = "States.ResultWriterFailed"  # a map's results could not be written to S3
 
 DOCUMENTED = {
     ALL: "matches every error",
@@ -34,6 +36,8 @@ DOCUMENTED = {
     ITEMS_FAILED: "more map iterations failed than the step tolerates",
     BRANCH_FAILED: "a parallel branch failed",
     RUNTIME: "sedo could not run the step",
+    ITEM_READER_FAILED: "a map's itemReader object is missing, changed or malformed (the cause names the line)",
+    RESULT_WRITER_FAILED: "a map's resultWriter could not write its results to S3",
 }
 
 

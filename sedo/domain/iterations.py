@@ -14,6 +14,7 @@ from typing import Any
 from sedo.domain.definition import Definition
 from sedo.domain.execution import Execution
 from sedo.domain.expressions import evaluate
+from sedo.domain.itemreader import batched
 from sedo.domain.protocol import FanInAwait
 
 
@@ -42,6 +43,8 @@ def iteration_inputs(definition: Definition, head: Execution) -> list[Any]:
     if awaiting.branches:
         return [step_input] * awaiting.total
     items = evaluate(step.config["items"], step_input)
+    if isinstance(items, list) and "itemBatcher" in step.config:
+        items = batched(items, int(step.config["itemBatcher"]["maxItems"]))
     if not isinstance(items, list) or len(items) != awaiting.total:  # pragma: no cover - stash is frozen
         raise ValueError(f"the items of step {step.id!r} changed while it waited")
     return items

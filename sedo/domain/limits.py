@@ -93,6 +93,18 @@ MAX_BRANCHES = 100
 #: Items one map step iterates over, and the iterations it may run at once.
 MAX_MAP_ITEMS = 100_000
 MAX_MAP_CONCURRENCY = 10_000
+#: Maps over S3 (a map's ``itemReader``, ``itemBatcher``, ``resultWriter``): the bytes one
+#: wake-up reads while it indexes the object (a ranged GetObject), the largest item (a JSON
+#: element, a JSON line, a CSV record), the items and bytes of one batch, the bytes of one
+#: ranged read that resolves a fan-out page's children, and the lines of one results object.
+MAX_ITEM_READER_SCAN_BYTES = 1 * MIB
+MAX_ITEM_READER_ITEM_BYTES = 256 * KIB
+MAX_ITEM_BATCH_ITEMS = 10_000
+MAX_ITEM_BATCH_BYTES = 256 * KIB
+MAX_ITEM_READER_RANGE_BYTES = 8 * MIB
+MAX_RESULT_OBJECT_LINES = 1000
+#: The header row of a CSV item source, as carried in the scan's cursor.
+MAX_CSV_HEADER_BYTES = 16 * KIB
 #: The longest wait step: one year (and a day), long enough for any workflow, short enough to catch typos.
 MAX_WAIT_SECONDS = 366 * 24 * 3600
 #: A synchronous invoke waits at most this long for its target (longer: ``waitForCompletion``).

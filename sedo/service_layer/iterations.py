@@ -38,6 +38,7 @@ from sedo.domain.iterations import (
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.flush import flush
+from sedo.service_layer.itemsource import S3MapPorts, S3Maps, fan_in, uses_s3
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationCounter, IterationStore, Queue
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class IterationService:
         queue: Queue,
         clock: Clock,
         payloads: PayloadService | None = None,
+        s3: S3MapPorts | None = None,
     ) -> None:
         self.store = store
         self.executions = executions
@@ -82,10 +84,12 @@ class IterationService:
         self.clock = clock
         #: Keeps a child's large input apart from its head (the claim check).
         self.payloads = payloads
+        #: Maps whose items or results are in S3 (sedo/service_layer/itemsource.py).
+        self.s3maps = S3Maps(s3, store, queue, payloads) if s3 is not None else None
 
     # -- fan-out ------------------------------------------------------------------
 
-    def start(self, parent: Execution, definition: Definition, after: int = 0) -> None:
+    def start(self, parent: Execution, definition: Definition, after: int = 0, cursor: Any = None) -> None:
         """One page of the start: the iterations ``start_page(total, concurrency, after)``.
 
         The first page (``after`` 0) also stores the counter and the inputs (idempotent). A
@@ -93,13 +97,16 @@ class IterationService:
         write the same page at once; it reads which heads exist (a redelivered page may have
         written and started some) and batch-writes only the missing ones, so no head that may
         have started is overwritten. Then their history, their start messages and the next
-        page's cursor go out, batched, and the page is marked done."""
+        page's cursor go out, batched, and the page is marked done.
+
+        A map over S3 first indexes its item source (``cursor``: where the indexing is) and
+        reads each page's inputs from it (sedo/service_layer/itemsource.py)."""
         awaiting = parent.awaiting
         assert isinstance(awaiting, FanInAwait)
-        counter = self._counter(parent, awaiting)
-        inputs = iteration_inputs(definition, parent)
-        if after == 0:
-            self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
+        prepared = self._prepare(parent, definition, awaiting, after, cursor)
+        if prepared is None:
+            return
+        counter, inputs = prepared
         indices = start_page(counter.total, counter.concurrency, after)
         if not indices:
             return
@@ -141,17 +148,54 @@ class IterationService:
             self.queue.send(messages)
         self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
 
+    def _prepare(
+        self, parent: Execution, definition: Definition, awaiting: FanInAwait, after: int, cursor: Any
+    ) -> tuple[IterationCounter, list[Any] | None] | None:
+        """The counter and the inputs (None: read from S3) a page starts children with; page 0
+        stores them. A map over S3 first indexes its item source, a range per wake-up: None
+        until that is done (and when the step failed, or has no children: its ``fanin`` is sent)."""
+        counter = self._counter(parent, awaiting)
+        step = definition.step(awaiting.step)
+        reads = "itemReader" in step.config
+        inputs = None if reads else iteration_inputs(definition, parent)
+        if not uses_s3(step):
+            assert inputs is not None
+            if after == 0:
+                self.store.create(parent.tenant_id, parent.key, parent.instance, counter, inputs)
+            return counter, inputs
+        indexed = self.store.counter(parent.tenant_id, parent.key, parent.instance) if reads and not cursor else None
+        if indexed is not None:  # the counter, created at the end of the indexing, has the total
+            counter = indexed
+        elif after > 0 and reads:  # pragma: no cover - pages after 0 follow the counter's creation
+            return None
+        elif after == 0:
+            created = self._s3maps().prepare(parent, step, counter, inputs, cursor)
+            if created is None:
+                return None
+            counter = created
+        if after == 0 and counter.total == 0:  # nothing to start: the manifest, or the failure
+            self.queue.send([fan_in(parent.tenant_id, parent.key, parent.instance, "empty")])
+            return None
+        return counter, inputs
+
     def _write_page(
-        self, parent: Execution, counter: IterationCounter, inputs: list[Any], indices: range, deadline: datetime
+        self, parent: Execution, counter: IterationCounter, inputs: list[Any] | None, indices: range, deadline: datetime
     ) -> list[Execution]:
         """Write the heads of the page's children that do not exist, and the history of every
         one not started yet; return those (in index order), whose starts are to be sent."""
         keys = [child_key(parent.key, parent.instance, i) for i in indices]
         existing = self.store.existing_children(parent.tenant_id, keys)
+        missing = [i for i, key in zip(indices, keys, strict=True) if key not in existing]
+        if inputs is None:  # a map over S3: the page's items, read in few ranged reads
+            read = self._s3maps().inputs_or_fail(
+                parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing
+            )
+            items, missing = (read, missing) if read is not None else ([], [])
+        else:
+            items = [inputs[i] for i in missing]
         created = [
-            self._new_child(parent.tenant_id, parent.key, parent.instance, i, inputs[i], counter)
-            for i, key in zip(indices, keys, strict=True)
-            if key not in existing
+            self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
+            for i, item in zip(missing, items, strict=True)
         ]
         for start in range(0, len(created), PUT_CHUNK):
             self._within(deadline)
@@ -215,6 +259,8 @@ class IterationService:
             index=index,
         )
         child.fan = {"total": counter.total, "concurrency": counter.concurrency, "tolerated": counter.tolerated}
+        if "reader" in meta:  # a map over an item source: where its successors' items are read
+            child.fan["reader"] = meta["reader"]
         if self.payloads is not None:
             child = self.payloads.dehydrate(child)
         return child
@@ -253,6 +299,7 @@ class IterationService:
                     "definitionId": child.definition_id,
                     "definitionVersion": child.definition_version,
                     "scope": [*child.scope[:-1], child.scope[-1].split("#", 1)[0]] if child.scope else [],
+                    **({"reader": child.fan["reader"]} if "reader" in child.fan else {}),
                 },
             )
         return self.store.counter(child.tenant_id, parent_key, instance)
@@ -282,8 +329,12 @@ class IterationService:
             self.store.close(child.tenant_id, parent_key, instance)
         following = index + fan.concurrency
         if following < fan.total and not failed_out:
-            item = self.store.item(child.tenant_id, parent_key, instance, following)
-            self._start_child(child, following, item, fan)
+            meta = fan.meta or {}
+            if "reader" not in meta:
+                item = self.store.item(child.tenant_id, parent_key, instance, following)
+                self._start_child(child, following, item, fan)
+            elif read := self._s3maps().inputs_or_fail(child.tenant_id, parent_key, instance, meta, [following]):
+                self._start_child(child, following, read[0], fan)
         if counter is not None and (counter.done >= counter.total or failed_out):
             wake = WakeUp(
                 tenant_id=child.tenant_id,
@@ -295,11 +346,17 @@ class IterationService:
             )
             self.queue.send([wake.to_body()])
 
-    def gather(self, parent: Execution) -> dict[str, Any] | None:
-        """How the waiting step ends, or None if its iterations are not all in yet."""
+    def gather(self, parent: Execution, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """How the waiting step ends, or None if its iterations are not all in yet (or, with a
+        ``resultWriter``, its results are still being written: ``data`` says how far)."""
         counter = self.store.counter(parent.tenant_id, parent.key, parent.instance)
         if counter is None:
             return None
+        meta = counter.meta or {}
+        if "failure" in meta:  # a map over S3 that could not start (sedo/service_layer/itemsource.py)
+            return {"status": "failed", **meta["failure"]}
+        if counter.closed and isinstance((data or {}).get("failure"), dict):  # ... or could not go on
+            return {"status": "failed", **(data or {})["failure"]}
         if counter.failed > counter.tolerated:
             self.store.close(parent.tenant_id, parent.key, parent.instance)
             failed = self.store.results(parent.tenant_id, parent.key, parent.instance, failed_only=True, limit=10)
@@ -312,6 +369,8 @@ class IterationService:
             }
         if counter.done < counter.total:
             return None
+        if "writer" in meta:
+            return self._s3maps().write(parent, counter, data or {})
         if counter.bytes > INLINE_RESULTS_BYTES:
             reference = {"parentKey": parent.key, "instance": parent.instance, "count": counter.total}
             return {"status": "succeeded", "output": {RESULTS_REF: reference}}
@@ -351,6 +410,11 @@ class IterationService:
                 data={"instance": instance, "after": following},
             )
             self.queue.send([wake.to_body()])
+
+    def _s3maps(self) -> S3Maps:
+        if self.s3maps is None:
+            raise RuntimeError("a map over S3 (itemReader, resultWriter), and no S3 access configured")
+        return self.s3maps
 
     def _cancel(self, child: Execution) -> None:
         """Cancel a child of a closed step attempt and record it (nothing starts after it)."""

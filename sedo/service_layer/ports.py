@@ -244,6 +244,10 @@ class IterationStore(Protocol):
         """Results in item order: ``{"index", "succeeded", "output"}`` or ``{..., "error", "cause"}``."""
         ...
 
+    def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
+        """The results of iterations ``start`` to ``start + limit - 1``, as :meth:`results`."""
+        ...
+
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
     ) -> tuple[list[Execution], int | None]: ...

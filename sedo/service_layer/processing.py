@@ -27,6 +27,7 @@ from sedo.domain.payloads import Claims
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
 from sedo.service_layer.flush import flush
+from sedo.service_layer.itemsource import S3MapPorts
 from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.observe import WakeObserver, observed, timed_engine
 from sedo.service_layer.payloads import PayloadService
@@ -66,12 +67,13 @@ class WakeUpProcessor:
         observer: WakeObserver | None = None,
         *,
         payloads: PayloadService,
+        s3: S3MapPorts | None = None,
     ) -> None:
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
         self.payloads = payloads  # the claim check: large values kept apart from heads
         self.iterations = (
-            IterationService(iterations, executions, queue, clock, payloads=payloads)
+            IterationService(iterations, executions, queue, clock, payloads=payloads, s3=s3)
             if iterations is not None
             else None
         )
@@ -145,7 +147,8 @@ class WakeUpProcessor:
             return Processed.STALE
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
         hydrated, _ = self.payloads.hydrate(head)  # the iteration inputs come from the stash
-        self._iterations().start(hydrated, definition, int(delivery.wake.data.get("after", 0)))  # a page at a time
+        after, cursor = int(delivery.wake.data.get("after", 0)), delivery.wake.data.get("scan")
+        self._iterations().start(hydrated, definition, after, cursor)  # a page (or an indexed range of S3) at a time
         return Processed.FANNED_OUT
 
     def on_fan_in(self, delivery: _Delivery) -> Processed:
@@ -153,7 +156,7 @@ class WakeUpProcessor:
         if head is None:
             return Processed.MISSING
         if self._awaits_fan_in(head, delivery.wake):
-            gathered = self._iterations().gather(head)
+            gathered = self._iterations().gather(head, delivery.wake.data)
             if gathered is None:
                 return Processed.STALE  # not all iterations are in: a later completion wakes the parent
             if isinstance(gathered.get("output"), list):  # a result too large for its item is a reference

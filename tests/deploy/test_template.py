@@ -464,3 +464,21 @@ def test_the_queue_visibility_timeout_follows_the_processor_timeout(evaluated: A
 def test_the_invoke_allow_list_has_as_many_slots_as_its_description_says() -> None:
     slots = len(re.findall(r"^  InvokeTarget\d+:", cfn.TEMPLATE.read_text(), re.MULTILINE))
     assert f"at most {slots} " in PARAMETERS["InvokeAllowList"]["Description"]
+
+
+def test_maps_over_s3_may_read_and_write_exactly_the_buckets_the_parameters_name(evaluated: Any) -> None:
+    parameters = {"MapItemBuckets": "in-a,in-b", "MapResultBuckets": "out", "QueueVisibilityTimeoutSeconds": "30"}
+    _, iam, role = evaluated(parameters)
+    for policy, action, buckets in (
+        ("map-item-buckets", "s3:GetObject", ["in-a", "in-b"]),
+        ("map-result-buckets", "s3:PutObject", ["out"]),
+    ):
+        (statement,) = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]["Statement"]
+        assert statement["Action"] == action
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert sorted(r for r in resources if r is not None) == [f"arn:aws:s3:::{b}/*" for b in buckets]
+    _, iam, role = evaluated({"QueueVisibilityTimeoutSeconds": "30"})
+    assert not {"map-item-buckets", "map-result-buckets"} & set(iam.list_role_policies(RoleName=role)["PolicyNames"])
+    for name in ("MapItemBucket", "MapResultBucket"):
+        slots = len(re.findall(rf"^  {name}\d+:", cfn.TEMPLATE.read_text(), re.MULTILINE))
+        assert f"at most {slots}." in PARAMETERS[f"{name}s"]["Description"]

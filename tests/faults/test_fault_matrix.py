@@ -2,7 +2,7 @@
 breaking things at named points, then prove every execution finished exactly once.
 
 For each fault, ``EXECUTIONS`` executions of each workload (bench/workloads: the
-README example, the 10-step flow, and a small parallel + map) run through the real
+README example, the 10-step flow, a small parallel + map, and a small map over S3) run through the real
 Lambda handler and the moto server's SQS and DynamoDB, driven by tests.support.Harness
 and tests/faults/delivery.py. A control execution of each workload first runs with
 nothing broken; every faulted execution, and every iteration of its map and parallel
@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from bench.workload import Workload, load_all
+from bench.workload import Workload, load_all, stage_s3
+from sedo.adapters.aws import client
 from sedo.adapters.dynamodb.common import execution_key
 from sedo.domain.execution import SUCCEEDED, TERMINAL_STATES, Execution, split_execution_id
 from tests.faults import matrix
@@ -46,10 +47,10 @@ pytestmark = pytest.mark.integration
 TENANT = "faults"
 #: Executions per workload and fault (``make test`` keeps the default; ``make chaos`` raises it).
 EXECUTIONS = int(os.environ.get("SEDO_FAULT_EXECUTIONS") or 4)
-WORKLOADS = load_all(names=["example", "ten-step", "fan-small"])
+WORKLOADS = load_all(names=["example", "ten-step", "fan-small", "s3map-small"])
 #: A fan-out execution is 8 executions' work (the parent, 2 branches, 5 iterations): it runs
-#: a quarter as often, so each workload costs about the same.
-WEIGHT = {"fan-small": 4}
+#: a quarter as often, so each workload costs about the same (the map over S3: 5 executions).
+WEIGHT = {"fan-small": 4, "s3map-small": 4}
 
 
 def _count(workload: Workload) -> int:
@@ -219,6 +220,7 @@ def test_every_execution_finishes_exactly_once(
     references: dict[str, Reference] = {}
     ids: dict[str, list[str]] = {}
     for workload in WORKLOADS:
+        stage_s3(client("s3", harness.settings), workload)  # a map over S3: its buckets and items
         harness.services.definitions.create(TENANT, workload.document)
         references[workload.name] = _reference(harness, workload)
     injector.active = scenario.during_start

@@ -4,7 +4,8 @@ failed with a named error; none stays running; none is doubled.
 
 Rows (issue 13): six 60 KB step outputs; a map with no maxConcurrency (600 items here, more
 than one fan-out page; tests/integration/test_fanout_pages.py runs 1,000, and 10,000 by hand);
-a tenant's burst that throttles its partition; a wake-up that can never be
+a tenant's burst that throttles its partition; a map over S3 whose queue is purged while it
+indexes and runs; a wake-up that can never be
 processed (it reaches the DLQ); the execution queue purged while executions wait and run; a
 Lambda timeout mid-batch. Each row prints what it saw.
 """
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from bench.workload import WORKLOADS_DIR, load, stage_s3
+from sedo.adapters.aws import client
 from sedo.config import Settings
 from sedo.domain.execution import TERMINAL_STATES
 from sedo.domain.language import load_text
@@ -171,6 +174,32 @@ def unbounded_map(stack: Settings) -> Row:
     return Row(harness, ids, expect)
 
 
+def s3_map_purged(stack: Settings) -> Row:
+    """A map over S3 (bench/workloads/s3map-small.yaml) whose queue is purged as it starts its
+    children, and whose messages are lost again as they run: the sweeper restarts what was lost."""
+    harness = _harness(stack)
+    workload = load(WORKLOADS_DIR / "s3map-small.yaml")
+    stage_s3(client("s3", harness.settings), workload)
+    harness.services.definitions.create(T, workload.document)
+    ids = [harness.services.executions.start(T, workload.definition_id, {})[0]["id"] for _ in range(2)]
+    harness.drain(stop_after=2)  # the starts, then the item source indexed and the children created
+    harness.sqs.purge_queue(QueueUrl=harness.queue_url)
+    harness.clock.advance(400)
+    resent = harness.sweep().resent
+    harness.drain(stop_after=2)
+    while lost := harness.receive():  # SQS loses what is in flight now (once a minute: no purge)
+        harness.ack(lost)
+    harness.clock.advance(400)
+    resent += harness.sweep().resent
+    _sweep_until_drained(harness)
+
+    def expect(execution: dict[str, Any]) -> bool:
+        output = {"total": 4, "succeeded": 4, "failed": 0}
+        return execution["state"] == "ExecutionSucceeded" and execution["output"] == output
+
+    return Row(harness, ids, expect, provoked=lambda: resent > 0)
+
+
 ROWS: dict[str, Callable[[Settings], Row]] = {
     "six-60kb-outputs": six_large_outputs,
     "unbounded-map": unbounded_map,
@@ -178,6 +207,7 @@ ROWS: dict[str, Callable[[Settings], Row]] = {
     "dead-letter": dead_letter,
     "purged-queue": purged_queue,
     "lambda-timeout-mid-batch": lambda_timeout_mid_batch,
+    "s3-map-purged": s3_map_purged,
 }
 
 

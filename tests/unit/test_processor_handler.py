@@ -114,7 +114,7 @@ def test_a_threaded_handler_runs_executions_side_by_side_in_order_and_reports_fa
     running, most = [0], [0]
     lock = threading.Lock()
 
-    def process(body: dict[str, Any], receives: int) -> str:
+    def process(body: dict[str, Any], receives: int, message_id: str | None = None) -> str:
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])

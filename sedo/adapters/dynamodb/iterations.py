@@ -257,6 +257,16 @@ class DynamoIterationStore:
         else:
             counter = self.counter(tenant_id, parent_key, instance)
             indices = list(range(counter.total)) if counter is not None else []
+        return self._results_of(tenant_id, parent_key, instance, indices, limit)
+
+    def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
+        """One range of results (a results object of a map's resultWriter): BatchGetItem
+        from the children's partitions; indices past the map's end are simply not found."""
+        return self._results_of(tenant_id, parent_key, instance, range(start, start + limit), None)
+
+    def _results_of(
+        self, tenant_id: str, parent_key: str, instance: int, indices: Sequence[int], limit: int | None
+    ) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for start in range(0, len(indices), 100):
             page = indices[start : start + 100]

@@ -24,6 +24,9 @@ class LanguageOptions:
 
     #: Lambda function names (fnmatch patterns) invoke steps may name; None: not checked.
     allowed_functions: tuple[str, ...] | None = None
+    #: S3 buckets a map may read items from and write results to; None: not checked.
+    map_item_buckets: tuple[str, ...] | None = None
+    map_result_buckets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
