@@ -67,6 +67,8 @@ class Settings:
     retention_days: int = 0
     #: The execution queue's redrive threshold (template.yaml MaxReceiveCount).
     max_receive_count: int | None = None
+    #: Events (issue 15): the EventBridge bus sedo puts events on (template.yaml EventBus).
+    event_bus: str = "default"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -103,6 +105,7 @@ class Settings:
             sweep_seconds=int(_env("SEDO_SWEEP_SECONDS", "30") or 30),
             retention_days=int(_env("SEDO_RETENTION_DAYS", "0") or 0),
             max_receive_count=int(n) if (n := _env("SEDO_MAX_RECEIVE_COUNT")) else None,
+            event_bus=_env("SEDO_EVENT_BUS", "default") or "default",
         )
 
 
