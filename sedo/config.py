@@ -69,6 +69,8 @@ class Settings:
     max_receive_count: int | None = None
     #: Events (issue 15): the EventBridge bus sedo puts events on (template.yaml EventBus).
     event_bus: str = "default"
+    #: Locally: the events queue the rule fills, polled by `make run`'s events handler.
+    events_queue_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -106,6 +108,7 @@ class Settings:
             retention_days=int(_env("SEDO_RETENTION_DAYS", "0") or 0),
             max_receive_count=int(n) if (n := _env("SEDO_MAX_RECEIVE_COUNT")) else None,
             event_bus=_env("SEDO_EVENT_BUS", "default") or "default",
+            events_queue_url=_env("SEDO_EVENTS_QUEUE_URL", "") or "",
         )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sedo.domain import execution as ex
 from sedo.domain import failures, limits
-from sedo.domain.errors import BadRequest, NotFound, SedoError
+from sedo.domain.errors import BadRequest, NotFound, SedoError, Unavailable
 from sedo.domain.events.pattern import exact_values, matches
 from sedo.domain.events.triggers import (
     SEDO_SOURCE,
@@ -285,7 +285,11 @@ class EventService:
             except SedoError as exc:
                 raise BadRequest(exc.detail) from exc
             entries.append(entry(tenant_id, body["source"], body["detailType"], body.get("detail", {}), self.bus_name))
-        self.bus.put(entries)
+        try:
+            self.bus.put(entries)
+        except Exception as exc:
+            log.exception("could not put events for %s", tenant_id)
+            raise Unavailable("the event bus did not take the events; retry") from exc
 
     def status_changed(self, head: Execution) -> None:
         """Put an "Execution Status Change" event for each status the head's last segment reached
