@@ -133,7 +133,7 @@ def test_bus_to_trigger_emit_event_step_and_status_changes(world: tuple[Harness,
     settle(harness, events)
     order = harness.services.executions.get("123", orders[0]["id"])
     assert order["state"] == "StepStarted"
-    [subscription] = items_with_prefix(stack, "123#ev:sub#")
+    assert len(items_with_prefix(stack, "123#ev:sub#")) == 1  # the wait of tenant 123, and only it
     assert items_with_prefix(stack, "123#ev:rcv#") == []  # the probes left nothing for tenant 123's wait
 
     events.put("shop.payments", "PaymentCaptured", {"orderId": "o-1", "amount": 30})
