@@ -129,24 +129,20 @@ def _counted(handler: Any, name: str, counts: Counter[str], lock: threading.Lock
 
 def _wait_all_succeeded(dynamodb: Any, table: str, n: int, started: float, timeout: float = 600) -> float:
     while time.monotonic() - started < timeout:
-        response = dynamodb.query(
-            TableName=table,
-            KeyConditionExpression="pk = :t",
-            ExpressionAttributeValues={":t": {"S": "bench"}},
-            ProjectionExpression="#s",
-            ExpressionAttributeNames={"#s": "state"},
-        )
-        items = response["Items"]
-        while "LastEvaluatedKey" in response:
-            response = dynamodb.query(
-                TableName=table,
-                KeyConditionExpression="pk = :t",
-                ExpressionAttributeValues={":t": {"S": "bench"}},
-                ProjectionExpression="#s",
-                ExpressionAttributeNames={"#s": "state"},
-                ExclusiveStartKey=response["LastEvaluatedKey"],
-            )
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :t",
+            "ExpressionAttributeValues": {":t": {"S": "bench"}},
+            "ProjectionExpression": "#s",
+            "ExpressionAttributeNames": {"#s": "state"},
+        }
+        while True:
+            response = dynamodb.query(**query)
             items += response["Items"]
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         if sum(1 for i in items if i.get("state", {}).get("S") == "ExecutionSucceeded") >= n:
             return time.monotonic()
         time.sleep(0.2)

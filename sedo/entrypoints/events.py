@@ -11,15 +11,16 @@ rejected trigger the tenant can see, and the record succeeds.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from sedo import bootstrap
 from sedo.config import Settings
+from sedo.entrypoints.processor import partial_batch
 from sedo.service_layer.events import EventService
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -50,16 +51,7 @@ def make_handler(events: EventService, logger: Any) -> Handler:
         logger.info("event handled", extra={"eventId": event.get("id"), **outcome})
         return outcome
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        response = process_partial_response(
-            event=event,
-            record_handler=record_handler,
-            processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
-            context=context,
-        )
-        return dict(response)
-
-    return handler
+    return partial_batch(record_handler)
 
 
 def handler_from_env() -> Handler:
@@ -70,12 +62,11 @@ def handler_from_env() -> Handler:
     return make_handler(bootstrap.events_handler(bootstrap.aws_adapters(settings), settings), logger)
 
 
-_handler: Handler | None = None
+@functools.cache
+def _built() -> Handler:
+    return handler_from_env()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entrypoint (template.yaml EventsFunction); its graph is built once per container."""
-    global _handler
-    if _handler is None:
-        _handler = handler_from_env()
-    return _handler(event, context)
+    return _built()(event, context)

@@ -93,6 +93,13 @@ def make_handler(wakeups: WakeUpProcessor, logger: Any, max_receive_count: int |
         logger.warning("throttled; the wake-up is retried shortly", extra={"kind": body.get("kind"), "error": str(exc)})
         return "throttled"
 
+    return partial_batch(record_handler)
+
+
+def partial_batch(record_handler: Callable[[SQSRecord], Any]) -> Handler:
+    """An SQS batch handler answering with a partial batch response: the records whose
+    ``record_handler`` raised are reported in ``batchItemFailures``, the rest succeed."""
+
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = process_partial_response(
             event=event,
