@@ -319,5 +319,9 @@ MAX_EVENTS_PER_PUT = 10
 MAX_EVENT_DETAIL_BYTES = 200 * KIB
 #: How long the events handler trusts its cached trigger index (seconds).
 TRIGGER_CACHE_SECONDS = 10
+#: Fields one event step may correlate on.
+MAX_CORRELATE_FIELDS = 10
+#: An event kept in an item (the lookback log, a step's receipt) beyond this keeps only its envelope.
+MAX_EVENT_ITEM_BYTES = 300 * KIB
 #: How long a rejected trigger stays visible to its tenant (seconds).
 REJECTED_TRIGGER_TTL_SECONDS = 14 * 86400

@@ -30,8 +30,6 @@ from sedo.service_layer.event_ports import Received, Subscription
 LOG_SECONDS = limits.MAX_LOOKBACK_SECONDS + 3600
 #: A waiting step's subscription without a timeout outlives the longest wait.
 SUBSCRIPTION_SECONDS = 367 * 86400
-#: An event larger than this is kept without its detail (it still counts, and its id shows).
-MAX_EVENT_ITEM_BYTES = 300 * 1024
 
 
 def _s(value: str) -> dict[str, str]:
@@ -44,7 +42,7 @@ def _doc(value: Any) -> dict[str, str]:
 
 def _kept(event: Mapping[str, Any]) -> dict[str, Any]:
     body = dict(event)
-    if len(json.dumps(body, separators=(",", ":"))) > MAX_EVENT_ITEM_BYTES:
+    if len(json.dumps(body, separators=(",", ":"))) > limits.MAX_EVENT_ITEM_BYTES:
         body["detail"] = {"sedo:truncated": True}
     return body
 

@@ -23,12 +23,10 @@ from sedo.domain.errors import Problem
 from sedo.domain.events.triggers import indexed_pattern_problems
 from sedo.domain.expressions import ExpressionError, evaluate
 from sedo.domain.failures import BAD_EXPRESSION, RUNTIME
-from sedo.domain.limits import MAX_EVENT_COUNT, MAX_LOOKBACK_SECONDS
+from sedo.domain.limits import MAX_CORRELATE_FIELDS, MAX_EVENT_COUNT, MAX_LOOKBACK_SECONDS
 from sedo.domain.protocol import EventAwait
 from sedo.domain.steps.base import Await, CheckContext, Failed, Outcome, SimpleStep, StepContext
 from sedo.domain.timefmt import format_ts
-
-MAX_CORRELATE_FIELDS = 10
 
 
 class EventStep(SimpleStep):
