@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from sedo import bootstrap
 from sedo.config import Settings
-from sedo.entrypoints.processor import partial_batch
+from sedo.entrypoints.processor import THROTTLE_DELAY, partial_batch, throttled
 from sedo.service_layer.events import EventService
+from sedo.service_layer.ports import Queue
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -37,17 +39,28 @@ def parse(body: str) -> dict[str, Any]:
         raise PoisonEvent("the record is not JSON") from exc
     if not isinstance(event, dict) or not isinstance(event.get("source"), str):
         raise PoisonEvent("the record is not an EventBridge event (no source)")
+    event.pop("delay", None)  # a throttled event put back (make_handler), not part of the event
     return event
 
 
-def make_handler(events: EventService, logger: Any) -> Handler:
+def make_handler(events: EventService, logger: Any, again: Queue | None = None) -> Handler:
+    """``again``: the events queue; a throttled event is put back on it after a short jittered
+    delay (a new message, so throttles never count toward maxReceiveCount), as the processor does."""
+
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         try:
             event = parse(record.body)
         except PoisonEvent:
             logger.error("poison event; it reaches the events DLQ", extra={"messageId": record.message_id})
             raise
-        outcome = events.handle(event)
+        try:
+            outcome = events.handle(event)
+        except Exception as exc:
+            if again is None or not throttled(exc):
+                raise
+            again.send([{**event, "delay": random.randint(*THROTTLE_DELAY)}])
+            logger.warning("throttled; the event is handled again shortly", extra={"eventId": event.get("id")})
+            return {"throttled": True}
         logger.info("event handled", extra={"eventId": event.get("id"), **outcome})
         return outcome
 
@@ -59,7 +72,14 @@ def handler_from_env() -> Handler:
 
     settings = Settings.from_env()
     logger = Logger(service=settings.service_name, level=settings.log_level)
-    return make_handler(bootstrap.events_handler(bootstrap.aws_adapters(settings), settings), logger)
+    adapters = bootstrap.aws_adapters(settings)
+    again = None
+    if settings.events_queue_url:
+        from sedo.adapters.aws import client
+        from sedo.adapters.sqs import SqsQueue
+
+        again = SqsQueue(client("sqs", settings), settings.events_queue_url, settings.max_delay_seconds)
+    return make_handler(bootstrap.events_handler(adapters, settings), logger, again)
 
 
 @functools.cache

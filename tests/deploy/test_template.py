@@ -402,7 +402,7 @@ EVENTS_GRANTS = {
     Permission("s3:PutObject", "PayloadBucket/*"),
     *(
         Permission(f"sqs:{a}", "EventsQueue")
-        for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")
+        for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "SendMessage")
     ),
     Permission("sqs:SendMessage", "ExecutionQueue"),
     Permission("logs:CreateLogStream", "EventsLogGroup"),
