@@ -21,7 +21,7 @@ from referencing.jsonschema import DRAFT202012, UnknownDialect, specification_wi
 from sedo.domain import limits, schemas
 from sedo.domain.definition import Definition, parse_definition
 from sedo.domain.errors import InvalidDefinition, Problem
-from sedo.domain.events.triggers import TRIGGERS_SCHEMA, trigger_problems
+from sedo.domain.events.triggers import EVENTS_OPTIONS_SCHEMA, TRIGGERS_SCHEMA, trigger_problems
 from sedo.domain.expressions import ExpressionError, compile_expression
 from sedo.domain.policies import CATCH_SCHEMA, RETRY_SCHEMA
 from sedo.domain.steps import STEP_TYPES
@@ -62,6 +62,7 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         "output": {"type": "string", "minLength": 1},
         # events (issue 15): EventBridge patterns that start an execution
         "triggers": TRIGGERS_SCHEMA,
+        "events": EVENTS_OPTIONS_SCHEMA,
     },
 }
 

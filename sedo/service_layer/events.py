@@ -30,6 +30,7 @@ from sedo.domain.events.pattern import exact_values, matches
 from sedo.domain.events.triggers import (
     SEDO_SOURCE,
     STATUS_CHANGE,
+    STEP_STATUS_CHANGE,
     Trigger,
     entry,
     event_key,
@@ -54,6 +55,7 @@ Metric = Callable[[str, str, int], None]
 Starter = Callable[[str, str, Any, str], bool]
 
 STATUSES = {ex.STARTED: "STARTED", ex.SUCCEEDED: "SUCCEEDED", ex.FAILED: "FAILED", ex.CANCELLED: "CANCELLED"}
+STEP_STATUSES = {ex.STEP_STARTED: "STARTED", ex.STEP_SUCCEEDED: "SUCCEEDED", ex.STEP_FAILED: "FAILED"}
 
 
 def _ms(text: str) -> int:
@@ -254,10 +256,11 @@ class EventService:
             return None
         return [r.event for r in received[: subscription.count]]
 
-    def flushed(self, head: Execution) -> None:
-        """After a head's flush (processor, or the API's cancel)."""
+    def flushed(self, head: Execution, steps: bool = False) -> None:
+        """After a head's flush (processor, or the API's cancel); ``steps``: the definition
+        opted into step-level events (``events: {steps: true}``)."""
         self.after_commit(head)
-        self.status_changed(head)
+        self.status_changed(head, steps)
 
     def moved_on(self, before: Execution, after: Execution) -> None:
         """A commit ended an event step attempt's wait: its subscription goes."""
@@ -291,14 +294,17 @@ class EventService:
             log.exception("could not put events for %s", tenant_id)
             raise Unavailable("the event bus did not take the events; retry") from exc
 
-    def status_changed(self, head: Execution) -> None:
+    def status_changed(self, head: Execution, steps: bool = False) -> None:
         """Put an "Execution Status Change" event for each status the head's last segment reached
-        (top-level executions). Stable ids per execution and status: a re-flush repeats them."""
+        (top-level executions), and with ``steps`` a "Step Status Change" per step event. Stable
+        ids per execution and status (per history event for steps): a re-flush repeats them."""
         if self.bus is None or head.parent_key is not None:
             return
         entries = []
         for event in head.pending_events:
             status = STATUSES.get(str(event.get("type")))
+            if steps and str(event.get("type")) in STEP_STATUSES:
+                entries.append(self._step_entry(head, event))
             if status is None:
                 continue
             if status == "FAILED" and event.get("error") == failures.TIMEOUT:
@@ -320,3 +326,19 @@ class EventService:
             entries.append(entry(head.tenant_id, SEDO_SOURCE, STATUS_CHANGE, detail, self.bus_name, key))
         if entries:
             self.bus.put(entries)
+
+    def _step_entry(self, head: Execution, event: Mapping[str, Any]) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "tenantId": head.tenant_id,
+            "executionId": head.id,
+            "definitionId": head.definition_id,
+            "definitionVersion": head.definition_version,
+            "stepId": event.get("stepId"),
+            "status": STEP_STATUSES[str(event["type"])],
+            "time": event.get("timestamp"),
+        }
+        for field in ("attempt", "error", "cause"):
+            if event.get(field):
+                detail[field] = str(event[field])[:1000] if field == "cause" else event[field]
+        key = stable_id(head.id, "step", str(event.get("id")))
+        return entry(head.tenant_id, SEDO_SOURCE, STEP_STATUS_CHANGE, detail, self.bus_name, key)

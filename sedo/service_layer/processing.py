@@ -283,10 +283,20 @@ class WakeUpProcessor:
         """Flush the stored head; a finished child then reports to its fan-out (its output as
         the fan-out keeps it: ``hydrated`` is the same head with its values, when at hand)."""
         flush(head, self.executions, self.queue)
-        if self.events is not None:
-            self.events.flushed(head)  # subscribe a waiting event step; put status-change events
+        if self.events is not None:  # subscribe a waiting event step; put status-change events
+            self.events.flushed(head, steps=self._step_events(head))
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
+
+    def _step_events(self, head: Execution) -> bool:
+        """Whether the execution's definition opted into step-level events (issue 15)."""
+        if head.parent_key is not None:
+            return False
+        try:
+            document = self.definition(head.tenant_id, head.definition_id, head.definition_version).document
+        except PoisonMessage:
+            return False
+        return bool((document.get("events") or {}).get("steps"))
 
     def dead_letter(self, body: Any, cause: str) -> bool:
         """Mark the execution of a wake-up that is going to the DLQ as failed (States.Runtime).

@@ -281,3 +281,16 @@ def test_the_trigger_index_follows_versions_and_deletes() -> None:
     assert [t.version for t in world.store.triggers(T, "elsewhere")] == [2]
     world.api.definitions.delete(T, "billing")
     assert world.store.triggers(T, "elsewhere") == []
+
+
+def test_step_level_events_are_opt_in() -> None:
+    world = World(BILLING, {**FAN_IN, "id": "noisy", "events": {"steps": True}})
+    world.events.handle(event("shop.billing", "X", {"orderId": "o-8"}))  # billing: no step events
+    world.api.executions.start(T, "noisy", {"batch": "b", "workers": 1})
+    world.pump()
+    steps = [
+        (e["detail"]["definitionId"], e["detail"]["stepId"], e["detail"]["status"])
+        for e in world.bus.events
+        if e["detail-type"] == "Step Status Change" and e["detail"]["tenantId"] == T
+    ]
+    assert steps == [("noisy", "wait-workers", "STARTED")]

@@ -26,6 +26,13 @@ EVENT_RESOURCE = "sedo:event/"
 #: The source and detail-type of sedo's own status-change events.
 SEDO_SOURCE = "sedo"
 STATUS_CHANGE = "Execution Status Change"
+STEP_STATUS_CHANGE = "Step Status Change"
+#: A definition's ``events``: opt into step-level status-change events.
+EVENTS_OPTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"steps": {"type": "boolean", "description": "also put a Step Status Change event per step"}},
+}
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 TRIGGERS_SCHEMA: dict[str, Any] = {
