@@ -139,6 +139,7 @@ def test_the_acceptance_story_in_memory() -> None:
     world.pump()
     [order] = world.executions(definition="orders")
     assert order["state"] == "StepStarted" and order["step"] == "wait-payment"
+    assert order["awaitingEvents"] == {"stepId": "wait-payment", "count": 1, "correlate": {"detail.orderId": "o-1"}}
     [bill] = world.executions(definition="billing")  # started by the emit, through billing's trigger
     assert bill["state"] == "ExecutionSucceeded" and bill["name"] == "bill-o-1"
     world.events.handle(event("shop.payments", "PaymentCaptured", {"orderId": "o-2"}))  # uncorrelated
