@@ -295,3 +295,21 @@ def test_step_level_events_are_opt_in() -> None:
         if e["detail-type"] == "Step Status Change" and e["detail"]["tenantId"] == T
     ]
     assert steps == [("noisy", "wait-workers", "STARTED")]
+
+
+def test_an_event_that_races_the_subscription_is_not_lost() -> None:
+    """The correlated event is handled after the commit that made the step wait but before
+    its flush subscribed it (lookback 0): the flush finds it in the log."""
+    world = World(ORDERS)
+    world.processor.events = None  # the flush's subscription comes late (below)
+    world.events.handle(event("shop.orders", "OrderPlaced", {"orderId": "o-r"}))
+    world.pump()
+    store: Any = world.adapters.executions
+    [order] = world.executions()
+    head = store.get(T, order["id"].split(":")[2])
+    assert world.store.subscriptions(T, "shop.payments") == []
+    world.events.handle(event("shop.payments", "PaymentCaptured", {"orderId": "o-r", "amount": 2}))
+    world.processor.events = world.events
+    world.events.after_commit(head)  # the late flush: subscribes, then reads the log
+    world.pump()
+    assert world.executions()[0]["state"] == "ExecutionSucceeded"
