@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from sedo.domain.engine import Budget
     from sedo.domain.steps.base import Invoker
     from sedo.service_layer.definitions import DefinitionService
+    from sedo.service_layer.event_ports import EventBus, EventStore
+    from sedo.service_layer.events import EventService
     from sedo.service_layer.executions import ExecutionService
     from sedo.service_layer.itemsource import S3MapPorts
     from sedo.service_layer.observe import WakeObserver
@@ -36,6 +38,10 @@ class Adapters:
     payloads: PayloadStore | None = None
     #: Maps over S3: the objects and the index of item sources (sedo/service_layer/itemsource.py).
     s3maps: S3MapPorts | None = None
+    #: Events (issue 15): triggers, waits and rejections; the bus sedo puts events on.
+    events: EventStore | None = None
+    bus: EventBus | None = None
+    bus_name: str = "default"
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
@@ -74,7 +80,19 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
             DynamoItemIndex(dynamodb, settings.executions_table),
             BucketPolicy(settings.map_item_buckets, settings.map_result_buckets),
         ),
+        **_event_adapters(settings, dynamodb, clock),
     )
+
+
+def _event_adapters(settings: Settings, dynamodb: Any, clock: Clock | None) -> dict[str, Any]:
+    """Events (issue 15): the store next to the tables, EventBridge for the bus."""
+    from sedo.adapters.aws import client
+    from sedo.adapters.clock import SystemClock
+    from sedo.adapters.dynamodb.events import DynamoEventStore
+    from sedo.adapters.events import EventBridgeBus
+
+    store = DynamoEventStore(dynamodb, settings.definitions_table, settings.executions_table, clock or SystemClock())
+    return {"events": store, "bus": EventBridgeBus(client("events", settings)), "bus_name": settings.event_bus}
 
 
 def allowed_functions(settings: Settings) -> tuple[str, ...]:
@@ -125,6 +143,7 @@ class _LazyInvoker:
 
 def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) -> Adapters:
     from sedo.adapters.clock import FakeClock
+    from sedo.adapters.events import MemoryEventBus
     from sedo.adapters.memory import (
         MemoryDefinitionStore,
         MemoryExecutionStore,
@@ -132,6 +151,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         MemoryPayloadStore,
         MemoryQueue,
     )
+    from sedo.adapters.memory_events import MemoryEventStore
     from sedo.adapters.s3items import MemoryItemIndex, MemoryObjects
     from sedo.service_layer.itemsource import S3MapPorts
 
@@ -145,6 +165,8 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         MemoryIterationStore(executions),
         MemoryPayloadStore(),
         S3MapPorts(MemoryObjects(), MemoryItemIndex()),
+        MemoryEventStore(),
+        MemoryEventBus(),
     )
 
 
@@ -160,6 +182,7 @@ def payload_service(adapters: Adapters) -> PayloadService:
 class ApiServices:
     definitions: DefinitionService
     executions: ExecutionService
+    events: EventService | None = None
 
 
 def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiServices:
@@ -181,18 +204,62 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
         iterations = IterationService(
             adapters.iterations, adapters.executions, adapters.queue, adapters.clock, payloads=payloads
         )
-    return ApiServices(
-        definitions=definitions,
-        executions=ExecutionService(
-            definitions,
-            adapters.executions,
-            adapters.queue,
-            adapters.clock,
-            iterations,
-            payloads=payloads,
-            budget=budget_from(settings) if settings is not None else None,  # a recorded callback's due time
-        ),
+    executions = ExecutionService(
+        definitions,
+        adapters.executions,
+        adapters.queue,
+        adapters.clock,
+        iterations,
+        payloads=payloads,
+        budget=budget_from(settings) if settings is not None else None,  # a recorded callback's due time
     )
+    events = event_service(adapters)
+    if events is not None:  # events (issue 15): the trigger index follows definitions; status changes
+        definitions.triggers = events.index
+        executions.events = events
+    return ApiServices(definitions=definitions, executions=executions, events=events)
+
+
+def event_service(adapters: Adapters, starter: Any = None) -> EventService | None:
+    """Events (issue 15): None when the adapters have no event store."""
+    if adapters.events is None:
+        return None
+    from sedo.service_layer.events import EventService
+
+    return EventService(
+        adapters.events, adapters.queue, adapters.clock, adapters.bus, adapters.bus_name, starter, _metric
+    )
+
+
+def _metric(name: str, tenant_id: str, value: int) -> None:
+    """A CloudWatch metric in embedded metric format (one JSON log line; namespace sedo)."""
+    import json
+    import time
+
+    record = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {"Namespace": "sedo", "Dimensions": [["tenantId"]], "Metrics": [{"Name": name, "Unit": "Count"}]}
+            ],
+        },
+        "tenantId": tenant_id,
+        name: value,
+    }
+    print(json.dumps(record), flush=True)
+
+
+def events_handler(adapters: Adapters, settings: Settings | None = None) -> EventService:
+    """The events handler's graph: the event service, starting executions through the API's use case."""
+    services = api_services(adapters, settings)
+
+    def start(tenant_id: str, definition_id: str, data: Any, name: str) -> bool:
+        return services.executions.start(tenant_id, definition_id, data, name)[1]
+
+    events = event_service(adapters, start)
+    if events is None:
+        raise RuntimeError("the events handler needs an event store")
+    return events
 
 
 def processor(
@@ -215,12 +282,22 @@ def processor(
         adapters.clock,
         budget,
         logger=logger,
-        invoker=adapters.invoker,
+        invoker=_emitting(adapters),
         iterations=adapters.iterations,
         observer=observer,
         payloads=payload_service(adapters),
         s3=adapters.s3maps,
+        events=event_service(adapters),
     )
+
+
+def _emitting(adapters: Adapters) -> Invoker | None:
+    """emit steps (issue 15) reach the bus through the invoker door."""
+    if adapters.bus is None:
+        return adapters.invoker
+    from sedo.adapters.events import EmittingInvoker
+
+    return EmittingInvoker(adapters.invoker, adapters.bus, adapters.bus_name)
 
 
 def budget_from(settings: Settings) -> Budget:

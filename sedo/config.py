@@ -74,6 +74,10 @@ class Settings:
     #: local stack): any bucket; empty: none.
     map_item_buckets: tuple[str, ...] | None = None
     map_result_buckets: tuple[str, ...] | None = None
+    #: Events (issue 15): the EventBridge bus sedo puts events on (template.yaml EventBus).
+    event_bus: str = "default"
+    #: Locally: the events queue the rule fills, polled by `make run`'s events handler.
+    events_queue_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -113,6 +117,8 @@ class Settings:
             processor_threads=max(1, int(_env("SEDO_PROCESSOR_THREADS", "1") or 1)),
             map_item_buckets=_names("SEDO_MAP_ITEM_BUCKETS"),
             map_result_buckets=_names("SEDO_MAP_RESULT_BUCKETS"),
+            event_bus=_env("SEDO_EVENT_BUS", "default") or "default",
+            events_queue_url=_env("SEDO_EVENTS_QUEUE_URL", "") or "",
         )
 
 

@@ -42,6 +42,9 @@ OPERATION_ROLES: dict[str, str] = {
     "complete_step": "operator",
     "fail_step": "operator",
     "heartbeat_step": "operator",
+    # events (issue 15)
+    "put_events": "operator",
+    "list_rejected_triggers": "viewer",
 }
 DEFAULT_ROLE = "author"
 

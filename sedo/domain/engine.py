@@ -51,6 +51,7 @@ from sedo.domain.protocol import (
     SEQ_KINDS,
     CallbackAwait,
     ContinueAwait,
+    EventAwait,
     FanInAwait,
     RetryAwait,
     StartAwait,
@@ -295,6 +296,19 @@ def on_heartbeat_timeout(segment: Segment, definition: Definition, wake: WakeUp)
     return _resume(segment, definition, awaiting.step, Failed(failures.HEARTBEAT_TIMEOUT, cause))
 
 
+# --- events (issue 15): an event step attempt resumed with the events gathered for it -----
+
+
+def _event_relevance(head: Execution, wake: WakeUp) -> str | None:
+    if not isinstance(head.awaiting, EventAwait) or wake.data.get("instance") != head.instance:
+        return "the event step attempt this message is for has ended"
+    return None
+
+
+def on_event(segment: Segment, definition: Definition, wake: WakeUp) -> Stale | None:
+    return _resume(segment, definition, _awaited_step(segment.head), Done(output=wake.data.get("output")))
+
+
 Relevance = Callable[[Execution, WakeUp], str | None]
 Handler = Callable[[Segment, Definition, WakeUp], Stale | None]
 
@@ -311,6 +325,7 @@ HANDLERS: dict[WakeKind, tuple[Relevance, Handler]] = {
     WakeKind.HEARTBEAT_TIMEOUT: (_heartbeat_timeout_relevance, on_heartbeat_timeout),
     WakeKind.EXEC_TIMEOUT: (_always, on_exec_timeout),
     WakeKind.FAN_IN: (_fan_in_relevance, on_fan_in),
+    WakeKind.EVENT: (_event_relevance, on_event),
 }
 assert HANDLERS.keys() >= SEQ_KINDS | CALLBACK_KINDS
 

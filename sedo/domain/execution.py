@@ -16,6 +16,7 @@ from typing import Any
 from sedo.domain.protocol import (
     Awaiting,
     CallbackAwait,
+    EventAwait,
     RetryAwait,
     TimerAwait,
     WakeKind,
@@ -242,6 +243,8 @@ class Execution:
                 "taskToken": awaiting.token,
                 "heartbeatDue": awaiting.heartbeat_due,
             }
+        if isinstance(awaiting, EventAwait) and not self.finished:  # events (issue 15)
+            body["awaitingEvents"] = {"stepId": awaiting.step, "count": awaiting.count, "correlate": awaiting.correlate}
         if self.state == SUCCEEDED:
             body["output"] = self.output
         if self.error is not None:

@@ -21,6 +21,7 @@ from referencing.jsonschema import DRAFT202012, UnknownDialect, specification_wi
 from sedo.domain import limits, schemas
 from sedo.domain.definition import Definition, parse_definition
 from sedo.domain.errors import InvalidDefinition, Problem
+from sedo.domain.events.triggers import EVENTS_OPTIONS_SCHEMA, TRIGGERS_SCHEMA, trigger_problems
 from sedo.domain.expressions import ExpressionError, compile_expression
 from sedo.domain.policies import CATCH_SCHEMA, RETRY_SCHEMA
 from sedo.domain.steps import STEP_TYPES
@@ -59,6 +60,9 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         "steps": {"type": "array", "minItems": 1, "maxItems": limits.MAX_STEPS, "items": {"type": "object"}},
         "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 31_622_400},
         "output": {"type": "string", "minLength": 1},
+        # events (issue 15): EventBridge patterns that start an execution
+        "triggers": TRIGGERS_SCHEMA,
+        "events": EVENTS_OPTIONS_SCHEMA,
     },
 }
 
@@ -388,6 +392,7 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
     if "inputSchema" in document and isinstance(document["inputSchema"], (dict, bool)):
         problems.extend(input_schema_problems(document["inputSchema"]))
     problems.extend(_expression_problems([("/output", document.get("output"))]))
+    problems.extend(trigger_problems(document.get("triggers")))  # events (issue 15)
     steps = document.get("steps")
     if not isinstance(steps, list) or not steps:
         return problems

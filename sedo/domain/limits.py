@@ -315,3 +315,25 @@ __all__ = [
     "measure",
     "size_text",
 ]
+
+# --- events (issue 15: EventBridge triggers, emit and event steps) ---------------------------
+#: A trigger's or event step's pattern as compact JSON (EventBridge's own limit for a rule's pattern).
+MAX_EVENT_PATTERN_BYTES = 4096
+#: Triggers one definition may declare.
+MAX_TRIGGERS = 20
+#: Events one event step may wait for (its output holds them all).
+MAX_EVENT_COUNT = 100
+#: How far back an event step may look for events that arrived before it waited.
+MAX_LOOKBACK_SECONDS = 24 * 3600
+#: Events per POST .../events (EventBridge's PutEvents takes at most 10 entries).
+MAX_EVENTS_PER_PUT = 10
+#: An event's detail as compact JSON (EventBridge's entry limit is 256 KB).
+MAX_EVENT_DETAIL_BYTES = 200 * KIB
+#: How long the events handler trusts its cached trigger index (seconds).
+TRIGGER_CACHE_SECONDS = 10
+#: Fields one event step may correlate on.
+MAX_CORRELATE_FIELDS = 10
+#: An event kept in an item (the lookback log, a step's receipt) beyond this keeps only its envelope.
+MAX_EVENT_ITEM_BYTES = 300 * KIB
+#: How long a rejected trigger stays visible to its tenant (seconds).
+REJECTED_TRIGGER_TTL_SECONDS = 14 * 86400

@@ -47,6 +47,9 @@ class WakeKind(StrEnum):
     FAN_IN = "fanin"
     #: The processor's own: cancel the children of a fan-out step attempt that ended.
     SWEEP = "sweep"
+    #: Enough correlated events for an event step attempt arrived (issue 15); the processor
+    #: gathers them from the store before the engine resumes the step.
+    EVENT = "event"
 
 
 #: Kinds that apply only with the head's current ``seq`` (the head awaits exactly them).
@@ -111,10 +114,23 @@ class FanInAwait:
     tag: ClassVar[str] = "fanin"
 
 
-Awaiting = StartAwait | ContinueAwait | TimerAwait | RetryAwait | CallbackAwait | FanInAwait
+@dataclass(frozen=True)
+class EventAwait:
+    """An event step attempt waiting for ``count`` events matching ``pattern`` whose fields
+    (JMESPath over the event) equal ``correlate``'s values, that arrived from ``since`` on."""
+
+    step: str
+    pattern: dict[str, Any]
+    correlate: dict[str, Any]
+    count: int
+    since: str
+    tag: ClassVar[str] = "event"
+
+
+Awaiting = StartAwait | ContinueAwait | TimerAwait | RetryAwait | CallbackAwait | FanInAwait | EventAwait
 
 #: What a step type may return in :class:`sedo.domain.steps.base.Await` (the engine fills in the token).
-StepAwaiting = TimerAwait | CallbackAwait | FanInAwait
+StepAwaiting = TimerAwait | CallbackAwait | FanInAwait | EventAwait
 
 #: The wake kinds that resume each awaited thing (besides the timeouts any await can get).
 RESUMED_BY: dict[type[Any], frozenset[WakeKind]] = {
@@ -124,6 +140,7 @@ RESUMED_BY: dict[type[Any], frozenset[WakeKind]] = {
     RetryAwait: frozenset({WakeKind.RETRY}),
     CallbackAwait: CALLBACK_KINDS | {WakeKind.HEARTBEAT_TIMEOUT},
     FanInAwait: frozenset({WakeKind.FAN_IN}),
+    EventAwait: frozenset({WakeKind.EVENT}),
 }
 
 
@@ -159,6 +176,14 @@ def awaiting_to_dict(awaiting: Awaiting | None) -> dict[str, Any] | None:
             )
             if awaiting.branches:
                 body["branches"] = True
+        case EventAwait():
+            body.update(
+                step=awaiting.step,
+                pattern=awaiting.pattern,
+                correlate=awaiting.correlate,
+                count=awaiting.count,
+                since=awaiting.since,
+            )
     return body
 
 
@@ -191,6 +216,14 @@ def awaiting_from_dict(body: dict[str, Any] | None) -> Awaiting | None:
                 concurrency=int(body["concurrency"]),
                 tolerated=int(body["tolerated"]),
                 branches=bool(body.get("branches")),
+            )
+        if kind == EventAwait.tag:
+            return EventAwait(
+                step=str(body["step"]),
+                pattern=dict(body["pattern"]),
+                correlate=dict(body.get("correlate") or {}),
+                count=int(body["count"]),
+                since=str(body["since"]),
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not an awaited thing: {body!r}") from exc

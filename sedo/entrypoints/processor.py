@@ -105,9 +105,21 @@ def make_handler(
             "wake-up failed; SQS delivers it again", extra={"messageId": record.message_id, "error": str(exc)}
         )
 
+    return partial_batch(record_handler, pool, failed)
+
+
+def partial_batch(
+    record_handler: Callable[[SQSRecord], Any],
+    pool: ThreadPoolExecutor | None = None,
+    failed: Callable[[SQSRecord, BaseException], None] | None = None,
+) -> Handler:
+    """An SQS batch handler answering with a partial batch response: the records whose
+    ``record_handler`` raised are reported in ``batchItemFailures``, the rest succeed. With a
+    ``pool``, a batch's executions run side by side (sedo/entrypoints/batch.py)."""
+
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         records = event.get("Records") or []
-        if pool is not None and len(records) > 1:
+        if pool is not None and failed is not None and len(records) > 1:
             return batch.process_concurrently(records, record_handler, pool, failed)
         response = process_partial_response(
             event=event,

@@ -19,6 +19,8 @@ class DefinitionService:
         self.store = store
         self.clock = clock
         self.options = options or LanguageOptions()
+        #: The trigger index (issue 15; sedo/service_layer/events.py), set by the composition root.
+        self.triggers: Any = None
 
     def create(self, tenant_id: str, document: Any) -> dict[str, Any]:
         definition = load_definition(document, options=self.options)
@@ -41,6 +43,8 @@ class DefinitionService:
             description=document.get("description"),
         )
         self.store.put_version(head, document, previous)
+        if self.triggers is not None:
+            self.triggers.update(tenant_id, definition.id, version, document, None)
         return {"id": definition.id, "tenantId": tenant_id, "version": version}
 
     def update(self, tenant_id: str, definition_id: str, document: Any) -> dict[str, Any]:
@@ -55,6 +59,8 @@ class DefinitionService:
             description=document.get("description"),
         )
         self.store.put_version(head, document, previous)
+        if self.triggers is not None:
+            self._reindex(head, document, previous)
         return {"id": definition_id, "tenantId": tenant_id, "version": head.latest_version}
 
     def get(self, tenant_id: str, definition_id: str, version: int | None = None) -> dict[str, Any]:
@@ -76,6 +82,13 @@ class DefinitionService:
         head = self._live_head(tenant_id, definition_id)
         if not self.store.mark_deleted(head, format_ts(self.clock.now())):
             raise NotFound(f"definition {definition_id!r} does not exist")
+        if self.triggers is not None:
+            self._reindex(head, None, head)
+
+    def _reindex(self, head: DefinitionHead, document: Any, previous: DefinitionHead) -> None:
+        """The trigger index follows the latest version (none once deleted)."""
+        old = self.store.get_version(head.tenant_id, head.id, previous.latest_version)
+        self.triggers.update(head.tenant_id, head.id, head.latest_version, document, old.document if old else None)
 
     def list(self, tenant_id: str, limit: int, token: str | None) -> Page:
         page = self.store.list_heads(tenant_id, limit, token)

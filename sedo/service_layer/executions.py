@@ -52,6 +52,8 @@ class ExecutionService:
         self.iteration_service = iterations
         #: Large values are kept apart from heads (the claim check) and resolved to be shown.
         self.payloads = payloads
+        #: Events (issue 15; sedo/service_layer/events.py), set by the composition root.
+        self.events: Any = None
 
     # -- start ----------------------------------------------------------------------
 
@@ -293,5 +295,8 @@ class ExecutionService:
             commit = engine.cancel(head, self.clock.now(), reason)
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
+                if self.events is not None:  # events (issue 15): the status change, the wait's end
+                    self.events.moved_on(head, commit.head)
+                    self.events.flushed(commit.head)
                 return self._describe(commit.head)
         raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

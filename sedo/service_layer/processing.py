@@ -24,8 +24,9 @@ from sedo.domain.engine import Budget, Commit, Decision, Rearm, Stale, advance
 from sedo.domain.engine import dead_letter as dead_letter_commit
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.payloads import Claims
-from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.domain.protocol import EventAwait, FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
+from sedo.service_layer.events import EventService
 from sedo.service_layer.flush import flush
 from sedo.service_layer.itemsource import S3MapPorts
 from sedo.service_layer.iterations import IterationService
@@ -68,7 +69,9 @@ class WakeUpProcessor:
         *,
         payloads: PayloadService,
         s3: S3MapPorts | None = None,
+        events: EventService | None = None,
     ) -> None:
+        self.events = events  # triggers, event steps and status-change events (issue 15)
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
         self.payloads = payloads  # the claim check: large values kept apart from heads
@@ -90,6 +93,7 @@ class WakeUpProcessor:
             WakeKind.SWEEP: self.on_sweep,
             WakeKind.FAN_OUT: self.on_fan_out,
             WakeKind.FAN_IN: self.on_fan_in,
+            WakeKind.EVENT: self.on_event,
         }
 
     def definition(
@@ -164,6 +168,27 @@ class WakeUpProcessor:
             delivery.wake = replace(delivery.wake, data={**delivery.wake.data, **gathered})
         return self._advance(delivery, head)
 
+    def on_event(self, delivery: _Delivery) -> Processed:
+        """Enough events for an event step attempt are in (issue 15): gather exactly ``count``."""
+        head = self._read(delivery)
+        if head is None:
+            return Processed.MISSING
+        wake = delivery.wake
+        if (
+            self.events is None
+            or not isinstance(head.awaiting, EventAwait)
+            or wake.data.get("instance") != head.instance
+        ):
+            if self.events is not None and isinstance(wake.data.get("pattern"), dict):
+                self.events.forget(head, int(wake.data["instance"]), wake.data["pattern"])  # a wait that ended
+            return self._advance(delivery, head)  # stale, or the producer of the head re-flushing
+        gathered = self.events.gather(head)
+        if gathered is None:
+            return Processed.STALE  # fewer than count: a later event sends this again
+        output = gathered[0] if head.awaiting.count == 1 else gathered
+        delivery.wake = replace(wake, data={**wake.data, "output": output})
+        return self._advance(delivery, head)
+
     def on_engine_wakeup(self, delivery: _Delivery) -> Processed:
         head = self._read(delivery)
         if head is None:
@@ -224,6 +249,8 @@ class WakeUpProcessor:
             self.log.info("another worker advanced the execution first; dropped", extra=context)
             return Processed.CONFLICT
         self._log_commit(decision, context)
+        if self.events is not None:
+            self.events.moved_on(head, stored)  # an event step that stopped waiting forgets its subscription
         self._after_commit(stored, decision.head)
         return Processed.COMMITTED
 
@@ -287,8 +314,20 @@ class WakeUpProcessor:
         """Flush the stored head; a finished child then reports to its fan-out (its output as
         the fan-out keeps it: ``hydrated`` is the same head with its values, when at hand)."""
         flush(head, self.executions, self.queue)
+        if self.events is not None:  # subscribe a waiting event step; put status-change events
+            self.events.flushed(head, steps=self._step_events(head))
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
+
+    def _step_events(self, head: Execution) -> bool:
+        """Whether the execution's definition opted into step-level events (issue 15)."""
+        if head.parent_key is not None:
+            return False
+        try:
+            document = self.definition(head.tenant_id, head.definition_id, head.definition_version).document
+        except PoisonMessage:
+            return False
+        return bool((document.get("events") or {}).get("steps"))
 
     def dead_letter(self, body: Any, cause: str) -> bool:
         """Mark the execution of a wake-up that is going to the DLQ as failed (States.Runtime).

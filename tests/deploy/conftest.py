@@ -32,6 +32,7 @@ HANDLERS = {
     "ApiFunction": "sedo.entrypoints.api.lambda_handler.handler",
     "ProcessorFunction": "processor.handler.handler",
     "SweeperFunction": "sedo.entrypoints.sweeper.handler",
+    "EventsFunction": "sedo.entrypoints.events.handler",
 }
 
 

@@ -30,8 +30,8 @@ from tests.deploy.cfn import Permission
 
 RESOURCES = cfn.resources()
 PARAMETERS = cfn.template()["Parameters"]
-FUNCTIONS = ["ApiFunction", "ProcessorFunction", "SweeperFunction"]
-ROLES = ["ApiFunctionRole", "ProcessorFunctionRole", "SweeperFunctionRole"]
+FUNCTIONS = ["ApiFunction", "ProcessorFunction", "SweeperFunction", "EventsFunction"]
+ROLES = ["ApiFunctionRole", "ProcessorFunctionRole", "SweeperFunctionRole", "EventsFunctionRole"]
 
 
 def props(name: str) -> dict[str, Any]:
@@ -391,6 +391,43 @@ SWEEPER_GRANTS = {
 }
 
 
+# events (issue 15): the bus (PutEvents on EventBus only), the trigger index, waits, receipts
+BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBus}"
+API_GRANTS |= {Permission("events:PutEvents", BUS), Permission("dynamodb:DeleteItem", "DefinitionsTable")}
+PROCESSOR_GRANTS |= {Permission("events:PutEvents", BUS), Permission("dynamodb:DeleteItem", "ExecutionsTable")}
+EVENTS_GRANTS = {
+    *(Permission(f"dynamodb:{a}", "DefinitionsTable") for a in ("GetItem", "Query")),
+    *(Permission(f"dynamodb:{a}", "ExecutionsTable") for a in ("GetItem", "PutItem", "DeleteItem", "Query")),
+    Permission("dynamodb:PutItem", "HistoryTable"),  # a started execution's first history
+    Permission("s3:GetObject", "PayloadBucket/*"),
+    Permission("s3:PutObject", "PayloadBucket/*"),
+    *(
+        Permission(f"sqs:{a}", "EventsQueue")
+        for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "SendMessage")
+    ),
+    Permission("sqs:SendMessage", "ExecutionQueue"),
+    Permission("logs:CreateLogStream", "EventsLogGroup"),
+    Permission("logs:PutLogEvents", "EventsLogGroup"),
+}
+
+
+def test_tenant_events_reach_the_events_function_with_partial_batch_responses() -> None:
+    rule = props("TenantEventsRule")
+    assert rule["EventBusName"] == {"Ref": "EventBus"} and PARAMETERS["EventBus"]["Default"] == "default"
+    assert rule["EventPattern"] == {"resources": [{"prefix": "sedo:tenant/"}]}
+    assert rule["Targets"] == [{"Id": "events-queue", "Arn": {"Fn::GetAtt": ["EventsQueue", "Arn"]}}]
+    assert props("EventsQueue")["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]
+    }
+    (event,) = props("EventsFunction")["Events"].values()
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props("EventsFunction")["Handler"] == "sedo.entrypoints.events.handler"
+    (statement,) = props("EventsQueuePolicy")["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["TenantEventsRule", "Arn"]}}}
+
+
 def test_each_function_has_its_own_role_with_exactly_these_grants() -> None:
     """The least-privilege contract, reviewed by hand: a change to a role shows up here.
     (The built-artifact tests prove these grants cover every call the functions make.)"""
@@ -400,11 +437,13 @@ def test_each_function_has_its_own_role_with_exactly_these_grants() -> None:
     assert cfn.grants("ApiFunctionRole") == API_GRANTS
     assert cfn.grants("ProcessorFunctionRole") == PROCESSOR_GRANTS
     assert cfn.grants("SweeperFunctionRole") == SWEEPER_GRANTS
+    assert cfn.function_role("EventsFunction") == "EventsFunctionRole"
+    assert cfn.grants("EventsFunctionRole") == EVENTS_GRANTS
     for role in ROLES:
         assert "ManagedPolicyArns" not in props(role)
     for function in FUNCTIONS:
         assert "Policies" not in props(function)  # SAM's policy templates grant more than a function calls
-    assert sorted(str(cfn.ref_target(r)) for r in props("XRayWritePolicy")["Roles"]) == ROLES
+    assert sorted(str(cfn.ref_target(r)) for r in props("XRayWritePolicy")["Roles"]) == sorted(ROLES)
 
 
 def test_no_statement_grants_a_star_resource_except_xray() -> None:

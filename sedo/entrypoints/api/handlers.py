@@ -149,3 +149,20 @@ class Handlers:
     def cancel_execution(self, tenant_id: str, execution_id: str, body: dict[str, Any] | None = None) -> Response:
         reason = (body or {}).get("reason")
         return _json(self.services.executions.cancel(tenant_id, execution_id, reason))
+
+    # -- events (issue 15) ------------------------------------------------------------
+
+    def put_events(self, tenant_id: str, body: Any) -> Response:
+        events = body if isinstance(body, list) else [body]
+        self._events().put(tenant_id, events)
+        return _json({"accepted": len(events)}, 202)
+
+    def list_rejected_triggers(self, tenant_id: str, limit: int = 50) -> Response:
+        return _json(self._events().store.rejected(tenant_id, limit))
+
+    def _events(self) -> Any:
+        from sedo.domain.errors import Unavailable
+
+        if self.services.events is None:
+            raise Unavailable("this deployment has no event bus configured")
+        return self.services.events

@@ -125,7 +125,15 @@ def provision(
         queue_url=queue_url,
         max_receive_count=int(max_receives) if max_receives else None,
         payload_bucket=outputs["PayloadBucketName"],
+        # events (issue 15): the bus and the queue its tenant-events rule fills
+        event_bus=outputs.get("EventBusName", "default"),
+        events_queue_url=_queue_url(sqs, outputs.get("EventsQueueUrl")),
     )
+
+
+def _queue_url(sqs: Any, output: str | None) -> str:
+    """The emulator's URL of a queue the stack outputs (moto's outputs name AWS's host)."""
+    return str(sqs.get_queue_url(QueueName=output.rsplit("/", 1)[-1])["QueueUrl"]) if output else ""
 
 
 def deprovision(endpoint: str, stage: str, region: str = "us-east-1") -> None:
@@ -169,5 +177,7 @@ def export(settings: Settings) -> None:
             "SEDO_QUEUE_URL": settings.queue_url,
             "SEDO_MAX_RECEIVE_COUNT": str(settings.max_receive_count or ""),
             "SEDO_PAYLOAD_BUCKET": settings.payload_bucket,
+            "SEDO_EVENT_BUS": settings.event_bus,
+            "SEDO_EVENTS_QUEUE_URL": settings.events_queue_url,
         }
     )

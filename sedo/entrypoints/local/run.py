@@ -33,6 +33,7 @@ def run(
     from sedo.entrypoints.api import app_from_settings
     from sedo.entrypoints.local.deadline import function_timeout
     from sedo.entrypoints.local.esm import EventSourceMapping
+    from sedo.entrypoints.local.events import start_events
     from sedo.entrypoints.local.limits import install as install_limits
     from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
     from sedo.entrypoints.sweeper import SweeperThread
@@ -54,6 +55,7 @@ def run(
     signing_key = local.ensure_signing_key(local.local_signing_key_path(Settings.from_env()))
     moto = MotoServer(port=moto_port)
     esm: EventSourceMapping | None = None
+    events_esm: EventSourceMapping | None = None
     sweeper: SweeperThread | None = None
     try:
         moto.start(log=state / "moto.log")
@@ -75,6 +77,7 @@ def run(
             function_timeout=timeout,
         )
         esm.start()
+        events_esm = start_events(settings, workers, timeout)  # events (issue 15), like the processor
         sweeper = SweeperThread(
             bootstrap.sweeper(bootstrap.aws_adapters(settings), settings).sweep, settings.sweep_seconds
         )
@@ -92,6 +95,7 @@ sedo local stack is up
   AWS (moto)   {moto.endpoint}   tables {settings.definitions_table}, {settings.executions_table}, \
 {settings.history_table}
   processor    {workers} workers polling {settings.queue_url}
+  events       bus {settings.event_bus} (aws events put-events --endpoint-url {moto.endpoint}), handler polling {settings.events_queue_url}
   limits       {_describe_limits(esm.function_timeout, limits.limiter)}
 
 Token: author of tenant 123, valid {local.LOCAL_TOKEN_TTL_SECONDS // 3600} h \
@@ -118,6 +122,8 @@ Ctrl-C stops everything.
             sweeper.stop()
         if esm is not None:
             esm.stop()
+        if events_esm is not None:
+            events_esm.stop()
         moto.stop()
         print("sedo local stack stopped", file=sys.stderr, flush=True)
 

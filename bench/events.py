@@ -1,0 +1,195 @@
+"""The events workload (issue 15): events started per second, and what a million events cost.
+
+    .venv/bin/python -m bench.events [--events 200] [--workers 2]
+
+One moto server on 127.0.0.1 and the stack from template.yaml; a definition with a trigger
+(one `pass` step); ``--events`` OrderPlaced events put on the bus (PutEvents, 10 a call)
+while nothing consumes them, then the events handler and the processor (the Lambda handlers,
+fed by the local event source mapping, ``--workers`` each) run flat out until every
+execution succeeded. Reported: events started per second (first to last success), the
+requests sedo made per event by service and operation (counted with botocore hooks on
+the adapters' clients, as bench/instrument.py does), and the cost per million events on
+AWS: EventBridge's price per event put (the event itself and sedo's own two status-change
+events per execution) plus sedo's requests at list prices (sedo/prices.yaml; a DynamoDB
+write of these small items is one write unit, a read one read unit; Lambda duration is
+left out, as it depends on the deployment). Numbers from an emulator on a shared machine:
+compare runs on the same machine. Not part of `make test`; prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import boto3
+import yaml
+
+from sedo.config import REPO_ROOT
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+DEFINITION = {
+    "id": "bench-events",
+    "triggers": [{"event": {"source": ["bench.shop"], "detail-type": ["OrderPlaced"]}, "input": "detail"}],
+    "steps": [{"id": "accept", "type": "pass", "end": True}],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.events")
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.events, args.workers), indent=2))
+    return 0
+
+
+def run(n: int, workers: int) -> dict[str, Any]:
+    from sedo import bootstrap
+    from sedo.adapters.aws import add_client_hook
+    from sedo.entrypoints.events import make_handler as events_handler
+    from sedo.entrypoints.local.esm import EventSourceMapping
+    from sedo.entrypoints.local.moto import MotoServer, export, provision, use_local_credentials
+    from sedo.entrypoints.processor import make_handler as processor_handler
+
+    use_local_credentials()
+    os.environ.setdefault("SEDO_LOG_LEVEL", "WARNING")
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(service: str, made: Any) -> None:
+        def before(model: Any, **_: Any) -> None:
+            with lock:
+                counts[f"{service}:{model.name}"] += 1
+
+        made.meta.events.register("before-call", before)
+
+    with MotoServer() as moto:
+        settings = provision(moto.endpoint, stage="bench-events")
+        export(settings)
+        remove = add_client_hook(count)
+        adapters = bootstrap.aws_adapters(settings)
+        quiet = _quiet()
+        events = events_handler(bootstrap.events_handler(adapters, settings), quiet)
+        processor = processor_handler(bootstrap.processor(adapters, settings), quiet, settings.max_receive_count)
+        bootstrap.api_services(adapters, settings).definitions.create("bench", dict(DEFINITION))
+        raw = boto3.session.Session(region_name=settings.region)
+        bus = raw.client("events", endpoint_url=moto.endpoint)
+        for start in range(0, n, 10):
+            entries = [
+                {
+                    "Source": "bench.shop",
+                    "DetailType": "OrderPlaced",
+                    "Detail": json.dumps({"orderId": f"o-{i}", "total": i}),
+                    "Resources": ["sedo:tenant/bench"],
+                }
+                for i in range(start, min(n, start + 10))
+            ]
+            bus.put_events(Entries=entries)
+        with lock:
+            counts.clear()  # the setup is not the workload
+        sqs = raw.client("sqs", endpoint_url=moto.endpoint)
+        mappings = [
+            EventSourceMapping(
+                sqs,
+                settings.events_queue_url,
+                _counted(events, "lambda:events", counts, lock),
+                settings.region,
+                workers,
+            ),
+            EventSourceMapping(
+                sqs, settings.queue_url, _counted(processor, "lambda:processor", counts, lock), settings.region, workers
+            ),
+        ]
+        started = time.monotonic()
+        for mapping in mappings:
+            mapping.start()
+        dynamodb = raw.client("dynamodb", endpoint_url=moto.endpoint)
+        done_at = _wait_all_succeeded(dynamodb, settings.executions_table, n, started)
+        for mapping in mappings:
+            mapping.stop()
+        remove()
+    return _report(n, workers, done_at - started, counts)
+
+
+def _counted(handler: Any, name: str, counts: Counter[str], lock: threading.Lock) -> Any:
+    """The handler, counting its invocations (Lambda requests)."""
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with lock:
+            counts[name] += 1
+        return dict(handler(event, context))
+
+    return invoke
+
+
+def _wait_all_succeeded(dynamodb: Any, table: str, n: int, started: float, timeout: float = 600) -> float:
+    while time.monotonic() - started < timeout:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :t",
+            "ExpressionAttributeValues": {":t": {"S": "bench"}},
+            "ProjectionExpression": "#s",
+            "ExpressionAttributeNames": {"#s": "state"},
+        }
+        while True:
+            response = dynamodb.query(**query)
+            items += response["Items"]
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        if sum(1 for i in items if i.get("state", {}).get("S") == "ExecutionSucceeded") >= n:
+            return time.monotonic()
+        time.sleep(0.2)
+    raise RuntimeError(f"not every one of {n} executions succeeded within {timeout} s")
+
+
+def _report(n: int, workers: int, seconds: float, counts: Counter[str]) -> dict[str, Any]:
+    prices = yaml.safe_load((REPO_ROOT / "sedo" / "prices.yaml").read_text())
+    per_event = {op: round(c / n, 2) for op, c in sorted(counts.items())}
+    writes = sum(c for op, c in counts.items() if op.startswith("dynamodb:") and op.split(":")[1] in WRITES)
+    reads = sum(c for op, c in counts.items() if op.startswith("dynamodb:")) - writes
+    sqs = sum(c for op, c in counts.items() if op.startswith("sqs:"))
+    invocations = sum(c for op, c in counts.items() if op.startswith("lambda:"))
+    put = counts.get("events:PutEvents", 0)  # sedo's status changes (each call here puts one or two)
+    sedo_events = 2 * n  # STARTED and SUCCEEDED per execution
+    million = 1_000_000 / n
+    cost = {
+        "eventbridge": (n + sedo_events) * million * prices["eventbridge"]["custom_events_per_million"] / 1e6,
+        "dynamodb": (
+            writes * prices["dynamodb"]["write_request_unit_per_million"]
+            + reads * prices["dynamodb"]["read_request_unit_per_million"]
+        )
+        * million
+        / 1e6,
+        "sqs": sqs * million * prices["sqs"]["standard_requests_per_million"] / 1e6,
+        "lambdaRequests": invocations * million * prices["lambda"]["requests_per_million"] / 1e6,
+    }
+    return {
+        "events": n,
+        "workers": workers,
+        "seconds": round(seconds, 2),
+        "eventsStartedPerSecond": round(n / seconds, 1),
+        "requestsPerEvent": per_event,
+        "putEventsCallsPerEvent": round(put / n, 2),
+        "costPerMillionEventsUsd": {k: round(v, 2) for k, v in cost.items()} | {"total": round(sum(cost.values()), 2)},
+        "note": "Lambda duration is not included (it depends on memory and the deployment); "
+        "DynamoDB priced at one unit per request (the items are small)",
+    }
+
+
+def _quiet() -> Any:
+    import logging
+
+    logger = logging.getLogger("sedo.bench.events")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

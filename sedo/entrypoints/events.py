@@ -1,0 +1,92 @@
+"""The events handler (issue 15): SQS batch of EventBridge events -> triggers and waits.
+
+The rule in template.yaml sends every event of the bus that names a sedo tenant in its
+``resources`` to the events queue; each record is one event. Each is handled on its own
+(sedo/service_layer/events.py); a record that raises (a failed dependency, or a body that
+is not an event at all) is reported in ``batchItemFailures`` so SQS retries only it and
+moves it to the events DLQ after the queue's maxReceiveCount; its batch-mates succeed.
+What an event gets wrong for a trigger (input that breaks inputSchema...) is recorded as a
+rejected trigger the tenant can see, and the record succeeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from sedo import bootstrap
+from sedo.config import Settings
+from sedo.entrypoints.processor import THROTTLE_DELAY, partial_batch, throttled
+from sedo.service_layer.events import EventService
+from sedo.service_layer.ports import Queue
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class PoisonEvent(ValueError):
+    """A record that is not an event: it goes to the events DLQ after maxReceiveCount."""
+
+
+def parse(body: str) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise PoisonEvent("the record is not JSON") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("source"), str):
+        raise PoisonEvent("the record is not an EventBridge event (no source)")
+    event.pop("delay", None)  # a throttled event put back (make_handler), not part of the event
+    return event
+
+
+def make_handler(events: EventService, logger: Any, again: Queue | None = None) -> Handler:
+    """``again``: the events queue; a throttled event is put back on it after a short jittered
+    delay (a new message, so throttles never count toward maxReceiveCount), as the processor does."""
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        try:
+            event = parse(record.body)
+        except PoisonEvent:
+            logger.error("poison event; it reaches the events DLQ", extra={"messageId": record.message_id})
+            raise
+        try:
+            outcome = events.handle(event)
+        except Exception as exc:
+            if again is None or not throttled(exc):
+                raise
+            again.send([{**event, "delay": random.randint(*THROTTLE_DELAY)}])
+            logger.warning("throttled; the event is handled again shortly", extra={"eventId": event.get("id")})
+            return {"throttled": True}
+        logger.info("event handled", extra={"eventId": event.get("id"), **outcome})
+        return outcome
+
+    return partial_batch(record_handler)
+
+
+def handler_from_env() -> Handler:
+    from aws_lambda_powertools import Logger
+
+    settings = Settings.from_env()
+    logger = Logger(service=settings.service_name, level=settings.log_level)
+    adapters = bootstrap.aws_adapters(settings)
+    again = None
+    if settings.events_queue_url:
+        from sedo.adapters.aws import client
+        from sedo.adapters.sqs import SqsQueue
+
+        again = SqsQueue(client("sqs", settings), settings.events_queue_url, settings.max_delay_seconds)
+    return make_handler(bootstrap.events_handler(adapters, settings), logger, again)
+
+
+@functools.cache
+def _built() -> Handler:
+    return handler_from_env()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entrypoint (template.yaml EventsFunction); its graph is built once per container."""
+    return _built()(event, context)
