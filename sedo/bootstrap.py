@@ -14,9 +14,14 @@ from sedo.config import Settings
 if TYPE_CHECKING:
     from sedo.domain.engine import Budget
     from sedo.domain.steps.base import Invoker
+
+    # operating executions (issue 18)
+    from sedo.service_layer.bulk import BulkService
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.executions import ExecutionService
     from sedo.service_layer.observe import WakeObserver
+    from sedo.service_layer.operate import OperationsService
+    from sedo.service_layer.operate_ports import OperateStores
     from sedo.service_layer.payloads import PayloadService
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, PayloadStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
@@ -33,6 +38,8 @@ class Adapters:
     iterations: IterationStore | None = None
     #: Values kept apart from execution heads; None: an in-memory store (unit tests only).
     payloads: PayloadStore | None = None
+    #: Aliases, search-attribute index, bulk operations (issue 18); None: in-memory stores.
+    operate: OperateStores | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
@@ -63,6 +70,19 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
             settings.payload_bucket,
             settings.retention_days,
         ),
+        operate=aws_operate_stores(dynamodb, settings),
+    )
+
+
+def aws_operate_stores(dynamodb: Any, settings: Settings) -> OperateStores:
+    """Aliases in the definitions table; search index and bulk operations in the executions table."""
+    from sedo.adapters.dynamodb.operations import DynamoAliasStore, DynamoBulkStore, DynamoSearchIndex
+    from sedo.service_layer.operate_ports import OperateStores
+
+    return OperateStores(
+        DynamoAliasStore(dynamodb, settings.definitions_table),
+        DynamoSearchIndex(dynamodb, settings.executions_table),
+        DynamoBulkStore(dynamodb, settings.executions_table),
     )
 
 
@@ -121,6 +141,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         MemoryPayloadStore,
         MemoryQueue,
     )
+    from sedo.adapters.memory_operations import memory_operate_stores
 
     executions = MemoryExecutionStore()
     return Adapters(
@@ -131,6 +152,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         invoker,
         MemoryIterationStore(executions),
         MemoryPayloadStore(),
+        operate=memory_operate_stores(),
     )
 
 
@@ -146,6 +168,9 @@ def payload_service(adapters: Adapters) -> PayloadService:
 class ApiServices:
     definitions: DefinitionService
     executions: ExecutionService
+    #: Aliases, pause/resume/redrive, search (sedo/service_layer/operate.py); bulk operations.
+    operations: OperationsService | None = None
+    bulk: BulkService | None = None
 
 
 def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiServices:
@@ -163,12 +188,30 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
         iterations = IterationService(
             adapters.iterations, adapters.executions, adapters.queue, adapters.clock, payloads=payloads
         )
-    return ApiServices(
-        definitions=definitions,
-        executions=ExecutionService(
-            definitions, adapters.executions, adapters.queue, adapters.clock, iterations, payloads=payloads
-        ),
+    executions = ExecutionService(
+        definitions, adapters.executions, adapters.queue, adapters.clock, iterations, payloads=payloads
     )
+    operations, bulk = operate_services(adapters, executions)
+    return ApiServices(definitions=definitions, executions=executions, operations=operations, bulk=bulk)
+
+
+def operate_services(adapters: Adapters, executions: ExecutionService) -> tuple[OperationsService, BulkService]:
+    """Operating executions over the adapters' stores; new executions get indexed by it."""
+    from sedo.adapters.memory_operations import memory_operate_stores
+    from sedo.service_layer.bulk import BulkService
+    from sedo.service_layer.operate import OperationsService
+
+    stores = adapters.operate if adapters.operate is not None else memory_operate_stores()
+    operations = OperationsService(executions, stores)
+    executions.indexer = operations.index
+    return operations, BulkService(operations, stores.bulk)
+
+
+def _bulk_runner(adapters: Adapters, settings: Settings | None) -> Any:
+    """The processor's runner of bulk batches: the API's services, built on first use."""
+    services = api_services(adapters, settings)
+    assert services.bulk is not None
+    return services.bulk
 
 
 def processor(
@@ -195,6 +238,7 @@ def processor(
         iterations=adapters.iterations,
         observer=observer,
         payloads=payload_service(adapters),
+        bulk=lambda: _bulk_runner(adapters, settings),
     )
 
 

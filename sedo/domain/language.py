@@ -59,6 +59,14 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         "steps": {"type": "array", "minItems": 1, "maxItems": limits.MAX_STEPS, "items": {"type": "object"}},
         "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 31_622_400},
         "output": {"type": "string", "minLength": 1},
+        # operating executions (sedo/domain/operate.py): indexed values, and the pause rule
+        "searchAttributes": {
+            "type": "object",
+            "maxProperties": limits.MAX_SEARCH_ATTRIBUTES,
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+            "additionalProperties": {"type": "string", "minLength": 1},
+        },
+        "timeoutsWhilePaused": {"enum": ["extend", "count"]},
     },
 }
 
@@ -388,6 +396,9 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
     if "inputSchema" in document and isinstance(document["inputSchema"], (dict, bool)):
         problems.extend(input_schema_problems(document["inputSchema"]))
     problems.extend(_expression_problems([("/output", document.get("output"))]))
+    attributes = document.get("searchAttributes")
+    if isinstance(attributes, Mapping):
+        problems.extend(_expression_problems((pointer("searchAttributes", k), v) for k, v in attributes.items()))
     steps = document.get("steps")
     if not isinstance(steps, list) or not steps:
         return problems
