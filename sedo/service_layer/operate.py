@@ -23,6 +23,8 @@ from sedo.service_layer.ports import Page
 
 #: Index entries read per query while filling a page of search results.
 SEARCH_BATCH = 50
+#: What a bulk operation's filter may name, besides ``attr.<name>``.
+FILTER_KEYS = ("definitionId", "state", "startedBefore", "startedAfter")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class Filter:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Filter:
         """The ``filter`` of a bulk operation: definitionId, state, attr.<name>, startedBefore/After."""
+        unknown = sorted(k for k in body if k not in FILTER_KEYS and not k.startswith("attr."))
+        if unknown:
+            allowed = ", ".join([*FILTER_KEYS, "attr.<name>"])
+            raise BadRequest(f"the filter has unknown fields {', '.join(unknown)} (it takes {allowed})")
         attrs = {k[len("attr.") :]: str(v) for k, v in body.items() if k.startswith("attr.")}
         if len(attrs) > limits.MAX_BULK_FILTER_ATTRIBUTES:
             raise BadRequest(f"a filter names at most {limits.MAX_BULK_FILTER_ATTRIBUTES} search attributes")
