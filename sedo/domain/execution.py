@@ -184,6 +184,9 @@ class Execution:
     #: Raised by each resume and redrive: timeouts armed before it are stale.
     epoch: int = 0
     redrive_count: int = 0
+    #: A redriven map/parallel step: the failed attempt (``instance``) whose succeeded
+    #: iterations the new attempt (``next``, its StepStarted id) takes over instead of re-running.
+    replay: dict[str, int] | None = None
     #: The alias it was started through, and its search attributes as indexed.
     alias: str | None = None
     search: dict[str, Any] | None = None

@@ -20,7 +20,9 @@ heartbeat window starts again at the resume.
 **Redrive** re-opens a failed (or timed-out) execution at the step that failed: the stash
 is as it was (a failed step stores nothing), the step starts again with attempt 1, the
 steps before it do not run again. History keeps every old event and records
-``ExecutionRedriven``; the execution's timeout starts again from the redrive.
+``ExecutionRedriven``; the execution's timeout starts again from the redrive. A redriven
+map or parallel step starts a new attempt whose iterations that succeeded in the failed
+attempt take that result over (sedo/service_layer/iterations.py); only the others run.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from sedo.domain.protocol import (
 from sedo.domain.segment import Commit, Segment
 from sedo.domain.timefmt import parse_ts
 
+#: Step types whose redrive re-runs only the iterations (branches) that did not succeed.
+FAN_OUT_TYPES = frozenset({"map", "parallel"})
 #: ``timeoutsWhilePaused`` of a definition: the pause does not count (default), or it does.
 EXTEND, COUNT = "extend", "count"
 
@@ -128,7 +132,12 @@ def redrive(head: Execution, definition: Definition, now: datetime) -> Commit:
     new.redrive_count, new.epoch = head.redrive_count + 1, head.epoch + 1
     new.error = new.cause = new.output = new.ended_at = None
     new.paused, new.paused_at, new.held, new.timers = False, None, [], []
-    segment.emit(ex.REDRIVEN, stepId=step, redriveCount=new.redrive_count, index=head.index)
+    event = segment.emit(ex.REDRIVEN, stepId=step, redriveCount=new.redrive_count, index=head.index)
+    new.replay = None
+    if definition.steps[step].type in FAN_OUT_TYPES and step == head.step:
+        # Its next attempt is the next event (the continue starts it): it runs only the
+        # iterations that did not succeed in the failed attempt.
+        new.replay = {"instance": head.instance, "next": event + 1}
     new.awaiting = ContinueAwait(step=step)
     segment.send(WakeKind.CONTINUE)
     timeout = definition.document.get("timeoutSeconds")

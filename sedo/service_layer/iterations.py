@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -61,6 +63,8 @@ PAGE_WRITE_MARGIN_SECONDS = 90
 #: One call and its retries take milliseconds, at worst (sedo.adapters.aws: 5 attempts of at
 #: most 3 s to connect and 10 s to answer) about a minute, inside the margin.
 PUT_CHUNK = 25
+#: Failed attempts whose results a processor keeps at hand for redriven map steps.
+REPLAY_CACHE = 4
 
 
 class PageLeaseEnding(RuntimeError):
@@ -82,6 +86,8 @@ class IterationService:
         self.clock = clock
         #: Keeps a child's large input apart from its head (the claim check).
         self.payloads = payloads
+        #: The succeeded results of redriven steps' failed attempts (immutable once failed).
+        self._replay_cache: OrderedDict[tuple[str, str, int], dict[int, dict[str, Any]]] = OrderedDict()
 
     # -- fan-out ------------------------------------------------------------------
 
@@ -146,13 +152,16 @@ class IterationService:
     ) -> list[Execution]:
         """Write the heads of the page's children that do not exist, and the history of every
         one not started yet; return those (in index order), whose starts are to be sent."""
-        keys = [child_key(parent.key, parent.instance, i) for i in indices]
+        replayed = self._replays(parent.tenant_id, parent.key, counter, indices)
+        keys = [child_key(parent.key, parent.instance, i) for i in indices if i not in replayed]
         existing = self.store.existing_children(parent.tenant_id, keys)
         created = [
             self._new_child(parent.tenant_id, parent.key, parent.instance, i, inputs[i], counter)
-            for i, key in zip(indices, keys, strict=True)
-            if key not in existing
+            for i in indices
+            if i not in replayed and child_key(parent.key, parent.instance, i) not in existing
         ]
+        for index, result in replayed.items():  # a redrive: what succeeded before is taken over
+            self._count(parent.tenant_id, parent.key, parent.instance, index, True, result)
         for start in range(0, len(created), PUT_CHUNK):
             self._within(deadline)
             self.store.put_children(created[start : start + PUT_CHUNK])
@@ -164,18 +173,39 @@ class IterationService:
 
     @staticmethod
     def _counter(parent: Execution, awaiting: FanInAwait) -> IterationCounter:
+        meta: dict[str, Any] = {
+            "definitionId": parent.definition_id,
+            "definitionVersion": parent.definition_version,
+            "scope": [*parent.scope, awaiting.step],
+            "parentId": parent.id,
+        }
+        if parent.replay is not None and parent.replay.get("next") == parent.instance:
+            meta["replay"] = parent.replay["instance"]  # a redriven step: see _replays
         return IterationCounter(
             total=awaiting.total,
             concurrency=awaiting.concurrency,
             tolerated=awaiting.tolerated,
             branches=awaiting.branches,
-            meta={
-                "definitionId": parent.definition_id,
-                "definitionVersion": parent.definition_version,
-                "scope": [*parent.scope, awaiting.step],
-                "parentId": parent.id,
-            },
+            meta=meta,
         )
+
+    def _replays(
+        self, tenant_id: str, parent_key: str, counter: IterationCounter, indices: Iterable[int]
+    ) -> dict[int, dict[str, Any]]:
+        """For a redriven map or parallel step (sedo/domain/operate.py): the results of the
+        failed attempt's iterations among ``indices`` that succeeded, which the new attempt
+        takes over instead of running them again."""
+        old = (counter.meta or {}).get("replay")
+        if old is None:
+            return {}
+        cache_key = (tenant_id, parent_key, int(old))
+        if cache_key not in self._replay_cache:
+            results = self.store.results(tenant_id, parent_key, int(old))
+            self._replay_cache[cache_key] = {int(r["index"]): r for r in results if r.get("succeeded")}
+            while len(self._replay_cache) > REPLAY_CACHE:
+                self._replay_cache.popitem(last=False)
+        succeeded = self._replay_cache[cache_key]
+        return {i: succeeded[i] for i in indices if i in succeeded}
 
     @staticmethod
     def _page_wake(parent: Execution, after: int, now: datetime | None = None, due: datetime | None = None) -> WakeUp:
@@ -249,30 +279,44 @@ class IterationService:
         else:
             result["error"] = child.error or child.state
             result["cause"] = child.cause
-        counter = self.store.counter(child.tenant_id, parent_key, instance)
-        if counter is None:
-            log.warning("no fan-out record for %s: its result is dropped", child.key)
-            return
-        counter = (
-            self.store.record(child.tenant_id, parent_key, instance, index, succeeded, result, counter.total) or counter
-        )
-        if counter.closed:
-            return
-        failed_out = counter.failed > counter.tolerated
-        following = index + counter.concurrency
-        if following < counter.total and not failed_out:
-            item = self.store.item(child.tenant_id, parent_key, instance, following)
-            self._start_child(child.tenant_id, parent_key, instance, following, item, counter)
-        if counter.done >= counter.total or failed_out:
-            wake = WakeUp(
-                tenant_id=child.tenant_id,
-                key=parent_key,
-                seq=0,
-                kind=WakeKind.FAN_IN,
-                mid=f"fanin.{instance}.{index}",
-                data={"instance": instance},
+        self._count(child.tenant_id, parent_key, instance, index, succeeded, result)
+
+    def _count(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, succeeded: bool, result: dict[str, Any]
+    ) -> None:
+        """Record iteration ``index``'s result once; start the one ``concurrency`` further on (an
+        iteration a redrive takes over is counted at once, and the one after it, and so on);
+        wake the parent when the last one is in or failures passed the tolerance."""
+        while True:
+            counter = self.store.counter(tenant_id, parent_key, instance)
+            if counter is None:
+                log.warning("no fan-out record for %s: its result is dropped", child_key(parent_key, instance, index))
+                return
+            counter = (
+                self.store.record(tenant_id, parent_key, instance, index, succeeded, result, counter.total) or counter
             )
-            self.queue.send([wake.to_body()])
+            if counter.closed:
+                return
+            failed_out = counter.failed > counter.tolerated
+            if counter.done >= counter.total or failed_out:
+                wake = WakeUp(
+                    tenant_id=tenant_id,
+                    key=parent_key,
+                    seq=0,
+                    kind=WakeKind.FAN_IN,
+                    mid=f"fanin.{instance}.{index}",
+                    data={"instance": instance},
+                )
+                self.queue.send([wake.to_body()])
+            following = index + counter.concurrency
+            if following >= counter.total or failed_out:
+                return
+            taken = self._replays(tenant_id, parent_key, counter, [following]).get(following)
+            if taken is None:
+                item = self.store.item(tenant_id, parent_key, instance, following)
+                self._start_child(tenant_id, parent_key, instance, following, item, counter)
+                return
+            index, succeeded, result = following, True, {**taken, "index": following}
 
     def gather(self, parent: Execution) -> dict[str, Any] | None:
         """How the waiting step ends, or None if its iterations are not all in yet."""

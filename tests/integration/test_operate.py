@@ -346,3 +346,80 @@ def test_a_bulk_operation_never_touches_another_tenant(harness: Harness, http: h
         assert other.get(f"/sedo/tenants/{OTHER}/bulk/{accepted.json()['id']}x").status_code == 404
     assert {show(http, e)["state"] for e in mine} == {"StepStarted"}
     assert http.get(f"/sedo/tenants/{T}/bulk/{accepted.json()['id']}").status_code == 404
+
+
+class PerItem(BaseHTTPRequestHandler):
+    """Answers 500 to the first call for an odd ``n``, 200 otherwise; counts the calls per ``n``."""
+
+    calls: dict[int, int] = {}
+
+    def do_POST(self) -> None:
+        n = int(json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))["n"])
+        PerItem.calls[n] = PerItem.calls.get(n, 0) + 1
+        status = 500 if n % 2 and PerItem.calls[n] == 1 else 200
+        payload = json.dumps({"n": n, "call": PerItem.calls[n]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("concurrency", [0, 1])
+def test_a_redriven_map_runs_only_the_iterations_that_did_not_succeed(
+    harness: Harness, http: httpx.Client, concurrency: int
+) -> None:
+    PerItem.calls = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PerItem)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        define(
+            http,
+            f"""
+id: fan
+steps:
+  - id: each
+    type: map
+    items: input.items
+    maxConcurrency: {concurrency}
+    toleratedFailureCount: 1
+    iterator:
+      steps:
+        - id: call
+          type: invoke
+          http: {{url: "http://127.0.0.1:{server.server_address[1]}/item", method: POST}}
+          input: "{{n: input}}"
+          output: n
+          end: true
+    resultPath: results
+    next: done
+  - {{id: done, type: succeed}}
+""",
+        )
+        items = [2, 4, 1, 6, 3, 8]
+        execution = start(http, "fan", {"input": {"items": items}})["id"]
+        harness.drain()
+        failed = show(http, execution)
+        assert failed["state"] == "ExecutionFailed" and failed["error"] == "States.ItemsFailed", failed
+        first = dict(PerItem.calls)
+        assert first.get(1) == 1 or first.get(3) == 1  # at least two odd items failed (one is tolerated)
+
+        control(http, execution, "redrive")
+        harness.drain()
+        done = show(http, execution)
+        assert done["state"] == "ExecutionSucceeded", done
+        # Every item that succeeded the first time ran once; the others ran (again) once more.
+        for n in items:
+            again = PerItem.calls[n] - first.get(n, 0)
+            succeeded_first = first.get(n) == 1 and n % 2 == 0
+            assert again == (0 if succeeded_first else 1), (n, first, PerItem.calls)
+        results = [
+            e for e in events_of(harness, T, execution) if e["type"] == "StepSucceeded" and e["stepId"] == "each"
+        ]
+        assert results[-1]["output"] == items
+    finally:
+        server.shutdown()
+        server.server_close()
