@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -120,6 +121,16 @@ def test_an_alias_routes_by_weight_and_a_named_start_always_picks_the_same_versi
 # --- redrive ----------------------------------------------------------------------------
 
 
+def answer(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """A JSON response from a test target."""
+    payload = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 class Flaky(BaseHTTPRequestHandler):
     """Answers 500 to its first ``fail_first`` calls, then 200."""
 
@@ -129,27 +140,28 @@ class Flaky(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         Flaky.calls += 1
-        status = 500 if Flaky.calls <= Flaky.fail_first else 200
-        payload = json.dumps({"call": Flaky.calls}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        answer(self, 500 if Flaky.calls <= Flaky.fail_first else 200, {"call": Flaky.calls})
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], path: str) -> Iterator[str]:
+    """A test target on 127.0.0.1, for as long as the block runs."""
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+        finally:
+            server.shutdown()
+
+
 @pytest.fixture
 def flaky() -> Iterator[str]:
     Flaky.calls = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/charge"
-    server.shutdown()
-    server.server_close()
+    with serving(Flaky, "/charge") as url:
+        yield url
 
 
 def test_a_failed_execution_redrives_at_the_failed_step_and_succeeds(
@@ -356,13 +368,7 @@ class PerItem(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         n = int(json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))["n"])
         PerItem.calls[n] = PerItem.calls.get(n, 0) + 1
-        status = 500 if n % 2 and PerItem.calls[n] == 1 else 200
-        payload = json.dumps({"n": n, "call": PerItem.calls[n]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        answer(self, 500 if n % 2 and PerItem.calls[n] == 1 else 200, {"n": n, "call": PerItem.calls[n]})
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -373,9 +379,7 @@ def test_a_redriven_map_runs_only_the_iterations_that_did_not_succeed(
     harness: Harness, http: httpx.Client, concurrency: int
 ) -> None:
     PerItem.calls = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PerItem)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(PerItem, "/item") as url:
         define(
             http,
             f"""
@@ -390,7 +394,7 @@ steps:
       steps:
         - id: call
           type: invoke
-          http: {{url: "http://127.0.0.1:{server.server_address[1]}/item", method: POST}}
+          http: {{url: "{url}", method: POST}}
           input: "{{n: input}}"
           output: n
           end: true
@@ -420,6 +424,3 @@ steps:
             e for e in events_of(harness, T, execution) if e["type"] == "StepSucceeded" and e["stepId"] == "each"
         ]
         assert results[-1]["output"] == items
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -4,21 +4,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.table import Table
 
-from sedo.entrypoints.cli.output import (
-    FAILED,
-    OK,
-    UsageProblem,
-    api_errors,
-    emit_json,
-    json_option,
-    say,
-    stdout,
-)
+from sedo.entrypoints.cli.output import FAILED, OK, UsageProblem, api_errors, emit_json, json_option, say, stdout
 from sedo.entrypoints.cli.output import plain as p
 from sedo.entrypoints.cli.profiles import connect
 
@@ -51,6 +43,17 @@ def _routing(routes: tuple[str, ...]) -> list[dict[str, int]]:
     return routing
 
 
+def _answer(ctx: click.Context, as_json: bool, fetch: Callable[[Any], Any], render: Callable[[Any], None]) -> int:
+    """Call the API once; print its JSON (``--json``) or ``render`` it."""
+    with connect(ctx) as client:
+        found = fetch(client)
+    if as_json:
+        emit_json(found)
+    else:
+        render(found)
+    return OK
+
+
 def _describe_alias(alias: dict[str, Any]) -> str:
     routes = ", ".join(f"v{r['version']} {r['weight']}%" for r in alias["routing"])
     return f"{p(alias['definitionId'])}@{p(alias['name'])}: {p(routes)}"
@@ -73,14 +76,13 @@ def alias_set(
     ctx: click.Context, definition_id: str, name: str, routes: tuple[str, ...], description: str | None, as_json: bool
 ) -> int:
     """Create or change alias NAME of DEFINITION_ID (e.g. --route 3=90 --route 4=10)."""
-    with connect(ctx) as client:
-        stored = client.put_alias(definition_id, name, _routing(routes), description)
-    if as_json:
-        emit_json(stored)
-    else:
+    routing = _routing(routes)
+
+    def render(stored: dict[str, Any]) -> None:
         say(_describe_alias(stored))
         say(f"  start through it: sedo run {p(definition_id)} --alias {p(name)}")
-    return OK
+
+    return _answer(ctx, as_json, lambda client: client.put_alias(definition_id, name, routing, description), render)
 
 
 @alias.command("show")
@@ -91,13 +93,8 @@ def alias_set(
 @api_errors
 def alias_show(ctx: click.Context, definition_id: str, name: str, as_json: bool) -> int:
     """Show one alias and its routing."""
-    with connect(ctx) as client:
-        found = client.get_alias(definition_id, name)
-    if as_json:
-        emit_json(found)
-    else:
-        say(_describe_alias(found))
-    return OK
+    fetch = lambda client: client.get_alias(definition_id, name)  # noqa: E731
+    return _answer(ctx, as_json, fetch, lambda found: say(_describe_alias(found)))
 
 
 @alias.command("list")
@@ -107,16 +104,14 @@ def alias_show(ctx: click.Context, definition_id: str, name: str, as_json: bool)
 @api_errors
 def alias_list(ctx: click.Context, definition_id: str, as_json: bool) -> int:
     """List DEFINITION_ID's aliases."""
-    with connect(ctx) as client:
-        found = client.list_aliases(definition_id)
-    if as_json:
-        emit_json(found)
-    elif not found:
-        say(f"{p(definition_id)} has no aliases")
-    else:
+
+    def render(found: list[dict[str, Any]]) -> None:
         for item in found:
             say(_describe_alias(item))
-    return OK
+        if not found:
+            say(f"{p(definition_id)} has no aliases")
+
+    return _answer(ctx, as_json, lambda client: client.list_aliases(definition_id), render)
 
 
 @alias.command("delete")
@@ -139,14 +134,11 @@ def _control_command(action: str, summary: str) -> click.Command:
     @click.pass_context
     @api_errors
     def command(ctx: click.Context, execution_id: str, as_json: bool) -> int:
-        with connect(ctx) as client:
-            execution = client.control(execution_id, action)
-        if as_json:
-            emit_json(execution)
-            return OK
-        extra = f" (redriven {execution['redriveCount']}x)" if execution.get("redriveCount") else ""
-        say(f"{p(execution['id'])}: {p(str(execution['state']))}{extra}")
-        return OK
+        def render(execution: dict[str, Any]) -> None:
+            extra = f" (redriven {execution['redriveCount']}x)" if execution.get("redriveCount") else ""
+            say(f"{p(execution['id'])}: {p(str(execution['state']))}{extra}")
+
+        return _answer(ctx, as_json, lambda client: client.control(execution_id, action), render)
 
     return command
 
@@ -237,10 +229,4 @@ def bulk_start(
 @api_errors
 def bulk_show(ctx: click.Context, operation_id: str, as_json: bool) -> int:
     """Show a bulk operation's progress (matched, done, failed)."""
-    with connect(ctx) as client:
-        operation = client.get_bulk(operation_id)
-    if as_json:
-        emit_json(operation)
-    else:
-        _show_operation(operation)
-    return OK
+    return _answer(ctx, as_json, lambda client: client.get_bulk(operation_id), _show_operation)
