@@ -14,12 +14,17 @@ from sedo.config import Settings
 if TYPE_CHECKING:
     from sedo.domain.engine import Budget
     from sedo.domain.steps.base import Invoker
+
+    # operating executions (issue 18)
+    from sedo.service_layer.bulk import BulkService
     from sedo.service_layer.definitions import DefinitionService
     from sedo.service_layer.event_ports import EventBus, EventStore
     from sedo.service_layer.events import EventService
     from sedo.service_layer.executions import ExecutionService
     from sedo.service_layer.itemsource import S3MapPorts
     from sedo.service_layer.observe import WakeObserver
+    from sedo.service_layer.operate import OperationsService
+    from sedo.service_layer.operate_ports import OperateStores
     from sedo.service_layer.payloads import PayloadService
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, PayloadStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
@@ -42,6 +47,8 @@ class Adapters:
     events: EventStore | None = None
     bus: EventBus | None = None
     bus_name: str = "default"
+    #: Aliases, search-attribute index, bulk operations (issue 18); None: in-memory stores.
+    operate: OperateStores | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
@@ -81,6 +88,19 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
             BucketPolicy(settings.map_item_buckets, settings.map_result_buckets),
         ),
         **_event_adapters(settings, dynamodb, clock),
+        operate=aws_operate_stores(dynamodb, settings),
+    )
+
+
+def aws_operate_stores(dynamodb: Any, settings: Settings) -> OperateStores:
+    """Aliases in the definitions table; search index and bulk operations in the executions table."""
+    from sedo.adapters.dynamodb.operations import DynamoAliasStore, DynamoBulkStore, DynamoSearchIndex
+    from sedo.service_layer.operate_ports import OperateStores
+
+    return OperateStores(
+        DynamoAliasStore(dynamodb, settings.definitions_table),
+        DynamoSearchIndex(dynamodb, settings.executions_table),
+        DynamoBulkStore(dynamodb, settings.executions_table),
     )
 
 
@@ -152,6 +172,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         MemoryQueue,
     )
     from sedo.adapters.memory_events import MemoryEventStore
+    from sedo.adapters.memory_operations import memory_operate_stores
     from sedo.adapters.s3items import MemoryItemIndex, MemoryObjects
     from sedo.service_layer.itemsource import S3MapPorts
 
@@ -167,6 +188,7 @@ def memory_adapters(clock: Clock | None = None, invoker: Invoker | None = None) 
         S3MapPorts(MemoryObjects(), MemoryItemIndex()),
         MemoryEventStore(),
         MemoryEventBus(),
+        operate=memory_operate_stores(),
     )
 
 
@@ -183,6 +205,9 @@ class ApiServices:
     definitions: DefinitionService
     executions: ExecutionService
     events: EventService | None = None
+    #: Aliases, pause/resume/redrive, search (sedo/service_layer/operate.py); bulk operations.
+    operations: OperationsService | None = None
+    bulk: BulkService | None = None
 
 
 def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiServices:
@@ -217,7 +242,8 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
     if events is not None:  # events (issue 15): the trigger index follows definitions; status changes
         definitions.triggers = events.index
         executions.events = events
-    return ApiServices(definitions=definitions, executions=executions, events=events)
+    operations, bulk = operate_services(adapters, executions)
+    return ApiServices(definitions=definitions, executions=executions, events=events, operations=operations, bulk=bulk)
 
 
 def event_service(adapters: Adapters, starter: Any = None) -> EventService | None:
@@ -262,6 +288,25 @@ def events_handler(adapters: Adapters, settings: Settings | None = None) -> Even
     return events
 
 
+def operate_services(adapters: Adapters, executions: ExecutionService) -> tuple[OperationsService, BulkService]:
+    """Operating executions over the adapters' stores; new executions get indexed by it."""
+    from sedo.adapters.memory_operations import memory_operate_stores
+    from sedo.service_layer.bulk import BulkService
+    from sedo.service_layer.operate import OperationsService
+
+    stores = adapters.operate if adapters.operate is not None else memory_operate_stores()
+    operations = OperationsService(executions, stores)
+    executions.indexer = operations.index
+    return operations, BulkService(operations, stores.bulk)
+
+
+def _bulk_runner(adapters: Adapters, settings: Settings | None) -> Any:
+    """The processor's runner of bulk batches: the API's services, built on first use."""
+    services = api_services(adapters, settings)
+    assert services.bulk is not None
+    return services.bulk
+
+
 def processor(
     adapters: Adapters,
     settings: Settings | None = None,
@@ -288,6 +333,7 @@ def processor(
         payloads=payload_service(adapters),
         s3=adapters.s3maps,
         events=event_service(adapters),
+        bulk=lambda: _bulk_runner(adapters, settings),
     )
 
 

@@ -150,16 +150,23 @@ class SedoClient:
     def list_definitions(self, limit: int | None = None) -> list[JSON]:
         return list(self._pages(self._tenant_path("definitions"), {"limit": 100}, limit))
 
-    def execute(self, definition_id: str, input: Any, name: str | None = None) -> JSON:
+    def execute(self, definition_id: str, input: Any, name: str | None = None, alias: str | None = None) -> JSON:
         body: JSON = {"input": input}
         if name is not None:
             body["name"] = name
+        if alias is not None:
+            body["alias"] = alias
         return dict(self._json("POST", self._tenant_path("definitions", definition_id, "execute"), json=body))
 
     def list_executions(
-        self, definition_id: str | None = None, states: list[str] | None = None, limit: int | None = None
+        self,
+        definition_id: str | None = None,
+        states: list[str] | None = None,
+        limit: int | None = None,
+        attrs: dict[str, str] | None = None,
     ) -> list[JSON]:
         params = {"limit": 100, "definitionId": definition_id, "state": states or None}
+        params.update({f"attr.{k}": v for k, v in (attrs or {}).items()})
         return list(self._pages(self._tenant_path("executions"), params, limit))
 
     def get_execution(self, execution_id: str) -> JSON:
@@ -190,3 +197,33 @@ class SedoClient:
             body["cause"] = cause
         path = self._tenant_path("executions", execution_id, "steps", step_id, "fail")
         return dict(self._json("POST", path, json=body))
+
+    # -- operating executions (issue 18) --------------------------------------------
+
+    def put_alias(self, definition_id: str, name: str, routing: list[JSON], description: str | None = None) -> JSON:
+        body: JSON = {"routing": routing}
+        if description is not None:
+            body["description"] = description
+        return dict(self._json("PUT", self._tenant_path("definitions", definition_id, "aliases", name), json=body))
+
+    def get_alias(self, definition_id: str, name: str) -> JSON:
+        return dict(self._json("GET", self._tenant_path("definitions", definition_id, "aliases", name)))
+
+    def list_aliases(self, definition_id: str) -> list[JSON]:
+        return list(self._json("GET", self._tenant_path("definitions", definition_id, "aliases")))
+
+    def delete_alias(self, definition_id: str, name: str) -> None:
+        self.request("DELETE", self._tenant_path("definitions", definition_id, "aliases", name))
+
+    def control(self, execution_id: str, action: str) -> JSON:
+        """``redrive``, ``pause`` or ``resume`` an execution."""
+        return dict(self._json("POST", self._tenant_path("executions", execution_id, action)))
+
+    def start_bulk(self, action: str, filter: JSON, name: str | None = None) -> JSON:
+        body: JSON = {"action": action, "filter": filter}
+        if name is not None:
+            body["name"] = name
+        return dict(self._json("POST", self._tenant_path("bulk"), json=body))
+
+    def get_bulk(self, operation_id: str) -> JSON:
+        return dict(self._json("GET", self._tenant_path("bulk", operation_id)))

@@ -27,3 +27,17 @@ def decode(tenant_id: str, token: str | None) -> dict[str, Any] | None:
         return dict(body["p"])
     except (ValueError, KeyError, TypeError) as exc:
         raise BadRequest("nextToken is not valid here: pass back the value a listing returned") from exc
+
+
+def encode_key(tenant_id: str, key: str) -> str:
+    """A token for "after the item ``key``" (a search by attribute: sedo/adapters/dynamodb/operations.py)."""
+    return str(encode(tenant_id, {"k": key}))
+
+
+def decode_key(tenant_id: str, token: str | None) -> str | None:
+    position = decode(tenant_id, token)
+    if position is None:
+        return None
+    if set(position) != {"k"} or not isinstance(position["k"], str):
+        raise BadRequest("nextToken is not valid here: pass back the value a listing returned")
+    return str(position["k"])

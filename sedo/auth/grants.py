@@ -1,8 +1,8 @@
 """Roles, the tenants claim that grants them, and the one place they are enforced.
 
 Roles, each including the one before: ``viewer`` (read), ``operator`` (also start,
-cancel, complete/fail/heartbeat steps), ``author`` (also create, update and delete
-definitions). :data:`OPERATION_ROLES` names the least role of each operation, for
+cancel, pause, resume and redrive executions, run bulk operations, complete/fail/heartbeat
+steps), ``author`` (also create, update and delete definitions and their aliases). :data:`OPERATION_ROLES` names the least role of each operation, for
 the tenant in its path; that tenant is the only one the request touches.
 
 A token grants roles in its tenants claim (see :mod:`sedo.auth` for its forms);
@@ -45,6 +45,16 @@ OPERATION_ROLES: dict[str, str] = {
     # events (issue 15)
     "put_events": "operator",
     "list_rejected_triggers": "viewer",
+    # operating executions (issue 18)
+    "list_aliases": "viewer",
+    "get_alias": "viewer",
+    "put_alias": "author",
+    "delete_alias": "author",
+    "redrive_execution": "operator",
+    "pause_execution": "operator",
+    "resume_execution": "operator",
+    "start_bulk": "operator",
+    "get_bulk": "viewer",
 }
 DEFAULT_ROLE = "author"
 

@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sedo.domain import execution as ex
-from sedo.domain import failures, liveness
+from sedo.domain import failures, liveness, operate
 from sedo.domain.definition import Definition, DefinitionRef
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import (
@@ -110,8 +110,11 @@ def start_execution(
     parent_key: str | None = None,
     scope: list[str] | None = None,
     index: int | None = None,
+    alias: str | None = None,
+    search: dict[str, Any] | None = None,
 ) -> Execution:
-    """The head of a new execution: submitted, with its first wake-up in the outbox."""
+    """The head of a new execution: submitted, with its first wake-up in the outbox (and,
+    started through an alias, the alias that chose its version; its search attributes)."""
     ts = format_ts(now)
     head = Execution(
         tenant_id=tenant_id,
@@ -128,9 +131,11 @@ def start_execution(
         parent_key=parent_key,
         scope=list(scope or []),
         index=index,
+        alias=alias,
+        search=search or None,
     )
     segment = Segment(head, now, produced_by="api")
-    segment.emit(ex.SUBMITTED, input=input, definitionVersion=definition.version, index=index)
+    segment.emit(ex.SUBMITTED, input=input, definitionVersion=definition.version, index=index, alias=alias)
     segment.send(WakeKind.START)
     return segment.finish(new_seq=0).head
 
@@ -345,13 +350,18 @@ def advance(
     if entry is None:
         return Stale(f"wake-up kind {str(wake.kind)!r} is not the engine's", reflush)
     relevance, handler = entry
-    reason = relevance(head, wake)
+    reason = relevance(head, wake) or operate.stale_epoch(head, wake)
     if reason is not None:
         return Stale(reason, reflush)
     if wake.due is not None and wake.kind not in CALLBACK_KINDS:
         due = parse_ts(wake.due)
         if (due - now).total_seconds() > liveness.ON_TIME_SECONDS:  # less early is on time
             return Rearm(replace(wake, delay=delay_until(due, now, budget)))
+    if head.paused:  # held at its await point (sedo/domain/operate.py)
+        held = operate.hold(head, wake, now)
+        if held is None:
+            return Stale("the execution is paused; resuming sends this afresh", reflush)
+        return Rearm(held) if isinstance(held, WakeUp) else held
     segment = Segment(head, now, produced_by=wake.mid, budget=budget, invoker=invoker)
     stale = handler(segment, definition, wake)
     return stale if stale is not None else segment.finish()

@@ -32,8 +32,24 @@ STEP_FAILED = "StepFailed"
 SUCCEEDED = "ExecutionSucceeded"
 FAILED = "ExecutionFailed"
 CANCELLED = "ExecutionCancelled"
+# Operating an execution (sedo/domain/operate.py): the state a pause, a resume and a redrive leave.
+PAUSED = "ExecutionPaused"
+RESUMED = "ExecutionResumed"
+REDRIVEN = "ExecutionRedriven"
 
-STATES = (SUBMITTED, STARTED, STEP_STARTED, STEP_SUCCEEDED, STEP_FAILED, SUCCEEDED, FAILED, CANCELLED)
+STATES = (
+    SUBMITTED,
+    STARTED,
+    STEP_STARTED,
+    STEP_SUCCEEDED,
+    STEP_FAILED,
+    SUCCEEDED,
+    FAILED,
+    CANCELLED,
+    PAUSED,
+    RESUMED,
+    REDRIVEN,
+)
 TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -178,6 +194,20 @@ class Execution:
     #: Set when a dead-lettered wake-up failed the execution: what a redrive of that message
     #: restores (sedo/domain/deadletters.py).
     dead_letter: dict[str, Any] | None = None
+    # -- operating it (sedo/domain/operate.py) ------------------------------------------
+    #: Held at its next await point; since when; the wake-ups it holds meanwhile.
+    paused: bool = False
+    paused_at: str | None = None
+    held: list[dict[str, Any]] = field(default_factory=list)
+    #: Raised by each resume and redrive: timeouts armed before it are stale.
+    epoch: int = 0
+    redrive_count: int = 0
+    #: A redriven map/parallel step: the failed attempt (``instance``) whose succeeded
+    #: iterations the new attempt (``next``, its StepStarted id) takes over instead of re-running.
+    replay: dict[str, int] | None = None
+    #: The alias it was started through, and its search attributes as indexed.
+    alias: str | None = None
+    search: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -245,12 +275,27 @@ class Execution:
             }
         if isinstance(awaiting, EventAwait) and not self.finished:  # events (issue 15)
             body["awaitingEvents"] = {"stepId": awaiting.step, "count": awaiting.count, "correlate": awaiting.correlate}
+        body.update(self.operations())
         if self.state == SUCCEEDED:
             body["output"] = self.output
         if self.error is not None:
             body["error"] = self.error
         if self.error is not None or self.cause is not None:
             body["cause"] = self.cause
+        return body
+
+    def operations(self) -> dict[str, Any]:
+        """What operating the execution left on it: pause, redrives, alias, search attributes."""
+        body: dict[str, Any] = {}
+        if self.paused and not self.finished:
+            body["paused"] = True
+            body["pausedAt"] = self.paused_at
+        if self.redrive_count:
+            body["redriveCount"] = self.redrive_count
+        if self.alias is not None:
+            body["alias"] = self.alias
+        if self.search:
+            body["searchAttributes"] = self.search
         return body
 
 

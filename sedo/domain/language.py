@@ -63,6 +63,14 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         # events (issue 15): EventBridge patterns that start an execution
         "triggers": TRIGGERS_SCHEMA,
         "events": EVENTS_OPTIONS_SCHEMA,
+        # operating executions (sedo/domain/operate.py): indexed values, and the pause rule
+        "searchAttributes": {
+            "type": "object",
+            "maxProperties": limits.MAX_SEARCH_ATTRIBUTES,
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+            "additionalProperties": {"type": "string", "minLength": 1},
+        },
+        "timeoutsWhilePaused": {"enum": ["extend", "count"]},
     },
 }
 
@@ -393,6 +401,9 @@ def validate_document(document: Any, options: LanguageOptions | None = None) -> 
         problems.extend(input_schema_problems(document["inputSchema"]))
     problems.extend(_expression_problems([("/output", document.get("output"))]))
     problems.extend(trigger_problems(document.get("triggers")))  # events (issue 15)
+    attributes = document.get("searchAttributes")
+    if isinstance(attributes, Mapping):
+        problems.extend(_expression_problems((pointer("searchAttributes", k), v) for k, v in attributes.items()))
     steps = document.get("steps")
     if not isinstance(steps, list) or not steps:
         return problems

@@ -125,6 +125,24 @@ MAX_CAUSE_CHARS = 4096
 #: SQS's longest message timer; longer waits re-arm.
 MAX_SQS_DELAY_SECONDS = 900
 
+# -- operating executions (issue 18: aliases, pause/resume, search attributes, bulk) ----
+#: Versions one alias may route to, and aliases per definition.
+MAX_ALIAS_ROUTES = 2
+MAX_ALIASES = 20
+#: Search attributes one definition may declare, and the longest value indexed (a longer
+#: one, or one that is not a string, number or boolean, is not indexed).
+MAX_SEARCH_ATTRIBUTES = 10
+MAX_SEARCH_VALUE_CHARS = 256
+#: Wake-ups a paused execution holds (callback completions, fan-ins); more are re-armed.
+MAX_HELD_MESSAGES = 20
+#: A held message's compact JSON at most this large; a larger one is re-armed instead.
+MAX_HELD_MESSAGE_BYTES = 8 * KIB
+#: How long a wake-up that a paused execution cannot hold waits before it comes back.
+MAX_PAUSED_REARM_SECONDS = 60
+#: Executions one bulk-operation wake-up acts on (a bounded batch), and the filter's attributes.
+MAX_BULK_BATCH = 25
+MAX_BULK_FILTER_ATTRIBUTES = 5
+
 
 class TooDeep(BadRequest):
     title = "too deeply nested"

@@ -50,12 +50,17 @@ class WakeKind(StrEnum):
     #: Enough correlated events for an event step attempt arrived (issue 15); the processor
     #: gathers them from the store before the engine resumes the step.
     EVENT = "event"
+    #: The processor's own: one bounded batch of a bulk operation (sedo/service_layer/bulk.py).
+    BULK = "bulk"
 
 
 #: Kinds that apply only with the head's current ``seq`` (the head awaits exactly them).
 SEQ_KINDS = frozenset({WakeKind.START, WakeKind.CONTINUE, WakeKind.TIMER, WakeKind.RETRY})
 #: Kinds that carry a task token and apply to the current callback at any ``seq``.
 CALLBACK_KINDS = frozenset({WakeKind.COMPLETE, WakeKind.FAIL, WakeKind.HEARTBEAT})
+#: Timeouts that carry the head's ``epoch`` (raised by a resume or a redrive, which re-arm
+#: them: sedo/domain/operate.py), so those armed before are stale.
+EPOCH_KINDS = frozenset({WakeKind.TIMEOUT, WakeKind.EXEC_TIMEOUT, WakeKind.HEARTBEAT_TIMEOUT})
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from sedo.domain.errors import SedoError
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.expressions import ExpressionError, evaluate
 from sedo.domain.policies import catcher_for, retry_delay
-from sedo.domain.protocol import CallbackAwait, ContinueAwait, FanInAwait, RetryAwait, TimerAwait, WakeKind
+from sedo.domain.protocol import EPOCH_KINDS, CallbackAwait, ContinueAwait, FanInAwait, RetryAwait, TimerAwait, WakeKind
 from sedo.domain.steps import STEP_TYPES
 from sedo.domain.steps.base import Await, Done, End, Failed, Invoker, NoInvoker, Outcome, StepContext
 from sedo.domain.timefmt import format_ts, parse_ts
@@ -120,6 +120,8 @@ class Segment:
 
     def send(self, kind: WakeKind, due: datetime | None = None, **data: Any) -> None:
         message: dict[str, Any] = {"kind": kind}
+        if kind in EPOCH_KINDS and self.head.epoch:  # resumed or redriven: older timeouts are stale
+            data["epoch"] = self.head.epoch
         if due is not None:
             message["due"] = format_ts(due)
             message["delay"] = delay_until(due, self.now, self.budget)

@@ -94,15 +94,17 @@ class DefinitionService:
         page = self.store.list_heads(tenant_id, limit, token)
         return Page([head.summary() for head in page.items], page.next_token)
 
-    def latest_for_execution(self, tenant_id: str, definition_id: str) -> Definition:
-        """The latest version of a live definition, parsed: what a new execution pins. The head
-        is read eventually consistently (half the read units of the one item every start of
-        the definition reads): within about a second of an update or a delete, a start may
-        still pin the version before, as Step Functions' executions may after an update."""
+    def latest_for_execution(self, tenant_id: str, definition_id: str, version: int | None = None) -> Definition:
+        """The latest version of a live definition (or ``version``, an alias's choice), parsed:
+        what a new execution pins. The head is read eventually consistently (half the read
+        units of the one item every start of the definition reads): within about a second of
+        an update or a delete, a start may still pin the version before, as Step Functions'
+        executions may after an update."""
         head = self._live_head(tenant_id, definition_id, consistent=False)
-        stored = self.store.get_version(tenant_id, definition_id, head.latest_version)
-        if stored is None:  # pragma: no cover - put_version writes both atomically
-            raise NotFound(f"definition {definition_id!r} version {head.latest_version} is missing")
+        wanted = head.latest_version if version is None else version
+        stored = self.store.get_version(tenant_id, definition_id, wanted) if wanted <= head.latest_version else None
+        if stored is None:
+            raise NotFound(f"definition {definition_id!r} has no version {wanted} (latest is {head.latest_version})")
         return parse_definition(stored.document, stored.version)
 
     def pinned(self, tenant_id: str, definition_id: str, version: int, scope: Sequence[str] = ()) -> Definition:

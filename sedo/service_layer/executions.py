@@ -8,10 +8,10 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sedo.domain import engine, limits, payloads, signals
+from sedo.domain import engine, limits, operate, payloads, signals
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
 from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
 from sedo.domain.language import input_violations
@@ -42,9 +42,13 @@ class ExecutionService:
         *,
         payloads: PayloadService,
         budget: Budget | None = None,
+        indexer: Callable[[Execution], None] | None = None,
     ) -> None:
         #: The processor's budget: a recorded callback call's due time (the sweep grace).
         self.budget = budget or Budget()
+        #: Writes a new execution's search-attribute index entries before it is created
+        #: (sedo/service_layer/operate.py); an entry whose start failed matches nothing.
+        self.indexer = indexer
         self.definition_service = definitions
         self.executions = executions
         self.queue = queue
@@ -58,15 +62,23 @@ class ExecutionService:
     # -- start ----------------------------------------------------------------------
 
     def start(
-        self, tenant_id: str, definition_id: str, input: Any, name: str | None = None
+        self,
+        tenant_id: str,
+        definition_id: str,
+        input: Any,
+        name: str | None = None,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Start an execution; returns its summary and whether it was created now.
 
         With a ``name`` (an idempotency key), the same name and input return the
         existing execution, and resume it if an earlier attempt stopped half-way.
+        ``version`` (chosen by ``alias``) pins another version than the latest.
         """
         limits.check_input(input)  # 413 past 10 MiB, 400 past 64 levels
-        definition = self.definition_service.latest_for_execution(tenant_id, definition_id)
+        definition = self.definition_service.latest_for_execution(tenant_id, definition_id, version)
         problems = input_violations(definition.input_schema, input)
         if problems:
             raise InvalidInput("\n".join(p.message for p in problems), errors=problems)
@@ -91,7 +103,11 @@ class ExecutionService:
             now=self.clock.now(),
             name=name,
             nonce=secrets.token_hex(16),
+            alias=alias,
+            search=operate.search_values(definition, {"input": input}),
         )
+        if fresh.search and self.indexer is not None:
+            self.indexer(fresh)
         head = self.payloads.dehydrate(fresh)  # a large input is stored once, apart
         while not self.executions.create(head):
             if name is not None:  # a concurrent retry with the same name created it
@@ -101,6 +117,8 @@ class ExecutionService:
             fresh.key = new_execution_key()  # a key collision: practically never
             for message in fresh.outbox:
                 message["key"] = fresh.key
+            if fresh.search and self.indexer is not None:
+                self.indexer(fresh)
             head = self.payloads.dehydrate(fresh)
         self._flush_start(head, named=name is not None)
         return self._started(head), True
@@ -127,6 +145,7 @@ class ExecutionService:
             "tenantId": head.tenant_id,
             "definitionId": head.definition_id,
             "definitionVersion": head.definition_version,
+            **({"alias": head.alias} if head.alias is not None else {}),
         }
 
     # -- observe --------------------------------------------------------------------

@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,8 @@ PAGE_WRITE_MARGIN_SECONDS = 90
 #: One call and its retries take milliseconds, at worst (sedo.adapters.aws: 5 attempts of at
 #: most 3 s to connect and 10 s to answer) about a minute, inside the margin.
 PUT_CHUNK = 25
+#: Failed attempts whose results a processor keeps at hand for redriven map steps.
+REPLAY_CACHE = 4
 
 
 class PageLeaseEnding(RuntimeError):
@@ -86,6 +90,8 @@ class IterationService:
         self.payloads = payloads
         #: Maps whose items or results are in S3 (sedo/service_layer/itemsource.py).
         self.s3maps = S3Maps(s3, store, queue, payloads) if s3 is not None else None
+        #: The succeeded results of redriven steps' failed attempts (immutable once failed).
+        self._replay_cache: OrderedDict[tuple[str, str, int], dict[int, dict[str, Any]]] = OrderedDict()
 
     # -- fan-out ------------------------------------------------------------------
 
@@ -183,7 +189,8 @@ class IterationService:
     ) -> list[Execution]:
         """Write the heads of the page's children that do not exist, and the history of every
         one not started yet; return those (in index order), whose starts are to be sent."""
-        keys = [child_key(parent.key, parent.instance, i) for i in indices]
+        replayed = self._replays(parent.tenant_id, parent.key, counter, indices)
+        keys = [child_key(parent.key, parent.instance, i) for i in indices if i not in replayed]
         existing = self.store.existing_children(parent.tenant_id, keys)
         missing = [i for i, key in zip(indices, keys, strict=True) if key not in existing]
         if inputs is None:  # a map over S3: the page's items, read in few ranged reads
@@ -197,6 +204,8 @@ class IterationService:
             self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
             for i, item in zip(missing, items, strict=True)
         ]
+        for index, result in replayed.items():  # a redrive: what succeeded before is taken over
+            self._count(parent.tenant_id, parent.key, parent.instance, counter, index, True, result)
         for start in range(0, len(created), PUT_CHUNK):
             self._within(deadline)
             self.store.put_children(created[start : start + PUT_CHUNK])
@@ -208,18 +217,39 @@ class IterationService:
 
     @staticmethod
     def _counter(parent: Execution, awaiting: FanInAwait) -> IterationCounter:
+        meta: dict[str, Any] = {
+            "definitionId": parent.definition_id,
+            "definitionVersion": parent.definition_version,
+            "scope": [*parent.scope, awaiting.step],
+            "parentId": parent.id,
+        }
+        if parent.replay is not None and parent.replay.get("next") == parent.instance:
+            meta["replay"] = parent.replay["instance"]  # a redriven step: see _replays
         return IterationCounter(
             total=awaiting.total,
             concurrency=awaiting.concurrency,
             tolerated=awaiting.tolerated,
             branches=awaiting.branches,
-            meta={
-                "definitionId": parent.definition_id,
-                "definitionVersion": parent.definition_version,
-                "scope": [*parent.scope, awaiting.step],
-                "parentId": parent.id,
-            },
+            meta=meta,
         )
+
+    def _replays(
+        self, tenant_id: str, parent_key: str, counter: IterationCounter, indices: Iterable[int]
+    ) -> dict[int, dict[str, Any]]:
+        """For a redriven map or parallel step (sedo/domain/operate.py): the results of the
+        failed attempt's iterations among ``indices`` that succeeded, which the new attempt
+        takes over instead of running them again."""
+        old = (counter.meta or {}).get("replay")
+        if old is None:
+            return {}
+        cache_key = (tenant_id, parent_key, int(old))
+        if cache_key not in self._replay_cache:
+            results = self.store.results(tenant_id, parent_key, int(old))
+            self._replay_cache[cache_key] = {int(r["index"]): r for r in results if r.get("succeeded")}
+            while len(self._replay_cache) > REPLAY_CACHE:
+                self._replay_cache.popitem(last=False)
+        succeeded = self._replay_cache[cache_key]
+        return {i: succeeded[i] for i in indices if i in succeeded}
 
     @staticmethod
     def _page_wake(parent: Execution, after: int, now: datetime | None = None, due: datetime | None = None) -> WakeUp:
@@ -259,18 +289,19 @@ class IterationService:
             index=index,
         )
         child.fan = {"total": counter.total, "concurrency": counter.concurrency, "tolerated": counter.tolerated}
-        if "reader" in meta:  # a map over an item source: where its successors' items are read
-            child.fan["reader"] = meta["reader"]
+        for carried in ("reader", "replay"):  # a map over S3: where its successors' items are; a redrive's
+            if carried in meta:  # attempt whose succeeded results are taken over (_replays)
+                child.fan[carried] = meta[carried]
         if self.payloads is not None:
             child = self.payloads.dehydrate(child)
         return child
 
-    def _start_child(self, sibling: Execution, index: int, item: Any, counter: IterationCounter) -> None:
-        """Start iteration ``index`` (a finishing ``sibling``'s successor), unless the step
+    def _start_child(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
+    ) -> None:
+        """Start iteration ``index`` (a finishing sibling's successor), unless the step
         attempt closed: the closed marker is read after the head is written, so a sweep that
         began after the close lists this child, or this call cancels it."""
-        tenant_id = sibling.tenant_id
-        parent_key, instance, _ = split_child_key(sibling.key)
         child = self._new_child(tenant_id, parent_key, instance, index, item, counter)
         if not self.executions.create(child):
             existing = self.executions.get(tenant_id, child.key)
@@ -299,7 +330,7 @@ class IterationService:
                     "definitionId": child.definition_id,
                     "definitionVersion": child.definition_version,
                     "scope": [*child.scope[:-1], child.scope[-1].split("#", 1)[0]] if child.scope else [],
-                    **({"reader": child.fan["reader"]} if "reader" in child.fan else {}),
+                    **{k: child.fan[k] for k in ("reader", "replay") if k in child.fan},
                 },
             )
         return self.store.counter(child.tenant_id, parent_key, instance)
@@ -321,30 +352,52 @@ class IterationService:
         if fan is None:
             log.warning("no fan-out record for %s: its result is dropped", child.key)
             return
-        counter = self.store.record(child.tenant_id, parent_key, instance, index, succeeded, result, fan.total)
-        if closed or (counter is not None and counter.closed):
-            return
-        failed_out = counter is not None and counter.failed > fan.tolerated
-        if failed_out:  # the step fails: no iteration starts from now on (gather would close it too)
-            self.store.close(child.tenant_id, parent_key, instance)
-        following = index + fan.concurrency
-        if following < fan.total and not failed_out:
-            meta = fan.meta or {}
-            if "reader" not in meta:
-                item = self.store.item(child.tenant_id, parent_key, instance, following)
-                self._start_child(child, following, item, fan)
-            elif read := self._s3maps().inputs_or_fail(child.tenant_id, parent_key, instance, meta, [following]):
-                self._start_child(child, following, read[0], fan)
-        if counter is not None and (counter.done >= counter.total or failed_out):
-            wake = WakeUp(
-                tenant_id=child.tenant_id,
-                key=parent_key,
-                seq=0,
-                kind=WakeKind.FAN_IN,
-                mid=f"fanin.{instance}.{index}",
-                data={"instance": instance},
-            )
-            self.queue.send([wake.to_body()])
+        self._count(child.tenant_id, parent_key, instance, fan, index, succeeded, result, closed)
+
+    def _count(
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        fan: IterationCounter,
+        index: int,
+        succeeded: bool,
+        result: dict[str, Any],
+        closed: bool = False,
+    ) -> None:
+        """Record iteration ``index``'s result once; start the one ``concurrency`` further on (an
+        iteration a redrive takes over is counted at once, and the one after it, and so on);
+        wake the parent when the last one is in or failures passed the tolerance."""
+        while True:
+            counter = self.store.record(tenant_id, parent_key, instance, index, succeeded, result, fan.total)
+            if closed or (counter is not None and counter.closed):
+                return
+            failed_out = counter is not None and counter.failed > fan.tolerated
+            if failed_out:  # the step fails: no iteration starts from now on (gather would close it too)
+                self.store.close(tenant_id, parent_key, instance)
+            if counter is not None and (counter.done >= counter.total or failed_out):
+                wake = WakeUp(
+                    tenant_id=tenant_id,
+                    key=parent_key,
+                    seq=0,
+                    kind=WakeKind.FAN_IN,
+                    mid=f"fanin.{instance}.{index}",
+                    data={"instance": instance},
+                )
+                self.queue.send([wake.to_body()])
+            following = index + fan.concurrency
+            if following >= fan.total or failed_out:
+                return
+            taken = self._replays(tenant_id, parent_key, fan, [following]).get(following)
+            if taken is None:
+                meta = fan.meta or {}
+                if "reader" not in meta:
+                    item = self.store.item(tenant_id, parent_key, instance, following)
+                    self._start_child(tenant_id, parent_key, instance, following, item, fan)
+                elif read := self._s3maps().inputs_or_fail(tenant_id, parent_key, instance, meta, [following]):
+                    self._start_child(tenant_id, parent_key, instance, following, read[0], fan)
+                return
+            index, succeeded, result = following, True, {**taken, "index": following}
 
     def gather(self, parent: Execution, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """How the waiting step ends, or None if its iterations are not all in yet (or, with a

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sedo.domain import deadletters, failures, limits, payloads
 from sedo.domain.definition import Definition, parse_definition, scoped
@@ -47,6 +47,13 @@ class Processed(StrEnum):
     FANNED_OUT = "fanned-out"
     SWEPT = "swept"
     REDRIVEN = "redriven"
+    BULK = "bulk"
+
+
+class BulkRunner(Protocol):
+    """Runs one batch of a bulk operation (sedo.service_layer.bulk.BulkService.run)."""
+
+    def run(self, tenant_id: str, operation_id: str, page: int, redelivered: bool) -> bool: ...
 
 
 class PoisonMessage(ValueError):
@@ -70,8 +77,12 @@ class WakeUpProcessor:
         payloads: PayloadService,
         s3: S3MapPorts | None = None,
         events: EventService | None = None,
+        bulk: Callable[[], BulkRunner] | None = None,
     ) -> None:
         self.events = events  # triggers, event steps and status-change events (issue 15)
+        #: Builds the runner of bulk operations' batches on first use (sedo/service_layer/bulk.py).
+        self._bulk_factory = bulk
+        self._bulk: BulkRunner | None = None
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
         self.payloads = payloads  # the claim check: large values kept apart from heads
@@ -94,6 +105,7 @@ class WakeUpProcessor:
             WakeKind.FAN_OUT: self.on_fan_out,
             WakeKind.FAN_IN: self.on_fan_in,
             WakeKind.EVENT: self.on_event,
+            WakeKind.BULK: self.on_bulk,
         }
 
     def definition(
@@ -142,6 +154,15 @@ class WakeUpProcessor:
             return self._redrive(delivery, head)
         self._iterations().sweep(wake.tenant_id, wake.key, int(wake.data["instance"]), int(wake.data.get("after", 0)))
         return Processed.SWEPT
+
+    def on_bulk(self, delivery: _Delivery) -> Processed:
+        if self._bulk is None:
+            if self._bulk_factory is None:
+                raise PoisonMessage("this processor runs no bulk operations")
+            self._bulk = self._bulk_factory()
+        wake = delivery.wake
+        ran = self._bulk.run(wake.tenant_id, wake.key, wake.seq, delivery.receive_count > 1)
+        return Processed.BULK if ran else Processed.STALE
 
     def on_fan_out(self, delivery: _Delivery) -> Processed:
         head = self._read(delivery)
@@ -271,7 +292,7 @@ class WakeUpProcessor:
         """A completion whose output was too large for its message carries a reference (the
         API stored the value apart): resolve it, remembering that it is stored."""
         output = wake.data.get("output")
-        if wake.kind != WakeKind.COMPLETE or head.finished or payloads.as_ref(output) is None:
+        if wake.kind != WakeKind.COMPLETE or head.finished or head.paused or payloads.as_ref(output) is None:
             return wake
         return replace(
             wake, data={**wake.data, "output": self.payloads.resolve(head.tenant_id, head.key, output, claims)}

@@ -14,6 +14,7 @@ from connexion import request
 from sedo.bootstrap import ApiServices
 from sedo.domain.language import load_text
 from sedo.domain.protocol import WakeKind
+from sedo.entrypoints.api.operations import OperateHandlers, search_filter
 from sedo.service_layer.ports import Page
 
 Response = tuple[Any, int, dict[str, str]]
@@ -58,7 +59,7 @@ def _page(page: Page) -> Response:
     return _json(list(page.items), 200, Link=link, **{"Sedo-Next-Token": page.next_token})
 
 
-class Handlers:
+class Handlers(OperateHandlers):
     def __init__(self, services: ApiServices) -> None:
         self.services = services
 
@@ -85,15 +86,21 @@ class Handlers:
         return _json(self.services.definitions.update(tenant_id, definition_id, _document(body)))
 
     def delete_definition(self, tenant_id: str, definition_id: str) -> Any:
+        self._operations.check_deletable(tenant_id, definition_id)  # 409 while an alias routes to it
         self.services.definitions.delete(tenant_id, definition_id)
         return _no_content()
 
     # -- executions -----------------------------------------------------------------
 
     def execute(self, tenant_id: str, definition_id: str, body: dict[str, Any]) -> Response:
-        started, created = self.services.executions.start(
-            tenant_id, definition_id, body.get("input", {}), body.get("name")
-        )
+        if body.get("alias") is not None:  # the alias's routing picks the version
+            started, created = self._operations.start(
+                tenant_id, definition_id, body["alias"], body.get("input", {}), body.get("name")
+            )
+        else:
+            started, created = self.services.executions.start(
+                tenant_id, definition_id, body.get("input", {}), body.get("name")
+            )
         if not created:
             return _json(started)
         return _json(started, 201, Location=f"/sedo/tenants/{tenant_id}/executions/{started['id']}")
@@ -105,8 +112,10 @@ class Handlers:
         definition_id: str | None = None,
         limit: int = 50,
         next_token: str | None = None,
+        attr: str | None = None,
     ) -> Response:
-        return _page(self.services.executions.list(tenant_id, limit, next_token, state or (), definition_id))
+        where = search_filter(state, definition_id)  # attr.<name>=<value>: the search index
+        return _page(self._operations.search(tenant_id, limit, next_token, where))
 
     def list_iterations(
         self,

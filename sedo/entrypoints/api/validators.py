@@ -111,7 +111,10 @@ class SedoParameterValidator(ParameterValidator):  # type: ignore[misc]
         errors: list[dict[str, str]] = []
         if self.strict_validation:
             known = [p["name"] for p in self.parameters.get("query", [])] + list(self.security_query_params)
-            for name in sorted(self.validate_query_parameter_list(request, security_params=self.security_query_params)):
+            # A parameter with ``x-sedo-prefix`` stands for every name with that prefix (attr.<name>).
+            prefixes = tuple(p["x-sedo-prefix"] for p in self.parameters.get("query", []) if "x-sedo-prefix" in p)
+            extra = self.validate_query_parameter_list(request, security_params=self.security_query_params)
+            for name in sorted(n for n in extra if not (prefixes and n.startswith(prefixes) and n not in prefixes)):
                 takes = ", ".join(known) if known else "no query parameters"
                 errors.append(
                     {

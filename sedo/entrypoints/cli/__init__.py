@@ -2,7 +2,8 @@
 
 One module per command group: local.py (validate, token, local), definitions.py
 (push, definitions, delete, graph), executions.py (run, executions, show, history, cancel,
-complete, fail), simulate.py (simulate), asl.py (import-asl), storage.py (migrate-storage). The API is reached through sedo.client.
+complete, fail), simulate.py (simulate), asl.py (import-asl), storage.py (migrate-storage),
+operate.py (alias, redrive, pause, resume, bulk). The API is reached through sedo.client.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import click
 
-from sedo.entrypoints.cli import asl, definitions, executions, local, simulate, storage
+from sedo.entrypoints.cli import asl, definitions, executions, local, operate, simulate, storage
 from sedo.entrypoints.cli.output import FAILED, USAGE, warn
 
 
@@ -47,6 +48,12 @@ for command in (
     simulate.simulate,
     asl.import_asl,
     storage.migrate_storage,
+    # operating executions (issue 18)
+    operate.alias,
+    operate.redrive,
+    operate.pause,
+    operate.resume,
+    operate.bulk,
 ):
     cli.add_command(command)
 

@@ -39,6 +39,9 @@ STATES = (
     "ExecutionSucceeded",
     "ExecutionFailed",
     "ExecutionCancelled",
+    "ExecutionPaused",
+    "ExecutionResumed",
+    "ExecutionRedriven",
 )
 COLOURS = {"ExecutionSucceeded": "green", "ExecutionFailed": "red", "ExecutionCancelled": "yellow"}
 
@@ -137,6 +140,7 @@ class _Null:
 @click.argument("definition_id")
 @click.option("--input", "input_", default=None, metavar="JSON|@file", help="The execution input (default {}).")
 @click.option("--name", default=None, help="An idempotency key: the same name and input return the same execution.")
+@click.option("--alias", default=None, help="Start through this alias: its routing picks the version.")
 @click.option("--wait", is_flag=True, help="Follow the execution until it ends; exit 0 only if it succeeded.")
 @click.option("--wait-timeout", type=float, default=None, metavar="SECONDS", help="With --wait: give up after this.")
 @click.option("--interval", type=float, default=0.5, show_default=True, help="With --wait: seconds between polls.")
@@ -148,6 +152,7 @@ def run(
     definition_id: str,
     input_: str | None,
     name: str | None,
+    alias: str | None,
     wait: bool,
     wait_timeout: float | None,
     interval: float,
@@ -160,7 +165,7 @@ def run(
     """
     value = read_json_argument(input_, "--input") if input_ is not None else {}
     with connect(ctx) as client:
-        started = client.execute(definition_id, value, name)
+        started = client.execute(definition_id, value, name, alias)
         if not wait:
             if as_json:
                 emit_json(started)
@@ -186,17 +191,26 @@ def run(
 @click.command()
 @click.option("--definition", "definition_id", default=None, help="Only executions of this definition.")
 @click.option("--state", "states", multiple=True, type=click.Choice(STATES), help="Only these states (repeatable).")
+@click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A search attribute's value (repeatable).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many, newest first.")
 @click.option("--ids", "-q", "only_ids", is_flag=True, help="Print only the ids, one a line.")
 @json_option
 @click.pass_context
 @api_errors
 def executions(
-    ctx: click.Context, definition_id: str | None, states: tuple[str, ...], limit: int, only_ids: bool, as_json: bool
+    ctx: click.Context,
+    definition_id: str | None,
+    states: tuple[str, ...],
+    attrs: tuple[str, ...],
+    limit: int,
+    only_ids: bool,
+    as_json: bool,
 ) -> int:
-    """List executions, newest first."""
+    """List executions, newest first (--attr customer=c1: by search attribute)."""
+    from sedo.entrypoints.cli.operate import parse_pairs
+
     with connect(ctx) as client:
-        found = client.list_executions(definition_id, list(states), limit)
+        found = client.list_executions(definition_id, list(states), limit, parse_pairs(attrs, "--attr"))
     if as_json:
         emit_json(found)
         return OK

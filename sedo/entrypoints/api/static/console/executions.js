@@ -9,7 +9,7 @@ import { schemaForm } from "./form.js";
 import { legend } from "./definitions.js";
 
 const enc = encodeURIComponent;
-const STATES = ["ExecutionSubmitted", "ExecutionStarted", "StepStarted", "StepSucceeded", "StepFailed", "ExecutionSucceeded", "ExecutionFailed", "ExecutionCancelled"];
+const STATES = ["ExecutionSubmitted", "ExecutionStarted", "StepStarted", "StepSucceeded", "StepFailed", "ExecutionSucceeded", "ExecutionFailed", "ExecutionCancelled", "ExecutionPaused", "ExecutionResumed", "ExecutionRedriven"];
 const FINAL = new Set(["ExecutionSucceeded", "ExecutionFailed", "ExecutionCancelled"]);
 
 /** Poll `tick` (returns true to stop) every 1 s, backing off x1.5 to 15 s while nothing changes. */
