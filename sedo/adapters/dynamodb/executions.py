@@ -30,7 +30,7 @@ from sedo.adapters.dynamodb.common import (
 from sedo.adapters.dynamodb.headdoc import doc_value, head_of
 from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain import liveness
-from sedo.domain.execution import SUBMITTED, Execution
+from sedo.domain.execution import REDRIVEN, SUBMITTED, Execution
 from sedo.domain.limits import MAX_WAIT_SECONDS
 from sedo.domain.liveness import DueWindow
 from sedo.domain.timefmt import parse_ts
@@ -119,7 +119,8 @@ class DynamoExecutionStore:
             ConditionExpression="seq = :expected",
             ExpressionAttributeValues={":expected": _n(expected_seq)},
         )
-        if committed and head.finished:
+        reopened = any(e.get("type") == REDRIVEN for e in head.pending_events)  # a redrive: open again
+        if committed and (head.finished or reopened):
             try:
                 self._put_index(head)
             except (ClientError, BotoCoreError):  # the commit stands; the list item stays open
