@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -94,15 +95,29 @@ def make_handler(wakeups: WakeUpProcessor, logger: Any, max_receive_count: int |
         return "throttled"
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        began = time.perf_counter()
         response = process_partial_response(
             event=event,
             record_handler=record_handler,
             processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
             context=context,
         )
+        _batch_done(wakeups, logger, len(event.get("Records") or ()), time.perf_counter() - began)
         return dict(response)
 
     return handler
+
+
+def _batch_done(wakeups: WakeUpProcessor, logger: Any, records: int, seconds: float) -> None:
+    """Tell the observers the batch ended (the usage ledger and the metrics write per batch,
+    sedo/entrypoints/metrics.py); their failure never fails the batch, which is committed."""
+    done = getattr(wakeups.observer, "batch_done", None)
+    if done is None:
+        return
+    try:
+        done(records, seconds)
+    except Exception:
+        logger.exception("could not record the batch's usage and metrics")
 
 
 def handler_from_env() -> Handler:

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -19,8 +20,11 @@ from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, Wake
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
+from sedo.service_layer.observe import metered
 from sedo.service_layer.payloads import PayloadService
 from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
+from sedo.service_layer.quotas import QuotaService
+from sedo.service_layer.usage import UsageLedger
 
 log = logging.getLogger("sedo.executions")
 
@@ -40,7 +44,13 @@ class ExecutionService:
         iterations: IterationService | None = None,
         *,
         payloads: PayloadService,
+        quotas: QuotaService | None = None,
+        usage: UsageLedger | None = None,
     ) -> None:
+        #: The usage ledger (sedo/service_layer/usage.py): each start's requests and API time.
+        self.usage = usage
+        #: Tenants' quotas (sedo/service_layer/quotas.py): a start over one is refused before anything is stored.
+        self.quotas = quotas
         self.definition_service = definitions
         self.executions = executions
         self.queue = queue
@@ -52,6 +62,25 @@ class ExecutionService:
     # -- start ----------------------------------------------------------------------
 
     def start(
+        self, tenant_id: str, definition_id: str, input: Any, name: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Start an execution; returns its summary and whether it was created now (see :meth:`_start`).
+        A start that created an execution goes into the tenant's usage ledger."""
+        if self.usage is None:
+            return self._start(tenant_id, definition_id, input, name)
+        began = time.perf_counter()
+        with metered() as used:
+            started, created = self._start(tenant_id, definition_id, input, name)
+        if created:
+            amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
+            amounts["apiMs"] = (time.perf_counter() - began) * 1000
+            try:
+                self.usage.record(tenant_id, amounts)
+            except Exception:  # the execution is started: a meter's failure must not undo that
+                log.exception("could not record the start of %s in the usage ledger", started["id"])
+        return started, created
+
+    def _start(
         self, tenant_id: str, definition_id: str, input: Any, name: str | None = None
     ) -> tuple[dict[str, Any], bool]:
         """Start an execution; returns its summary and whether it was created now.
@@ -77,6 +106,7 @@ class ExecutionService:
                     self._flush_start(existing, named=True)  # an earlier attempt may not have sent it
                 return self._started(existing), False
 
+        slot = self.quotas.admit_start(tenant_id, key) if self.quotas is not None else False
         fresh = engine.start_execution(
             tenant_id=tenant_id,
             definition=definition,
@@ -92,7 +122,11 @@ class ExecutionService:
                 existing = self.executions.get(tenant_id, key)
                 assert existing is not None
                 return self._started(existing), False
+            if slot and self.quotas is not None:  # the slot is the key's: move it to the new one
+                self.quotas.release(tenant_id, fresh.key)
             fresh.key = new_execution_key()  # a key collision: practically never
+            if slot and self.quotas is not None:
+                self.quotas.admit_start(tenant_id, fresh.key)
             for message in fresh.outbox:
                 message["key"] = fresh.key
             head = self.payloads.dehydrate(fresh)
@@ -108,10 +142,16 @@ class ExecutionService:
             # with the same name re-creates it under the same id.
             try:
                 self.executions.delete_unstarted(head)
+                self.finished(head)  # its running slot, if it took one
             except Exception:  # pragma: no cover - both stores failing
                 log.exception("could not undo half-started execution %s", head.id)
             hint = "retry with the same name" if named else "retry"
             raise Unavailable(f"the execution could not be queued; nothing was started, {hint}") from exc
+
+    def finished(self, head: Execution) -> None:
+        """An execution ended (or was undone): give back its running slot (idempotent)."""
+        if self.quotas is not None and head.parent_key is None:
+            self.quotas.release(head.tenant_id, head.key)
 
     @staticmethod
     def _started(head: Execution) -> dict[str, Any]:
@@ -266,10 +306,12 @@ class ExecutionService:
             if head.finished:
                 if head.state == CANCELLED:
                     flush(head, self.executions, self.queue)  # idempotent; finishes a cut-short cancel
+                    self.finished(head)
                     return self._describe(head)
                 raise Conflict(f"execution {execution_id!r} already ended as {head.state}")
             commit = engine.cancel(head, self.clock.now(), reason)
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
+                self.finished(commit.head)
                 return self._describe(commit.head)
         raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

@@ -16,6 +16,10 @@ What a :class:`WakeReport` holds:
   invoker, when it is a :class:`TimedInvoker`; compose one into the adapters to get it);
 - ``lateness`` (seconds): for a ``timer`` wake-up the engine committed on, the clock
   when it ran minus the timer's due time; None otherwise.
+- ``usage``: what the wake-up's AWS requests cost, when a meter counts them
+  (:func:`count_usage`, called by sedo/entrypoints/metering.py's botocore hook on the
+  thread that makes the request): ``requests.<service>.<Operation>``, capacity units,
+  SQS billed requests. Empty without a meter.
 
 Nothing here changes what the processor does; it only measures around it.
 """
@@ -23,9 +27,10 @@ Nothing here changes what the processor does; it only measures around it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -55,22 +60,41 @@ class WakeReport:
     timings: WakeTimings
     lateness: float | None = None
     error: BaseException | None = None
+    usage: dict[str, float] = field(default_factory=dict)
 
 
 class WakeObserver(Protocol):
     def wake_up(self, report: WakeReport) -> None: ...
 
 
+class Observers:
+    """Several observers as one; each is also told when a Lambda batch ends (``batch_done``), if it listens."""
+
+    def __init__(self, *observers: WakeObserver | None) -> None:
+        self.observers = [o for o in observers if o is not None]
+
+    def wake_up(self, report: WakeReport) -> None:
+        for observer in self.observers:
+            observer.wake_up(report)
+
+    def batch_done(self, records: int, seconds: float) -> None:
+        for observer in self.observers:
+            done = getattr(observer, "batch_done", None)
+            if done is not None:
+                done(records, seconds)
+
+
 class _Trace:
     """What one observed wake-up measured so far (one per ``process`` call)."""
 
-    __slots__ = ("decision", "engine", "invoke", "lateness")
+    __slots__ = ("decision", "engine", "invoke", "lateness", "usage")
 
     def __init__(self) -> None:
         self.engine = 0.0
         self.invoke = 0.0
         self.decision: Decision | None = None
         self.lateness: float | None = None
+        self.usage: dict[str, float] = {}
 
 
 _current: ContextVar[_Trace | None] = ContextVar("sedo_wake_trace", default=None)
@@ -115,10 +139,33 @@ def observed(process: Callable[Concatenate[S, Any, P], str]) -> Callable[Concate
                     timings=WakeTimings(total, max(0.0, trace.engine - trace.invoke), trace.invoke),
                     lateness=trace.lateness,
                     error=error,
+                    usage=trace.usage,
                 )
             )
 
     return wrapper
+
+
+def count_usage(amounts: dict[str, float]) -> bool:
+    """Add ``amounts`` to the usage of the wake-up (or metered call, :func:`metered`) this thread
+    is processing; False when there is none."""
+    trace = _current.get()
+    if trace is None:
+        return False
+    for name, amount in amounts.items():
+        trace.usage[name] = trace.usage.get(name, 0.0) + amount
+    return True
+
+
+@contextmanager
+def metered() -> Iterator[dict[str, float]]:
+    """Count the usage of the requests made inside the block (the API's start of an execution)."""
+    trace = _Trace()
+    token = _current.set(trace)
+    try:
+        yield trace.usage
+    finally:
+        _current.reset(token)
 
 
 def timed_engine(wake: WakeUp, now: datetime, decide: Callable[[], Decision]) -> Decision:

@@ -65,7 +65,11 @@ class WakeUpProcessor:
         observer: WakeObserver | None = None,
         *,
         payloads: PayloadService,
+        on_finished: Callable[[Execution], None] | None = None,
     ) -> None:
+        #: Told of every top-level execution that ended, after its flush, redeliveries too
+        #: (idempotent: the tenant's running slot is given back, sedo/service_layer/quotas.py).
+        self.on_finished = on_finished
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
         self.payloads = payloads  # the claim check: large values kept apart from heads
@@ -256,6 +260,8 @@ class WakeUpProcessor:
         """Flush the stored head; a finished child then reports to its fan-out (its output as
         the fan-out keeps it: ``hydrated`` is the same head with its values, when at hand)."""
         flush(head, self.executions, self.queue)
+        if head.finished and head.parent_key is None and self.on_finished is not None:
+            self.on_finished(head)
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
 

@@ -14,6 +14,7 @@ from connexion import request
 from sedo.bootstrap import ApiServices
 from sedo.domain.language import load_text
 from sedo.domain.protocol import WakeKind
+from sedo.entrypoints.api.tenants import TenantHandlers
 from sedo.service_layer.ports import Page
 
 Response = tuple[Any, int, dict[str, str]]
@@ -58,7 +59,7 @@ def _page(page: Page) -> Response:
     return _json(list(page.items), 200, Link=link, **{"Sedo-Next-Token": page.next_token})
 
 
-class Handlers:
+class Handlers(TenantHandlers):
     def __init__(self, services: ApiServices) -> None:
         self.services = services
 

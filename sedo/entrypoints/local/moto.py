@@ -115,7 +115,7 @@ def provision(
     queue_url = sqs.get_queue_url(QueueName=outputs["ExecutionQueueUrl"].rsplit("/", 1)[-1])["QueueUrl"]
     redrive = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     max_receives = json.loads(redrive.get("RedrivePolicy", "{}")).get("maxReceiveCount")
-    return replace(
+    settings = replace(
         Settings.from_env(),
         region=region,
         endpoint_url=endpoint,
@@ -125,6 +125,21 @@ def provision(
         queue_url=queue_url,
         max_receive_count=int(max_receives) if max_receives else None,
         payload_bucket=outputs["PayloadBucketName"],
+        tenants_table=outputs.get("TenantsTableName", ""),
+    )
+    return _with_default_quotas(settings, template, overrides)
+
+
+def _with_default_quotas(settings: Settings, template: Path, overrides: dict[str, str]) -> Settings:
+    """The tenants' default quotas the stack was made with (template.yaml Default* parameters)."""
+    from sedo.template import template_defaults
+
+    values = {**template_defaults(template), **overrides}
+    return replace(
+        settings,
+        default_max_running_executions=int(values.get("DefaultMaxRunningExecutions", 0)),
+        default_starts_per_second=int(values.get("DefaultStartsPerSecond", 0)),
+        default_max_definitions=int(values.get("DefaultMaxDefinitions", 0)),
     )
 
 
@@ -169,5 +184,9 @@ def export(settings: Settings) -> None:
             "SEDO_QUEUE_URL": settings.queue_url,
             "SEDO_MAX_RECEIVE_COUNT": str(settings.max_receive_count or ""),
             "SEDO_PAYLOAD_BUCKET": settings.payload_bucket,
+            "SEDO_TENANTS_TABLE": settings.tenants_table,
+            "SEDO_DEFAULT_MAX_RUNNING_EXECUTIONS": str(settings.default_max_running_executions),
+            "SEDO_DEFAULT_STARTS_PER_SECOND": str(settings.default_starts_per_second),
+            "SEDO_DEFAULT_MAX_DEFINITIONS": str(settings.default_max_definitions),
         }
     )
