@@ -63,11 +63,11 @@ class Emitter:
         self.write = write or _stdout
 
     def emit(self, dimensions: dict[str, str], values: dict[str, tuple[str, float]]) -> None:
-        """``values``: metric name -> (unit, value); zero values are left out."""
+        """``values``: metric name -> (unit, value); zero counts are left out (a latency of 0 is kept)."""
         from aws_lambda_powertools.metrics import EphemeralMetrics
         from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-        kept = {name: unit_value for name, unit_value in values.items() if unit_value[1]}
+        kept = {name: (unit, value) for name, (unit, value) in values.items() if value or unit != "Count"}
         if not kept or is_metrics_disabled():
             return
         metrics = EphemeralMetrics(namespace=self.namespace, service=self.service)

@@ -127,4 +127,6 @@ def handler_from_env() -> Handler:
     settings = Settings.from_env()
     logger = Logger(service=settings.service_name, level=settings.log_level)
     wakeups = bootstrap.processor(bootstrap.aws_adapters(settings), settings, logger)
-    return make_handler(wakeups, logger, settings.max_receive_count)
+    from sedo.entrypoints.metrics import traced  # Powertools Tracer when Tracing=Active
+
+    return traced(make_handler(wakeups, logger, settings.max_receive_count))

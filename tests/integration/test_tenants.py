@@ -3,6 +3,7 @@ counts under concurrent starts and redelivery, the start-rate bucket, the usage 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -175,3 +176,36 @@ def test_usage_reports_a_known_workload_exactly(stack: Any) -> None:
             everyone = admin.get("/sedo/admin/usage").json()
             assert [row["tenantId"] for row in everyone["tenants"]] == [T]
             assert everyone["tenants"][0]["transitions"] == 12
+
+
+def test_the_processors_log_lines_carry_emf_blobs_with_the_tenant_dimension(
+    stack: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEDO_METRICS", "1")
+    harness = Harness(stack)
+    harness.services.definitions.create(T, load_text(WAITER))
+    harness.services.definitions.create(
+        T, {"id": "boom", "steps": [{"id": "f", "type": "fail", "error": "Boom", "cause": "on purpose"}]}
+    )
+    harness.services.executions.start(T, "waiter", {})
+    harness.services.executions.start(T, "boom", {})
+    capsys.readouterr()
+    harness.drain()
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert blobs, "no EMF blob was written"
+    for blob in blobs:
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "sedo"
+        assert "tenantId" in directive["Dimensions"][0] and blob["tenantId"] == T
+    values: dict[str, float] = {}
+    for blob in blobs:
+        for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            name = metric["Name"] + (f".{blob['state']}" if "state" in blob else "")
+            values[name] = values.get(name, 0.0) + sum(
+                blob[metric["Name"]] if isinstance(blob[metric["Name"]], list) else [blob[metric["Name"]]]
+            )
+    assert values["Transitions"] == 4  # before, pause, after; f
+    assert values["ExecutionsFinished.ExecutionSucceeded"] == 1
+    assert values["ExecutionsFinished.ExecutionFailed"] == 1
+    assert values["StepFailures"] == 1
+    assert values["WakeUpLatency"] >= 0  # the timer's lateness (on the fake clock: 0)
