@@ -6,7 +6,7 @@ thread is processing (``sedo.service_layer.observe.count_usage``; nothing outsid
 
 - ``requests.<service>.<Operation>``: one per call (botocore's retries are one call);
 - ``dynamodbWriteUnits`` / ``dynamodbReadUnits``: DynamoDB's capacity units from the sizes of
-  the items written and read, by DynamoDB's rules (sedo/entrypoints/local/capacity.py): a
+  the items written and read, by DynamoDB's rules (sedo/adapters/dynamodb/units.py): a
   write 1 unit per started KB, a read 1 per started 4 KB (half when eventually consistent),
   transactions twice; an update is billed on the item it returns, else on its key and values;
 - ``sqsRequests``: SQS's billed requests, one per started 64 KB of a call's payload;
@@ -24,7 +24,7 @@ import math
 import threading
 from typing import Any
 
-from sedo.entrypoints.local.capacity import item_size, read_units, write_units
+from sedo.adapters.dynamodb.units import item_size, read_units, write_units
 from sedo.service_layer.observe import count_usage
 
 SQS_CHUNK = 64 * 1024

@@ -16,6 +16,9 @@ the batch ends) and one per refused or started execution in the API:
 | ``QuotaRefusals`` | Count | service, tenantId, quota | starts and creates refused by a quota (API) |
 | ``StrandedExecutions`` | Count | service | executions the sweeper found overdue and re-sent (sweeper) |
 
+``WakeUps``, ``Transitions``, ``Throttles`` and ``StepFailures`` are also published with the
+``service`` dimension only: the deployment's totals, which the alarms watch.
+
 **The tenantId dimension.** Each distinct set of dimension values is a custom metric
 CloudWatch bills per month, so a tenant costs about 8 metrics (one per row and final state).
 For a deployment of tens to a few hundred tenants that is the useful choice (who is slow, who
@@ -41,6 +44,8 @@ from sedo.domain.execution import STEP_FAILED, STEP_STARTED
 from sedo.service_layer.observe import WakeReport
 
 NAMESPACE = "sedo"
+#: Also published without tenantId, per deployment (alarms watch these).
+DEPLOYMENT_METRICS = ("WakeUps", "Transitions", "Throttles", "StepFailures")
 Writer = Callable[[str], None]
 
 
@@ -115,6 +120,12 @@ class MetricsObserver:
     def batch_done(self, records: int, seconds: float) -> None:
         batch = self._batch()
         self._local.batch = {}
+        deployment: dict[str, float] = {}
+        for counts in batch.values():
+            for name in DEPLOYMENT_METRICS:
+                deployment[name] = deployment.get(name, 0) + counts.get(name, 0)
+        # The deployment's totals (no tenantId): what the alarms watch (an alarm cannot sum a SEARCH).
+        self.emitter.emit({}, {name: ("Count", value) for name, value in deployment.items()})
         for tenant, counts in batch.items():
             lateness = counts.pop("lateness")
             finished = counts.pop("finished")
@@ -155,9 +166,7 @@ def stranded(emitter: Emitter, count: int) -> None:
 
 def tracer() -> Any:
     """Powertools Tracer when the function's tracing is Active (template.yaml ``Tracing``), else None."""
-    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() in ("1", "true"):
-        return None
-    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if os.environ.get("SEDO_TRACING") != "Active" or not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return None
     from aws_lambda_powertools import Tracer
 
