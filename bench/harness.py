@@ -140,6 +140,7 @@ class Bench:
         tables = {
             name: instrument.Table.describe(self.observer_dynamodb, name)
             for name in (settings.definitions_table, settings.executions_table, settings.history_table)
+            + ((settings.tenants_table,) if settings.tenants_table else ())  # quotas and the usage ledger
         }
         self.recorder = instrument.Recorder(tables)
 

@@ -9,6 +9,7 @@ thread is processing (``sedo.service_layer.observe.count_usage``; nothing outsid
   the items written and read, by DynamoDB's rules (sedo/adapters/dynamodb/units.py): a
   write 1 unit per started KB, a read 1 per started 4 KB (half when eventually consistent),
   transactions twice; an update is billed on the item it returns, else on its key and values;
+  a put's keys-only index entries (:data:`INDEX_ATTRIBUTES`) add theirs;
 - ``sqsRequests``: SQS's billed requests, one per started 64 KB of a call's payload;
 - ``s3Puts`` / ``s3Gets``.
 
@@ -28,6 +29,11 @@ from sedo.adapters.dynamodb.units import item_size, read_units, write_units
 from sedo.service_layer.observe import count_usage
 
 SQS_CHUNK = 64 * 1024
+#: The attributes that put an item in a keys-only global secondary index of sedo's tables
+#: (template.yaml: byDefinition on dpk, byDue on dueShard/dueAt), and whether a rewrite moves
+#: the entry: the due time changes with most commits (a delete and a put, 2 units), an item's
+#: definition never does (its entry is written when the item is created).
+INDEX_ATTRIBUTES = (("dpk", False), ("dueAt", True))
 _PARAMS = "sedo_metering_params"
 _installed: list[Any] = []
 _lock = threading.Lock()
@@ -71,7 +77,8 @@ def _after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_
 def dynamodb_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> dict[str, float]:
     consistent = bool(params.get("ConsistentRead"))
     if operation == "PutItem":
-        return {"dynamodbWriteUnits": write_units(item_size(params.get("Item")))}
+        item = params.get("Item") or {}
+        return {"dynamodbWriteUnits": write_units(item_size(item)) + index_units(item, params)}
     if operation == "UpdateItem":
         written = parsed.get("Attributes") or {**params.get("Key", {}), **params.get("ExpressionAttributeValues", {})}
         return {"dynamodbWriteUnits": write_units(item_size(written))}
@@ -102,6 +109,17 @@ def dynamodb_units(operation: str, params: dict[str, Any], parsed: dict[str, Any
         size = sum(item_size(item) for item in parsed.get("Items", []))
         return {"dynamodbReadUnits": read_units(size, consistent)}
     return {}
+
+
+def index_units(item: dict[str, Any], params: dict[str, Any]) -> float:
+    """Write units of the keys-only index entries a PutItem writes (one per started KB each,
+    which a keys-only entry never passes)."""
+    creates = "attribute_not_exists" in str(params.get("ConditionExpression", ""))
+    units = 0.0
+    for attribute, moves in INDEX_ATTRIBUTES:
+        if attribute in item:
+            units += 1.0 if creates else (2.0 if moves else 0.0)
+    return units
 
 
 def sqs_requests(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> int:

@@ -75,7 +75,7 @@ class ExecutionService:
             amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
             amounts["apiMs"] = (time.perf_counter() - began) * 1000
             try:
-                self.usage.record(tenant_id, amounts)
+                self.usage.record(tenant_id, amounts, "apiMs")
             except Exception:  # the execution is started: a meter's failure must not undo that
                 log.exception("could not record the start of %s in the usage ledger", started["id"])
         return started, created
