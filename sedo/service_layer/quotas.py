@@ -13,7 +13,9 @@ unlimited, and an unlimited quota costs no request at all.
   and no key is hot. Adding and removing a key are idempotent (set semantics), so a
   redelivered end releases nothing twice. A start is refused when the shards it probes (all
   of them up to 8) are full; with more than 8 shards it may be refused a little before the
-  exact limit, never after.
+  exact limit, never after. A quota lowered while executions run applies to each shard's
+  share at once and in full once those executions have ended (each is released from the
+  shard it took, wherever that is).
 - **startsPerSecond**: a token bucket holding one second of starts, kept as GCRA's theoretical
   arrival time in one item per shard (``ceil(rate / 100)`` shards, at most 16): admitting a
   start is one conditional update (two when the bucket is not full), with no read.
