@@ -72,6 +72,7 @@ class WakeUpSample:
     invoke: float
     ended: float
     lateness: float | None = None
+    tenant: str = ""
 
 
 @dataclass
@@ -198,6 +199,7 @@ class Bench:
             invoke=report.timings.invoke,
             ended=time.monotonic(),
             lateness=report.lateness if committed else None,
+            tenant=str(report.body.get("tenantId", "")) if isinstance(report.body, dict) else "",
         )
         decision = report.decision
         with self.lock:
