@@ -35,13 +35,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from sedo.domain.engine import Commit
 from sedo.domain.execution import STEP_FAILED, STEP_STARTED
-from sedo.service_layer.observe import WakeReport
+from sedo.service_layer.observe import PerTenant, WakeReport
 
 NAMESPACE = "sedo"
 #: Also published without tenantId, per deployment (alarms watch these).
@@ -89,19 +88,12 @@ class MetricsObserver:
 
     def __init__(self, emitter: Emitter) -> None:
         self.emitter = emitter
-        self._local = threading.local()
-
-    def _batch(self) -> dict[str, dict[str, Any]]:
-        batch: dict[str, dict[str, Any]] | None = getattr(self._local, "batch", None)
-        if batch is None:
-            batch = self._local.batch = {}
-        return batch
+        self.batch: PerTenant[dict[str, Any]] = PerTenant(lambda: {"lateness": [], "finished": {}})
 
     def wake_up(self, report: WakeReport) -> None:
-        tenant = report.body.get("tenantId") if isinstance(report.body, dict) else None
-        if not isinstance(tenant, str):
+        counts = self.batch.of(report)
+        if counts is None:
             return
-        counts = self._batch().setdefault(tenant, {"lateness": [], "finished": {}})
         _add(counts, "WakeUps", 1)
         if report.error is not None and _throttled(report.error):
             _add(counts, "Throttles", 1)
@@ -118,8 +110,7 @@ class MetricsObserver:
             counts["finished"][head.state] = counts["finished"].get(head.state, 0) + 1
 
     def batch_done(self, records: int, seconds: float) -> None:
-        batch = self._batch()
-        self._local.batch = {}
+        batch = self.batch.take()
         deployment: dict[str, float] = {}
         for counts in batch.values():
             for name in DEPLOYMENT_METRICS:

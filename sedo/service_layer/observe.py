@@ -26,6 +26,7 @@ Nothing here changes what the processor does; it only measures around it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from sedo.domain.engine import Commit, Decision
 from sedo.domain.execution import WakeUp
@@ -42,6 +43,7 @@ from sedo.domain.timefmt import parse_ts
 
 #: ``WakeReport.result`` when ``process`` raised.
 ERROR = "error"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,33 @@ class Observers:
             done = getattr(observer, "batch_done", None)
             if done is not None:
                 done(records, seconds)
+
+
+class PerTenant(Generic[T]):
+    """What the wake-ups of one Lambda batch add up to, per tenant, on the thread that processes
+    it (the processor runs a batch's records on one thread); :meth:`take` when the batch ends."""
+
+    def __init__(self, fresh: Callable[[], T]) -> None:
+        self._fresh = fresh
+        self._local = threading.local()
+
+    def _batch(self) -> dict[str, T]:
+        batch: dict[str, T] | None = getattr(self._local, "batch", None)
+        if batch is None:
+            batch = self._local.batch = {}
+        return batch
+
+    def of(self, report: WakeReport) -> T | None:
+        """The running totals of the report's tenant; None for a message without one."""
+        tenant = report.body.get("tenantId") if isinstance(report.body, dict) else None
+        if not isinstance(tenant, str):
+            return None
+        return self._batch().setdefault(tenant, self._fresh())
+
+    def take(self) -> dict[str, T]:
+        batch = self._batch()
+        self._local.batch = {}
+        return batch
 
 
 class _Trace:

@@ -35,7 +35,7 @@ from sedo.domain import limits
 from sedo.domain.engine import Commit
 from sedo.domain.errors import BadRequest
 from sedo.domain.execution import STEP_STARTED
-from sedo.service_layer.observe import WakeReport
+from sedo.service_layer.observe import PerTenant, WakeReport
 from sedo.service_layer.ports import Clock
 
 #: Each ledger write counts itself: one UpdateItem of a small item.
@@ -204,19 +204,12 @@ class UsageMeter:
 
     def __init__(self, ledger: UsageLedger) -> None:
         self.ledger = ledger
-        self._local = threading.local()
-
-    def _batch(self) -> dict[str, dict[str, float]]:
-        batch: dict[str, dict[str, float]] | None = getattr(self._local, "batch", None)
-        if batch is None:
-            batch = self._local.batch = {}
-        return batch
+        self.batch: PerTenant[dict[str, float]] = PerTenant(dict)
 
     def wake_up(self, report: WakeReport) -> None:
-        tenant = report.body.get("tenantId") if isinstance(report.body, dict) else None
-        if not isinstance(tenant, str):
+        amounts = self.batch.of(report)
+        if amounts is None:
             return
-        amounts = self._batch().setdefault(tenant, {})
         add_into(amounts, report.usage)
         amounts["records"] = amounts.get("records", 0.0) + 1
         amounts["wakeUps"] = amounts.get("wakeUps", 0.0) + 1
@@ -235,8 +228,7 @@ class UsageMeter:
 
     def batch_done(self, records: int, seconds: float) -> None:
         """The Lambda batch ended: share its invocation among its records' tenants, and write."""
-        batch = self._batch()
-        self._local.batch = {}
+        batch = self.batch.take()
         total = sum(a.get("records", 0.0) for a in batch.values()) or float(records) or 1.0
         for tenant, amounts in batch.items():
             share = amounts.pop("records", 0.0) / total

@@ -193,19 +193,25 @@ def test_the_processors_log_lines_carry_emf_blobs_with_the_tenant_dimension(
     harness.drain()
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert blobs, "no EMF blob was written"
+    tenants: dict[str, float] = {}
+    deployment: dict[str, float] = {}
     for blob in blobs:
         (directive,) = blob["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == "sedo"
-        assert "tenantId" in directive["Dimensions"][0] and blob["tenantId"] == T
-    values: dict[str, float] = {}
-    for blob in blobs:
-        for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+        assert directive["Namespace"] == "sedo" and blob["service"] == "sedo"
+        (dimensions,) = directive["Dimensions"]
+        if "tenantId" in dimensions:
+            assert blob["tenantId"] == T
+            into = tenants
+        else:  # the deployment's totals, which the alarms watch
+            assert dimensions == ["service"]
+            into = deployment
+        for metric in directive["Metrics"]:
             name = metric["Name"] + (f".{blob['state']}" if "state" in blob else "")
-            values[name] = values.get(name, 0.0) + sum(
-                blob[metric["Name"]] if isinstance(blob[metric["Name"]], list) else [blob[metric["Name"]]]
-            )
-    assert values["Transitions"] == 4  # before, pause, after; f
-    assert values["ExecutionsFinished.ExecutionSucceeded"] == 1
-    assert values["ExecutionsFinished.ExecutionFailed"] == 1
-    assert values["StepFailures"] == 1
-    assert values["WakeUpLatency"] >= 0  # the timer's lateness (on the fake clock: 0)
+            value = blob[metric["Name"]]
+            into[name] = into.get(name, 0.0) + (sum(value) if isinstance(value, list) else value)
+    assert tenants["Transitions"] == deployment["Transitions"] == 4  # before, pause, after; f
+    assert tenants["WakeUps"] == deployment["WakeUps"]
+    assert tenants["ExecutionsFinished.ExecutionSucceeded"] == 1
+    assert tenants["ExecutionsFinished.ExecutionFailed"] == 1
+    assert tenants["StepFailures"] == deployment["StepFailures"] == 1
+    assert tenants["WakeUpLatency"] >= 0  # the timer's lateness (on the fake clock: 0)

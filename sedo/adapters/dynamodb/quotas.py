@@ -55,29 +55,26 @@ class DynamoQuotaStore:
             },
         )
 
-    def take_slot(self, tenant_id: str, shard: int, key: str, share: int) -> bool:
-        if share <= 0:
-            return False
+    def _slot(self, tenant_id: str, shard: int, key: str, update: str, condition: str, **values: Any) -> bool:
+        """One conditional update of a running shard's set of keys: True when applied."""
         response = conditional(
             self.client.update_item,
             TableName=self.table,
             Key=self._running_key(tenant_id, shard),
-            UpdateExpression="ADD members :k",
-            ConditionExpression="attribute_not_exists(members) OR size(members) < :share OR contains(members, :key)",
-            ExpressionAttributeValues={":k": {"SS": [key]}, ":key": _s(key), ":share": _n(share)},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":k": {"SS": [key]}, ":key": _s(key), **values},
         )
         return response is not None
 
+    def take_slot(self, tenant_id: str, shard: int, key: str, share: int) -> bool:
+        if share <= 0:
+            return False
+        condition = "attribute_not_exists(members) OR size(members) < :share OR contains(members, :key)"
+        return self._slot(tenant_id, shard, key, "ADD members :k", condition, **{":share": _n(share)})
+
     def give_back_slot(self, tenant_id: str, shard: int, key: str) -> bool:
-        response = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=self._running_key(tenant_id, shard),
-            UpdateExpression="DELETE members :k",
-            ConditionExpression="contains(members, :key)",
-            ExpressionAttributeValues={":k": {"SS": [key]}, ":key": _s(key)},
-        )
-        return response is not None
+        return self._slot(tenant_id, shard, key, "DELETE members :k", "contains(members, :key)")
 
     def running(self, tenant_id: str, shards: int) -> dict[int, set[str]]:
         keys = [self._running_key(tenant_id, shard) for shard in range(shards)]
