@@ -107,29 +107,34 @@ class ExecutionService:
                 return self._started(existing), False
 
         slot = self.quotas.admit_start(tenant_id, key) if self.quotas is not None else False
-        fresh = engine.start_execution(
-            tenant_id=tenant_id,
-            definition=definition,
-            input=input,
-            key=key,
-            now=self.clock.now(),
-            name=name,
-            nonce=secrets.token_hex(16),
-        )
-        head = self.payloads.dehydrate(fresh)  # a large input is stored once, apart
-        while not self.executions.create(head):
-            if name is not None:  # a concurrent retry with the same name created it
-                existing = self.executions.get(tenant_id, key)
-                assert existing is not None
-                return self._started(existing), False
-            if slot and self.quotas is not None:  # the slot is the key's: move it to the new one
-                self.quotas.release(tenant_id, fresh.key)
-            fresh.key = new_execution_key()  # a key collision: practically never
-            if slot and self.quotas is not None:
-                self.quotas.admit_start(tenant_id, fresh.key)
-            for message in fresh.outbox:
-                message["key"] = fresh.key
-            head = self.payloads.dehydrate(fresh)
+        try:
+            fresh = engine.start_execution(
+                tenant_id=tenant_id,
+                definition=definition,
+                input=input,
+                key=key,
+                now=self.clock.now(),
+                name=name,
+                nonce=secrets.token_hex(16),
+            )
+            head = self.payloads.dehydrate(fresh)  # a large input is stored once, apart
+            while not self.executions.create(head):
+                if name is not None:  # a concurrent retry with the same name created it (and holds the slot)
+                    existing = self.executions.get(tenant_id, key)
+                    assert existing is not None
+                    return self._started(existing), False
+                if slot and self.quotas is not None:  # the slot is the key's: move it to the new one
+                    self.quotas.release(tenant_id, key)
+                key = fresh.key = new_execution_key()  # a key collision: practically never
+                if slot and self.quotas is not None:
+                    self.quotas.admit_start(tenant_id, key)
+                for message in fresh.outbox:
+                    message["key"] = fresh.key
+                head = self.payloads.dehydrate(fresh)
+        except BaseException:
+            if slot and self.quotas is not None:  # nothing was started: its slot goes back
+                self.quotas.release(tenant_id, key)
+            raise
         self._flush_start(head, named=name is not None)
         return self._started(head), True
 
