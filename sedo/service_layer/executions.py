@@ -14,7 +14,15 @@ from typing import Any
 
 from sedo.domain import engine, limits, payloads
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
-from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
+from sedo.domain.execution import (
+    CANCELLED,
+    STEP_STARTED,
+    SUBMITTED,
+    Execution,
+    WakeUp,
+    new_execution_key,
+    split_execution_id,
+)
 from sedo.domain.language import input_violations
 from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, WakeKind
 from sedo.service_layer.definitions import DefinitionService
@@ -152,6 +160,17 @@ class ExecutionService:
                 log.exception("could not undo half-started execution %s", head.id)
             hint = "retry with the same name" if named else "retry"
             raise Unavailable(f"the execution could not be queued; nothing was started, {hint}") from exc
+
+    def _cancelled(self, head: Execution) -> None:
+        """The API ended the execution (the processor never sees this commit): into the ledger."""
+        if self.usage is None:
+            return
+        transitions = sum(1 for event in head.pending_events if event.get("type") == STEP_STARTED)
+        amounts = {f"executionsFinished.{head.state}": 1.0, "transitions": float(transitions)}
+        try:
+            self.usage.record(head.tenant_id, amounts, "apiMs")
+        except Exception:  # the execution is cancelled: a meter's failure must not undo that
+            log.exception("could not record the cancel of %s in the usage ledger", head.id)
 
     def finished(self, head: Execution) -> None:
         """An execution ended (or was undone): give back its running slot (idempotent)."""
@@ -318,5 +337,6 @@ class ExecutionService:
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
                 self.finished(commit.head)
+                self._cancelled(commit.head)
                 return self._describe(commit.head)
         raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

@@ -215,3 +215,22 @@ def test_the_processors_log_lines_carry_emf_blobs_with_the_tenant_dimension(
     assert tenants["ExecutionsFinished.ExecutionFailed"] == 1
     assert tenants["StepFailures"] == deployment["StepFailures"] == 1
     assert tenants["WakeUpLatency"] >= 0  # the timer's lateness (on the fake clock: 0)
+
+
+def test_a_cancel_gives_the_slot_back_and_is_in_the_ledger(stack: Any) -> None:
+    harness = Harness(stack)
+    harness.services.definitions.create(T, load_text(WAITER))
+    quotas, usage = harness.services.quotas, harness.services.usage
+    assert quotas is not None and usage is not None
+    quotas.set(T, {"maxRunningExecutions": 1}, "2026-01-01T00:00:00Z")
+    execution_id = harness.services.executions.start(T, "waiter", {})[0]["id"]
+    harness.drain(stop_after=1)  # to its wait
+    with pytest.raises(TooManyRequests):
+        harness.services.executions.start(T, "waiter", {})
+    harness.services.executions.cancel(T, execution_id, "enough")
+    assert quotas.describe(T)["running"] == 0
+    harness.drain()
+    total = usage.report(T, None, None)["total"]
+    assert total["executionsStarted"] == 1 and total["executionsFinished"] == {"ExecutionCancelled": 1}
+    assert total["transitions"] == 2  # before, pause
+    assert harness.services.executions.start(T, "waiter", {})[1]
