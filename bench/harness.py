@@ -74,6 +74,7 @@ class WakeUpSample:
     ended: float
     lateness: float | None = None
     cpu: float = 0.0  # the processing thread's CPU time
+    tenant: str = ""
 
 
 @dataclass
@@ -146,6 +147,7 @@ class Bench:
         tables = {
             name: instrument.Table.describe(self.observer_dynamodb, name)
             for name in (settings.definitions_table, settings.executions_table, settings.history_table)
+            + ((settings.tenants_table,) if settings.tenants_table else ())  # quotas and the usage ledger
         }
         self.recorder = instrument.Recorder(tables)
 
@@ -207,6 +209,7 @@ class Bench:
             ended=time.monotonic(),
             lateness=report.lateness if committed else None,
             cpu=max(0.0, report.timings.cpu - self.recorder.take_hook_cpu()),  # sedo's, not the recorder's
+            tenant=str(report.body.get("tenantId", "")) if isinstance(report.body, dict) else "",
         )
         decision = report.decision
         with self.lock:

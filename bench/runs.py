@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import instrument, longwaits, pricing, report
+from bench import fairness, instrument, longwaits, pricing, report
 from bench.harness import TENANT, Bench, say
 from bench.stats import summary_ms, windowed_rate
 from bench.workload import Workload, load_all, stage_s3
@@ -340,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         "--scaled-waits", type=int, default=20, help="scaled long waits timed on the system clock (0: none)"
     )
     parser.add_argument(
+        "--fairness-burst", type=int, default=200, help="executions the noisy tenant bursts (0: no fairness phase)"
+    )
+    parser.add_argument("--fairness-probes", type=int, default=10, help="the quiet tenant's timed executions")
+    parser.add_argument(
         "--quick",
         action="store_true",
         default=os.environ.get("SEDO_BENCH_QUICK", "") == "1",
@@ -352,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         args.throughput_executions = QUICK_THROUGHPUT_EXECUTIONS
         args.year_waits = min(args.year_waits, QUICK_YEAR_WAITS)
         args.scaled_waits = min(args.scaled_waits, QUICK_SCALED_WAITS)
+        args.fairness_burst, args.fairness_probes = min(args.fairness_burst, 30), min(args.fairness_probes, 4)
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for noisy in ("sedo", "connexion", "uvicorn", "botocore", "urllib3"):
@@ -374,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
 
         runs = [(w, cost_run(bench, w, count(w))) for w in workloads if w.throughput]
         throughput, ceiling = throughput_and_ceiling(bench, runs, args.throughput_executions, scale, args.rounds)
+        fair = fairness.run(bench, args.fairness_burst, args.fairness_probes)  # a second tenant while one bursts
         # before the fan-outs too: the sweeper queries the due index once a second
         long_waits = longwaits.run(bench, args.year_waits, args.scaled_waits, prices, sizing, quick=args.quick)
         runs += [(w, cost_run(bench, w, count(w))) for w in workloads if not w.throughput]
@@ -395,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             cold=cold,
             long_waits=long_waits,
         )
+    if fair is not None:
+        doc["fairness"] = fair
     report.write(doc, output, started_at)
-    print(report.markdown(doc))
+    print(report.markdown(doc) + fairness.markdown(fair))
     return 0

@@ -43,8 +43,10 @@ DROP_TOP_LEVEL = ("bin",)
 # Directories inside dependencies that hold their own test suites or benchmarks.
 DROP_NESTED = ("tests", "benchmarks")
 
-# The command line and what only it uses (the API client, the simulator, the price table).
-CLI_ONLY = ["sedo/entrypoints/cli", "sedo/client.py", "sedo/simulation.py", "sedo/pricing.py", "sedo/prices.yaml"]
+# The command line and what only it uses (the API client, the simulator).
+CLI_ONLY = ["sedo/entrypoints/cli", "sedo/client.py", "sedo/simulation.py"]
+# The price table: the CLI's estimates and the API's usage ledger (GET .../usage) price with it.
+PRICE_TABLE = ["sedo/pricing.py", "sedo/prices.yaml"]
 
 KINDS = {
     # kind: (extras, package dirs, excluded paths relative to the repo root, extra files)
@@ -57,7 +59,7 @@ KINDS = {
     "processor": (
         [],
         ["sedo", "processor"],
-        ["sedo/entrypoints/local", *CLI_ONLY, "sedo/entrypoints/api", "sedo/auth"],
+        ["sedo/entrypoints/local", *CLI_ONLY, *PRICE_TABLE, "sedo/entrypoints/api", "sedo/auth"],
         [],
     ),
 }

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from sedo.service_layer.payloads import PayloadService
     from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, PayloadStore, Queue
     from sedo.service_layer.processing import WakeUpProcessor
+    from sedo.service_layer.quotas import Quotas, QuotaService, QuotaStore
     from sedo.service_layer.sweeper import Sweeper
+    from sedo.service_layer.usage import UsageLedger, UsageStore
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Adapters:
     bus_name: str = "default"
     #: Aliases, search-attribute index, bulk operations (issue 18); None: in-memory stores.
     operate: OperateStores | None = None
+    #: Tenants: quotas and their counters, the usage ledger (None: no quotas, no ledger).
+    quotas: QuotaStore | None = None
+    usage: UsageStore | None = None
 
 
 def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
@@ -65,6 +70,10 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
     from sedo.adapters.sqs import SqsQueue
     from sedo.service_layer.itemsource import BucketPolicy, S3MapPorts
 
+    if settings.tenants_table:
+        from sedo.entrypoints import metering
+
+        metering.install()  # before the clients are made: the usage ledger counts their requests
     dynamodb = client("dynamodb", settings)
     return Adapters(
         definitions=DynamoDefinitionStore(dynamodb, settings.definitions_table),
@@ -89,6 +98,7 @@ def aws_adapters(settings: Settings, clock: Clock | None = None) -> Adapters:
         ),
         **_event_adapters(settings, dynamodb, clock),
         operate=aws_operate_stores(dynamodb, settings),
+        **tenant_stores(dynamodb, settings),
     )
 
 
@@ -113,6 +123,72 @@ def _event_adapters(settings: Settings, dynamodb: Any, clock: Clock | None) -> d
 
     store = DynamoEventStore(dynamodb, settings.definitions_table, settings.executions_table, clock or SystemClock())
     return {"events": store, "bus": EventBridgeBus(client("events", settings)), "bus_name": settings.event_bus}
+
+
+# -- tenants: quotas, the usage ledger, metrics ------------------------------------------------
+
+
+def tenant_stores(dynamodb: Any, settings: Settings) -> dict[str, Any]:
+    """The tenants table's stores (sedo/adapters/dynamodb/quotas.py, usage.py), if it is configured."""
+    if not settings.tenants_table:
+        return {}
+    from sedo.adapters.dynamodb.quotas import DynamoQuotaStore
+    from sedo.adapters.dynamodb.usage import DynamoUsageStore
+
+    return {
+        "quotas": DynamoQuotaStore(dynamodb, settings.tenants_table),
+        "usage": DynamoUsageStore(dynamodb, settings.tenants_table),
+    }
+
+
+def default_quotas(settings: Settings | None) -> Quotas:
+    from sedo.service_layer.quotas import Quotas
+
+    if settings is None:
+        return Quotas()
+    return Quotas(
+        settings.default_max_running_executions, settings.default_starts_per_second, settings.default_max_definitions
+    )
+
+
+def quota_service(adapters: Adapters, settings: Settings | None, api: bool = False) -> QuotaService | None:
+    if adapters.quotas is None:
+        return None
+    from sedo.entrypoints import metrics
+    from sedo.service_layer.quotas import QuotaService
+
+    refused = None
+    if api and metrics.metrics_enabled():
+        emitter = metrics.Emitter(tenant_dimension=settings.metrics_tenant_dimension if settings else True)
+        refused = metrics.quota_refused(emitter)
+    return QuotaService(adapters.quotas, default_quotas(settings), on_refusal=refused)
+
+
+def usage_ledger(adapters: Adapters) -> UsageLedger | None:
+    if adapters.usage is None:
+        return None
+    from sedo.service_layer.usage import UsageLedger
+
+    return UsageLedger(adapters.usage, adapters.clock)
+
+
+def processor_observer(adapters: Adapters, settings: Settings, observer: WakeObserver | None) -> WakeObserver | None:
+    """What watches the processor's wake-ups: the usage ledger's meter, the metrics (on Lambda),
+    and ``observer`` (the benchmark's); told when each batch ends (sedo/entrypoints/processor.py)."""
+    from sedo.entrypoints import metrics
+    from sedo.service_layer.observe import Observers
+    from sedo.service_layer.usage import UsageMeter
+
+    ledger = usage_ledger(adapters)
+    meter = UsageMeter(ledger) if ledger is not None else None
+    emitted = (
+        metrics.MetricsObserver(metrics.Emitter(tenant_dimension=settings.metrics_tenant_dimension))
+        if metrics.metrics_enabled()
+        else None
+    )
+    if meter is None and emitted is None:
+        return observer
+    return Observers(meter, emitted, observer)
 
 
 def allowed_functions(settings: Settings) -> tuple[str, ...]:
@@ -208,6 +284,9 @@ class ApiServices:
     #: Aliases, pause/resume/redrive, search (sedo/service_layer/operate.py); bulk operations.
     operations: OperationsService | None = None
     bulk: BulkService | None = None
+    #: Tenants' quotas and usage (None without a tenants table).
+    quotas: QuotaService | None = None
+    usage: UsageLedger | None = None
 
 
 def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiServices:
@@ -220,7 +299,9 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
         map_item_buckets=settings.map_item_buckets if settings is not None else None,
         map_result_buckets=settings.map_result_buckets if settings is not None else None,
     )
-    definitions = DefinitionService(adapters.definitions, adapters.clock, options)
+    quotas = quota_service(adapters, settings, api=True)
+    usage = usage_ledger(adapters)
+    definitions = DefinitionService(adapters.definitions, adapters.clock, options, quotas=quotas)
     payloads = payload_service(adapters)
     iterations = None
     if adapters.iterations is not None:
@@ -237,13 +318,23 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
         iterations,
         payloads=payloads,
         budget=budget_from(settings) if settings is not None else None,  # a recorded callback's due time
+        quotas=quotas,
+        usage=usage,
     )
     events = event_service(adapters)
     if events is not None:  # events (issue 15): the trigger index follows definitions; status changes
         definitions.triggers = events.index
         executions.events = events
     operations, bulk = operate_services(adapters, executions)
-    return ApiServices(definitions=definitions, executions=executions, events=events, operations=operations, bulk=bulk)
+    return ApiServices(
+        definitions=definitions,
+        executions=executions,
+        events=events,
+        operations=operations,
+        bulk=bulk,
+        quotas=quotas,
+        usage=usage,
+    )
 
 
 def event_service(adapters: Adapters, starter: Any = None) -> EventService | None:
@@ -320,6 +411,7 @@ def processor(
 
     settings = settings or Settings()
     budget = budget or budget_from(settings)
+    quotas = quota_service(adapters, settings)
     return WakeUpProcessor(
         adapters.definitions,
         adapters.executions,
@@ -329,11 +421,12 @@ def processor(
         logger=logger,
         invoker=_emitting(adapters),
         iterations=adapters.iterations,
-        observer=observer,
+        observer=processor_observer(adapters, settings, observer),
         payloads=payload_service(adapters),
         s3=adapters.s3maps,
         events=event_service(adapters),
         bulk=lambda: _bulk_runner(adapters, settings),
+        on_finished=quotas.finished if quotas is not None else None,
     )
 
 

@@ -13,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The claim of a bearer token that grants roles per tenant (SEDO_JWT_TENANTS_CLAIM renames it).
 DEFAULT_TENANTS_CLAIM = "sedo:tenants"
+#: The claim of a bearer token that makes its bearer a platform admin (SEDO_JWT_ADMIN_CLAIM renames it).
+DEFAULT_ADMIN_CLAIM = "sedo:admin"
 #: Clock skew tolerated on a token's exp/nbf/iat (SEDO_JWT_LEEWAY_SECONDS).
 DEFAULT_LEEWAY_SECONDS = 30
 
@@ -49,6 +51,7 @@ class Settings:
     jwt_public_key: str | None = None
     jwt_jwks_url: str | None = None
     jwt_tenants_claim: str = DEFAULT_TENANTS_CLAIM
+    jwt_admin_claim: str = DEFAULT_ADMIN_CLAIM
     jwt_leeway_seconds: int = DEFAULT_LEEWAY_SECONDS
     #: Locally: state of `make run` (the emulator's log, the token signing key).
     local_dir: Path = field(default_factory=lambda: REPO_ROOT / ".local")
@@ -78,6 +81,15 @@ class Settings:
     event_bus: str = "default"
     #: Locally: the events queue the rule fills, polled by `make run`'s events handler.
     events_queue_url: str = ""
+    # -- tenants: quotas, the usage ledger, metrics (sedo/service_layer/quotas.py, usage.py) --
+    #: The tenants table (template.yaml TenantsTable); "" switches quotas and the ledger off.
+    tenants_table: str = ""
+    #: Quotas of a tenant an admin has not set (template.yaml Default*; 0 is unlimited).
+    default_max_running_executions: int = 0
+    default_starts_per_second: int = 0
+    default_max_definitions: int = 0
+    #: EMF metrics carry the tenantId dimension (SEDO_METRICS_TENANT_DIMENSION=0 drops it).
+    metrics_tenant_dimension: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -103,6 +115,7 @@ class Settings:
             jwt_public_key=_env("SEDO_JWT_PUBLIC_KEY") or _read(_env("SEDO_JWT_PUBLIC_KEY_FILE")),
             jwt_jwks_url=_env("SEDO_JWT_JWKS_URL"),
             jwt_tenants_claim=_env("SEDO_JWT_TENANTS_CLAIM") or DEFAULT_TENANTS_CLAIM,
+            jwt_admin_claim=_env("SEDO_JWT_ADMIN_CLAIM") or DEFAULT_ADMIN_CLAIM,
             jwt_leeway_seconds=int(_env("SEDO_JWT_LEEWAY_SECONDS") or DEFAULT_LEEWAY_SECONDS),
             local_dir=Path(_env("SEDO_LOCAL_DIR") or REPO_ROOT / ".local"),
             jwt_signing_key_file=Path(p) if (p := _env("SEDO_JWT_SIGNING_KEY_FILE")) else None,
@@ -119,6 +132,11 @@ class Settings:
             map_result_buckets=_names("SEDO_MAP_RESULT_BUCKETS"),
             event_bus=_env("SEDO_EVENT_BUS", "default") or "default",
             events_queue_url=_env("SEDO_EVENTS_QUEUE_URL", "") or "",
+            tenants_table=_env("SEDO_TENANTS_TABLE", "") or "",
+            default_max_running_executions=int(_env("SEDO_DEFAULT_MAX_RUNNING_EXECUTIONS", "0") or 0),
+            default_starts_per_second=int(_env("SEDO_DEFAULT_STARTS_PER_SECOND", "0") or 0),
+            default_max_definitions=int(_env("SEDO_DEFAULT_MAX_DEFINITIONS", "0") or 0),
+            metrics_tenant_dimension=(_env("SEDO_METRICS_TENANT_DIMENSION", "1") or "1") != "0",
         )
 
 

@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sedo.auth.errors import forbidden
-from sedo.config import DEFAULT_TENANTS_CLAIM
+from sedo.config import DEFAULT_ADMIN_CLAIM, DEFAULT_TENANTS_CLAIM
 
 ROLES = ("viewer", "operator", "author")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
+#: Not a tenant role: the operations under ``/sedo/admin/`` need a platform admin, a token
+#: whose admin claim (:data:`~sedo.config.DEFAULT_ADMIN_CLAIM`, ``"sedo:admin": true``) is true.
+#: No tenant role reaches them, and being an admin grants no tenant role.
+ADMIN = "admin"
 
 #: The least role each operation needs for the tenant in its path. An operation
 #: missing here needs ``author`` (fail closed); a test checks every operation of the
@@ -55,6 +59,11 @@ OPERATION_ROLES: dict[str, str] = {
     "resume_execution": "operator",
     "start_bulk": "operator",
     "get_bulk": "viewer",
+    # -- tenants: usage for the tenant's viewers; quotas and the usage of all for platform admins --
+    "get_usage": "viewer",
+    "get_quotas": ADMIN,
+    "put_quotas": ADMIN,
+    "admin_usage": ADMIN,
 }
 DEFAULT_ROLE = "author"
 
@@ -115,6 +124,16 @@ def parse_tenants_claim(value: Any, claim: str = DEFAULT_TENANTS_CLAIM) -> dict[
     return grants
 
 
+def parse_admin_claim(value: Any, claim: str = DEFAULT_ADMIN_CLAIM) -> bool:
+    """Whether the admin claim makes its bearer a platform admin: ``true`` (or the string
+    ``"true"``, as identity providers that emit only strings pass it); absent or false: not."""
+    if value is None or value is False or value == "false":
+        return False
+    if value is True or value == "true":
+        return True
+    raise ValueError(f"the {claim!r} claim must be true or false")
+
+
 def format_tenants_claim(grants: Mapping[str, str]) -> str:
     """The string form, for identity providers that emit strings only."""
     return " ".join(f"{tenant}:{role}" for tenant, role in grants.items())
@@ -130,6 +149,8 @@ class Principal:
     subject: str | None
     tenants: Mapping[str, str]
     claims: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    #: A platform admin (the admin claim): may call the operations under /sedo/admin/.
+    admin: bool = False
 
     def role_for(self, tenant_id: str) -> str | None:
         return self.tenants.get(tenant_id)
@@ -142,6 +163,13 @@ def required_role(operation_id: str | None) -> str:
 def authorize(principal: Principal, operation_id: str | None, tenant_id: str | None) -> None:
     """The one place roles are enforced; :class:`~sedo.auth.errors.AuthError` 403 when the caller may not."""
     needed = required_role(operation_id)
+    if needed == ADMIN:
+        if principal.admin:
+            return
+        raise forbidden(
+            f"{operation_id} is for platform admins: it needs a token whose {DEFAULT_ADMIN_CLAIM!r} claim is true "
+            "(a tenant role does not grant it)"
+        )
     if tenant_id is None:
         # An operation outside any tenant: the role must be held for at least one.
         if any(_RANK[role] >= _RANK[needed] for role in principal.tenants.values()):
@@ -157,6 +185,7 @@ def authorize(principal: Principal, operation_id: str | None, tenant_id: str | N
 
 
 __all__ = [
+    "ADMIN",
     "OPERATION_ROLES",
     "ROLES",
     "TENANT_PATTERN",
@@ -165,6 +194,7 @@ __all__ = [
     "check_grant",
     "check_grants",
     "format_tenants_claim",
+    "parse_admin_claim",
     "parse_tenants_claim",
     "required_role",
 ]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sedo.auth.errors import ConfigurationError
 from sedo.auth.grants import check_grants
 from sedo.auth.verifier import EC_ALGORITHMS, RSA_ALGORITHMS
-from sedo.config import DEFAULT_TENANTS_CLAIM
+from sedo.config import DEFAULT_ADMIN_CLAIM, DEFAULT_TENANTS_CLAIM
 from sedo.domain.limits import MAX_LOCAL_TTL_SECONDS
 
 if TYPE_CHECKING:
@@ -144,8 +144,11 @@ def mint_token(
     tenants_claim: str = DEFAULT_TENANTS_CLAIM,
     now: float | None = None,
     extra: Mapping[str, Any] | None = None,
+    admin: bool = False,
+    admin_claim: str = DEFAULT_ADMIN_CLAIM,
 ) -> str:
-    """A signed token granting ``grants`` ({tenant: role}); ValueError for a bad grant."""
+    """A signed token granting ``grants`` ({tenant: role}), and with ``admin`` the platform admin
+    claim (``"sedo:admin": true``); ValueError for a bad grant."""
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -161,6 +164,7 @@ def mint_token(
         "nbf": issued,
         "exp": issued + int(ttl_seconds),
         tenants_claim: dict(grants),
+        **({admin_claim: True} if admin else {}),
         **(extra or {}),
     }
     key = _private_key(private_pem)

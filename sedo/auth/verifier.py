@@ -22,8 +22,8 @@ import threading
 from typing import Any
 
 from sedo.auth.errors import ConfigurationError, unauthenticated
-from sedo.auth.grants import Principal, parse_tenants_claim
-from sedo.config import DEFAULT_LEEWAY_SECONDS, DEFAULT_TENANTS_CLAIM
+from sedo.auth.grants import Principal, parse_admin_claim, parse_tenants_claim
+from sedo.config import DEFAULT_ADMIN_CLAIM, DEFAULT_LEEWAY_SECONDS, DEFAULT_TENANTS_CLAIM
 from sedo.domain.errors import Unavailable
 from sedo.domain.limits import MAX_TOKEN_LENGTH
 
@@ -68,7 +68,9 @@ class TokenVerifier:
         tenants_claim: str = DEFAULT_TENANTS_CLAIM,
         leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
         discovery_timeout: float = 5.0,
+        admin_claim: str = DEFAULT_ADMIN_CLAIM,
     ) -> None:
+        self.admin_claim = admin_claim
         if not issuer or not audience:
             raise ConfigurationError("token verification needs both an issuer and an audience")
         self.issuer = issuer
@@ -207,8 +209,12 @@ class TokenVerifier:
                 tenants = parse_tenants_claim(value, self.tenants_claim)
             except ValueError as exc:
                 raise unauthenticated(str(exc)) from None
+        try:
+            admin = parse_admin_claim(claims.get(self.admin_claim), self.admin_claim)
+        except ValueError as exc:
+            raise unauthenticated(str(exc)) from None
         subject = claims.get("sub")
-        return Principal(subject if isinstance(subject, str) else None, tenants, claims)
+        return Principal(subject if isinstance(subject, str) else None, tenants, claims, admin=admin)
 
 
 def _unavailable(detail: str) -> Exception:

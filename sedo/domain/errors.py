@@ -48,6 +48,18 @@ class Unavailable(SedoError):
     title = "service unavailable"
 
 
+class TooManyRequests(SedoError):
+    """A tenant's quota refuses the request for now; ``retry_after`` seconds (at least 1) say when to
+    try again (the API's ``Retry-After`` header). Nothing was stored."""
+
+    status = 429
+    title = "too many requests"
+
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = max(1, int(retry_after))
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem in a document, located by a JSON Pointer."""

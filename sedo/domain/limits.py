@@ -310,6 +310,25 @@ def expression_problem(text: Any) -> str | None:
     return None
 
 
+# -- tenants: quotas and the usage ledger (sedo/service_layer/quotas.py, usage.py) --------------
+
+#: Running executions one counter shard holds (a set of keys: about 30 bytes each, so a shard
+#: stays within one write unit); a tenant's running count spreads over max/this shards...
+MAX_RUNNING_PER_SHARD = 32
+#: ...and at most this many (past 256 x 32 running, shards hold more).
+MAX_RUNNING_SHARDS = 256
+#: Starts a second one token-bucket shard admits; faster quotas spread over more shards...
+MAX_STARTS_PER_SHARD = 100
+#: ...at most this many.
+MAX_START_SHARDS = 16
+#: The usage ledger's shards per tenant: a batch's counts land on one of them at random.
+MAX_USAGE_SHARDS = 8
+#: The days one usage request may span.
+MAX_USAGE_DAYS = 93
+#: The largest quota an admin may set (each of the three).
+MAX_QUOTA_VALUE = 1_000_000
+
+
 __all__ = [
     "CLAIM_THRESHOLD_BYTES",
     "MAX_DEFINITION_BYTES",
@@ -320,9 +339,16 @@ __all__ = [
     "MAX_INPUT_BYTES",
     "MAX_ITEM_PAYLOAD_BYTES",
     "MAX_PATTERN_LENGTH",
+    "MAX_QUOTA_VALUE",
     "MAX_REQUEST_BYTES",
+    "MAX_RUNNING_PER_SHARD",
+    "MAX_RUNNING_SHARDS",
     "MAX_SCHEMA_BYTES",
+    "MAX_STARTS_PER_SHARD",
+    "MAX_START_SHARDS",
     "MAX_STASH_VALUE_BYTES",
+    "MAX_USAGE_DAYS",
+    "MAX_USAGE_SHARDS",
     "TooDeep",
     "TooLarge",
     "check_input",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -105,31 +106,51 @@ def make_handler(
             "wake-up failed; SQS delivers it again", extra={"messageId": record.message_id, "error": str(exc)}
         )
 
-    return partial_batch(record_handler, pool, failed)
+    return partial_batch(record_handler, pool, failed, lambda n, seconds: _batch_done(wakeups, logger, n, seconds))
 
 
 def partial_batch(
     record_handler: Callable[[SQSRecord], Any],
     pool: ThreadPoolExecutor | None = None,
     failed: Callable[[SQSRecord, BaseException], None] | None = None,
+    done: Callable[[int, float], None] | None = None,
 ) -> Handler:
     """An SQS batch handler answering with a partial batch response: the records whose
     ``record_handler`` raised are reported in ``batchItemFailures``, the rest succeed. With a
-    ``pool``, a batch's executions run side by side (sedo/entrypoints/batch.py)."""
+    ``pool``, a batch's executions run side by side (sedo/entrypoints/batch.py); ``done`` is
+    told each batch's size and seconds."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        began = time.perf_counter()
         records = event.get("Records") or []
         if pool is not None and failed is not None and len(records) > 1:
-            return batch.process_concurrently(records, record_handler, pool, failed)
+            answer = batch.process_concurrently(records, record_handler, pool, failed)
+            if done is not None:
+                done(len(records), time.perf_counter() - began)
+            return answer
         response = process_partial_response(
             event=event,
             record_handler=record_handler,
             processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
             context=context,
         )
+        if done is not None:
+            done(len(records), time.perf_counter() - began)
         return dict(response)
 
     return handler
+
+
+def _batch_done(wakeups: WakeUpProcessor, logger: Any, records: int, seconds: float) -> None:
+    """Tell the observers the batch ended (the usage ledger and the metrics write per batch,
+    sedo/entrypoints/metrics.py); their failure never fails the batch, which is committed."""
+    done = getattr(wakeups.observer, "batch_done", None)
+    if done is None:
+        return
+    try:
+        done(records, seconds)
+    except Exception:
+        logger.exception("could not record the batch's usage and metrics")
 
 
 def handler_from_env() -> Handler:
@@ -139,4 +160,6 @@ def handler_from_env() -> Handler:
     settings = Settings.from_env()
     logger = Logger(service=settings.service_name, level=settings.log_level)
     wakeups = bootstrap.processor(bootstrap.aws_adapters(settings), settings, logger)
-    return make_handler(wakeups, logger, settings.max_receive_count, settings.processor_threads)
+    from sedo.entrypoints.metrics import traced  # Powertools Tracer when Tracing=Active
+
+    return traced(make_handler(wakeups, logger, settings.max_receive_count, settings.processor_threads))

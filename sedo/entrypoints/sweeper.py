@@ -26,7 +26,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _sweeper is None:
         settings = Settings.from_env()
         _sweeper = bootstrap.sweeper(bootstrap.aws_adapters(settings), settings)
-    return _sweeper.sweep().as_dict()
+    report = _sweeper.sweep()
+    _stranded(len(report.executions))
+    return report.as_dict()
+
+
+def _stranded(count: int) -> None:
+    """The StrandedExecutions metric (sedo/entrypoints/metrics.py; template.yaml alarms on it)."""
+    from sedo.entrypoints import metrics
+
+    if metrics.metrics_enabled():
+        metrics.stranded(metrics.Emitter(), count)
 
 
 class SweeperThread:

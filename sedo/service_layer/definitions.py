@@ -12,10 +12,19 @@ from sedo.domain.language import load_definition
 from sedo.domain.steps.base import LanguageOptions
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.ports import Clock, DefinitionHead, DefinitionStore, Page
+from sedo.service_layer.quotas import QuotaService
 
 
 class DefinitionService:
-    def __init__(self, store: DefinitionStore, clock: Clock, options: LanguageOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: DefinitionStore,
+        clock: Clock,
+        options: LanguageOptions | None = None,
+        quotas: QuotaService | None = None,
+    ) -> None:
+        #: Tenants' quotas: a create past maxDefinitions is refused (sedo/service_layer/quotas.py).
+        self.quotas = quotas
         self.store = store
         self.clock = clock
         self.options = options or LanguageOptions()
@@ -31,6 +40,8 @@ class DefinitionService:
                 f"PUT /sedo/tenants/{tenant_id}/definitions/{definition.id} to add a version"
             )
         now = format_ts(self.clock.now())
+        if self.quotas is not None:
+            self.quotas.check_definitions(tenant_id, lambda at_most: self._count(tenant_id, at_most))
         # Version numbers are never reused for an id, even across a delete, so an
         # execution's pinned version always names exactly one document.
         version = previous.latest_version + 1 if previous is not None else 1
@@ -46,6 +57,16 @@ class DefinitionService:
         if self.triggers is not None:
             self.triggers.update(tenant_id, definition.id, version, document, None)
         return {"id": definition.id, "tenantId": tenant_id, "version": version}
+
+    def _count(self, tenant_id: str, at_most: int) -> int:
+        """The tenant's live definitions, counted up to ``at_most``."""
+        count, token = 0, None
+        while True:
+            page = self.store.list_heads(tenant_id, 100, token)
+            count += len(page.items)
+            token = page.next_token
+            if token is None or count >= at_most:
+                return count
 
     def update(self, tenant_id: str, definition_id: str, document: Any) -> dict[str, Any]:
         if isinstance(document, dict) and document.setdefault("id", definition_id) != definition_id:

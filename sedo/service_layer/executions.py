@@ -7,21 +7,33 @@ import hmac
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sedo.domain import engine, limits, operate, payloads, signals
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
-from sedo.domain.execution import CANCELLED, SUBMITTED, Execution, WakeUp, new_execution_key, split_execution_id
+from sedo.domain.execution import (
+    CANCELLED,
+    STEP_STARTED,
+    SUBMITTED,
+    Execution,
+    WakeUp,
+    new_execution_key,
+    split_execution_id,
+)
 from sedo.domain.language import input_violations
 from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, WakeKind
 from sedo.domain.segment import Budget
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
+from sedo.service_layer.observe import metered
 from sedo.service_layer.payloads import PayloadService
 from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
+from sedo.service_layer.quotas import QuotaService
+from sedo.service_layer.usage import UsageLedger
 
 log = logging.getLogger("sedo.executions")
 
@@ -43,12 +55,18 @@ class ExecutionService:
         payloads: PayloadService,
         budget: Budget | None = None,
         indexer: Callable[[Execution], None] | None = None,
+        quotas: QuotaService | None = None,
+        usage: UsageLedger | None = None,
     ) -> None:
         #: The processor's budget: a recorded callback call's due time (the sweep grace).
         self.budget = budget or Budget()
         #: Writes a new execution's search-attribute index entries before it is created
         #: (sedo/service_layer/operate.py); an entry whose start failed matches nothing.
         self.indexer = indexer
+        #: The usage ledger (sedo/service_layer/usage.py): each start's requests and API time.
+        self.usage = usage
+        #: Tenants' quotas (sedo/service_layer/quotas.py): a start over one is refused before anything is stored.
+        self.quotas = quotas
         self.definition_service = definitions
         self.executions = executions
         self.queue = queue
@@ -62,6 +80,32 @@ class ExecutionService:
     # -- start ----------------------------------------------------------------------
 
     def start(
+        self,
+        tenant_id: str,
+        definition_id: str,
+        input: Any,
+        name: str | None = None,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Start an execution; returns its summary and whether it was created now (see :meth:`_start`).
+        A start that created an execution goes into the tenant's usage ledger."""
+        if self.usage is None:
+            return self._start(tenant_id, definition_id, input, name, version=version, alias=alias)
+        began = time.perf_counter()
+        with metered() as used:
+            started, created = self._start(tenant_id, definition_id, input, name, version=version, alias=alias)
+        if created:
+            amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
+            amounts["apiMs"] = (time.perf_counter() - began) * 1000
+            try:
+                self.usage.record(tenant_id, amounts, "apiMs")
+            except Exception:  # the execution is started: a meter's failure must not undo that
+                log.exception("could not record the start of %s in the usage ledger", started["id"])
+        return started, created
+
+    def _start(
         self,
         tenant_id: str,
         definition_id: str,
@@ -95,31 +139,41 @@ class ExecutionService:
                     self._flush_start(existing, named=True)  # an earlier attempt may not have sent it
                 return self._started(existing), False
 
-        fresh = engine.start_execution(
-            tenant_id=tenant_id,
-            definition=definition,
-            input=input,
-            key=key,
-            now=self.clock.now(),
-            name=name,
-            nonce=secrets.token_hex(16),
-            alias=alias,
-            search=operate.search_values(definition, {"input": input}),
-        )
-        if fresh.search and self.indexer is not None:
-            self.indexer(fresh)
-        head = self.payloads.dehydrate(fresh)  # a large input is stored once, apart
-        while not self.executions.create(head):
-            if name is not None:  # a concurrent retry with the same name created it
-                existing = self.executions.get(tenant_id, key)
-                assert existing is not None
-                return self._started(existing), False
-            fresh.key = new_execution_key()  # a key collision: practically never
-            for message in fresh.outbox:
-                message["key"] = fresh.key
+        slot = self.quotas.admit_start(tenant_id, key) if self.quotas is not None else False
+        try:
+            fresh = engine.start_execution(
+                tenant_id=tenant_id,
+                definition=definition,
+                input=input,
+                key=key,
+                now=self.clock.now(),
+                name=name,
+                nonce=secrets.token_hex(16),
+                alias=alias,
+                search=operate.search_values(definition, {"input": input}),
+            )
             if fresh.search and self.indexer is not None:
                 self.indexer(fresh)
-            head = self.payloads.dehydrate(fresh)
+            head = self.payloads.dehydrate(fresh)  # a large input is stored once, apart
+            while not self.executions.create(head):
+                if name is not None:  # a concurrent retry with the same name created it (and holds the slot)
+                    existing = self.executions.get(tenant_id, key)
+                    assert existing is not None
+                    return self._started(existing), False
+                if slot and self.quotas is not None:  # the slot is the key's: move it to the new one
+                    self.quotas.release(tenant_id, key)
+                key = fresh.key = new_execution_key()  # a key collision: practically never
+                if slot and self.quotas is not None:
+                    self.quotas.admit_start(tenant_id, key)
+                for message in fresh.outbox:
+                    message["key"] = fresh.key
+                if fresh.search and self.indexer is not None:
+                    self.indexer(fresh)
+                head = self.payloads.dehydrate(fresh)
+        except BaseException:
+            if slot and self.quotas is not None:  # nothing was started: its slot goes back
+                self.quotas.release(tenant_id, key)
+            raise
         self._flush_start(head, named=name is not None)
         return self._started(head), True
 
@@ -132,10 +186,27 @@ class ExecutionService:
             # with the same name re-creates it under the same id.
             try:
                 self.executions.delete_unstarted(head)
+                self.finished(head)  # its running slot, if it took one
             except Exception:  # pragma: no cover - both stores failing
                 log.exception("could not undo half-started execution %s", head.id)
             hint = "retry with the same name" if named else "retry"
             raise Unavailable(f"the execution could not be queued; nothing was started, {hint}") from exc
+
+    def _cancelled(self, head: Execution) -> None:
+        """The API ended the execution (the processor never sees this commit): into the ledger."""
+        if self.usage is None:
+            return
+        transitions = sum(1 for event in head.pending_events if event.get("type") == STEP_STARTED)
+        amounts = {f"executionsFinished.{head.state}": 1.0, "transitions": float(transitions)}
+        try:
+            self.usage.record(head.tenant_id, amounts, "apiMs")
+        except Exception:  # the execution is cancelled: a meter's failure must not undo that
+            log.exception("could not record the cancel of %s in the usage ledger", head.id)
+
+    def finished(self, head: Execution) -> None:
+        """An execution ended (or was undone): give back its running slot (idempotent)."""
+        if self.quotas is not None and head.parent_key is None:
+            self.quotas.release(head.tenant_id, head.key)
 
     @staticmethod
     def _started(head: Execution) -> dict[str, Any]:
@@ -309,6 +380,7 @@ class ExecutionService:
             if head.finished:
                 if head.state == CANCELLED:
                     flush(head, self.executions, self.queue)  # idempotent; finishes a cut-short cancel
+                    self.finished(head)
                     return self._describe(head)
                 raise Conflict(f"execution {execution_id!r} already ended as {head.state}")
             commit = engine.cancel(head, self.clock.now(), reason)
@@ -317,5 +389,7 @@ class ExecutionService:
                 if self.events is not None:  # events (issue 15): the status change, the wait's end
                     self.events.moved_on(head, commit.head)
                     self.events.flushed(commit.head)
+                self.finished(commit.head)
+                self._cancelled(commit.head)
                 return self._describe(commit.head)
         raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

@@ -17,19 +17,25 @@ What a :class:`WakeReport` holds:
   ``cpu`` (the processing thread's CPU time, ``time.thread_time``);
 - ``lateness`` (seconds): for a ``timer`` wake-up the engine committed on, the clock
   when it ran minus the timer's due time; None otherwise.
+- ``usage``: what the wake-up's AWS requests cost, when a meter counts them
+  (:func:`count_usage`, called by sedo/entrypoints/metering.py's botocore hook on the
+  thread that makes the request): ``requests.<service>.<Operation>``, capacity units,
+  SQS billed requests. Empty without a meter.
 
 Nothing here changes what the processor does; it only measures around it.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from sedo.domain.engine import Commit, Decision
 from sedo.domain.execution import WakeUp
@@ -38,6 +44,7 @@ from sedo.domain.timefmt import parse_ts
 
 #: ``WakeReport.result`` when ``process`` raised.
 ERROR = "error"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,22 +66,68 @@ class WakeReport:
     timings: WakeTimings
     lateness: float | None = None
     error: BaseException | None = None
+    usage: dict[str, float] = field(default_factory=dict)
 
 
 class WakeObserver(Protocol):
     def wake_up(self, report: WakeReport) -> None: ...
 
 
+class Observers:
+    """Several observers as one; each is also told when a Lambda batch ends (``batch_done``), if it listens."""
+
+    def __init__(self, *observers: WakeObserver | None) -> None:
+        self.observers = [o for o in observers if o is not None]
+
+    def wake_up(self, report: WakeReport) -> None:
+        for observer in self.observers:
+            observer.wake_up(report)
+
+    def batch_done(self, records: int, seconds: float) -> None:
+        for observer in self.observers:
+            done = getattr(observer, "batch_done", None)
+            if done is not None:
+                done(records, seconds)
+
+
+class PerTenant(Generic[T]):
+    """What the wake-ups of one Lambda batch add up to, per tenant, on the thread that processes
+    it (the processor runs a batch's records on one thread); :meth:`take` when the batch ends."""
+
+    def __init__(self, fresh: Callable[[], T]) -> None:
+        self._fresh = fresh
+        self._local = threading.local()
+
+    def _batch(self) -> dict[str, T]:
+        batch: dict[str, T] | None = getattr(self._local, "batch", None)
+        if batch is None:
+            batch = self._local.batch = {}
+        return batch
+
+    def of(self, report: WakeReport) -> T | None:
+        """The running totals of the report's tenant; None for a message without one."""
+        tenant = report.body.get("tenantId") if isinstance(report.body, dict) else None
+        if not isinstance(tenant, str):
+            return None
+        return self._batch().setdefault(tenant, self._fresh())
+
+    def take(self) -> dict[str, T]:
+        batch = self._batch()
+        self._local.batch = {}
+        return batch
+
+
 class _Trace:
     """What one observed wake-up measured so far (one per ``process`` call)."""
 
-    __slots__ = ("decision", "engine", "invoke", "lateness")
+    __slots__ = ("decision", "engine", "invoke", "lateness", "usage")
 
     def __init__(self) -> None:
         self.engine = 0.0
         self.invoke = 0.0
         self.decision: Decision | None = None
         self.lateness: float | None = None
+        self.usage: dict[str, float] = {}
 
 
 _current: ContextVar[_Trace | None] = ContextVar("sedo_wake_trace", default=None)
@@ -119,10 +172,33 @@ def observed(process: Callable[Concatenate[S, Any, P], str]) -> Callable[Concate
                     timings=WakeTimings(total, max(0.0, trace.engine - trace.invoke), trace.invoke, cpu),
                     lateness=trace.lateness,
                     error=error,
+                    usage=trace.usage,
                 )
             )
 
     return wrapper
+
+
+def count_usage(amounts: dict[str, float]) -> bool:
+    """Add ``amounts`` to the usage of the wake-up (or metered call, :func:`metered`) this thread
+    is processing; False when there is none."""
+    trace = _current.get()
+    if trace is None:
+        return False
+    for name, amount in amounts.items():
+        trace.usage[name] = trace.usage.get(name, 0.0) + amount
+    return True
+
+
+@contextmanager
+def metered() -> Iterator[dict[str, float]]:
+    """Count the usage of the requests made inside the block (the API's start of an execution)."""
+    trace = _Trace()
+    token = _current.set(trace)
+    try:
+        yield trace.usage
+    finally:
+        _current.reset(token)
 
 
 def timed_engine(wake: WakeUp, now: datetime, decide: Callable[[], Decision]) -> Decision:

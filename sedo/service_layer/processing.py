@@ -78,11 +78,15 @@ class WakeUpProcessor:
         s3: S3MapPorts | None = None,
         events: EventService | None = None,
         bulk: Callable[[], BulkRunner] | None = None,
+        on_finished: Callable[[Execution], None] | None = None,
     ) -> None:
         self.events = events  # triggers, event steps and status-change events (issue 15)
         #: Builds the runner of bulk operations' batches on first use (sedo/service_layer/bulk.py).
         self._bulk_factory = bulk
         self._bulk: BulkRunner | None = None
+        #: Told of every top-level execution that ended, after its flush, redeliveries too
+        #: (idempotent: the tenant's running slot is given back, sedo/service_layer/quotas.py).
+        self.on_finished = on_finished
         self.observer = observer  # told about every wake-up (sedo/service_layer/observe.py)
         self.invoker = invoker
         self.payloads = payloads  # the claim check: large values kept apart from heads
@@ -337,6 +341,8 @@ class WakeUpProcessor:
         flush(head, self.executions, self.queue)
         if self.events is not None:  # subscribe a waiting event step; put status-change events
             self.events.flushed(head, steps=self._step_events(head))
+        if head.finished and head.parent_key is None and self.on_finished is not None:
+            self.on_finished(head)
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
 

@@ -63,10 +63,11 @@ def test_every_table_and_queue_the_code_reads_is_a_declared_resource(function: s
         "definitions_table": "<DefinitionsTable>",
         "executions_table": "<ExecutionsTable>",
         "history_table": "<HistoryTable>",
+        "tenants_table": "<TenantsTable>",
     }
     assert settings.queue_url == "<ExecutionQueue>"
     assert settings.payload_bucket == "<PayloadBucket>"
-    for logical in ("DefinitionsTable", "ExecutionsTable", "HistoryTable"):
+    for logical in ("DefinitionsTable", "ExecutionsTable", "HistoryTable", "TenantsTable"):
         assert RESOURCES[logical]["Type"] == "AWS::DynamoDB::Table"
     assert RESOURCES["ExecutionQueue"]["Type"] == "AWS::SQS::Queue"
     assert RESOURCES["PayloadBucket"]["Type"] == "AWS::S3::Bucket"
@@ -86,6 +87,7 @@ def test_tables_have_the_keys_and_index_the_adapters_use() -> None:
     assert cfn.key_schema("DefinitionsTable") == {"pk": "S", "sk": "S"}
     assert cfn.key_schema("ExecutionsTable") == {"pk": "S", "sk": "S"}
     assert cfn.key_schema("HistoryTable") == {"pk": "S", "sk": "N"}
+    assert cfn.key_schema("TenantsTable") == {"pk": "S", "sk": "S"}
     indexes = {i["IndexName"]: i for i in props("ExecutionsTable")["GlobalSecondaryIndexes"]}
     assert set(indexes) == {BY_DEFINITION_INDEX, BY_DUE_INDEX}
     assert cfn.key_schema("ExecutionsTable", BY_DEFINITION_INDEX) == {"dpk": "S", "sk": "S"}
@@ -93,11 +95,11 @@ def test_tables_have_the_keys_and_index_the_adapters_use() -> None:
     for index in indexes.values():
         assert [k["KeyType"] for k in index["KeySchema"]] == ["HASH", "RANGE"]
         assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # transitions never write the index
-    for table in ("ExecutionsTable", "HistoryTable"):  # RetentionDays: the adapters write expiresAt
+    for table in ("ExecutionsTable", "HistoryTable", "TenantsTable"):  # the adapters write expiresAt
         assert props(table)["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
 
 
-@pytest.mark.parametrize("table", ["DefinitionsTable", "ExecutionsTable", "HistoryTable"])
+@pytest.mark.parametrize("table", ["DefinitionsTable", "ExecutionsTable", "HistoryTable", "TenantsTable"])
 def test_tables_are_on_demand_encrypted_recoverable_and_protected(table: str) -> None:
     properties = props(table)
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -362,6 +364,11 @@ API_GRANTS = {
     Permission("s3:PutObject", "PayloadBucket/*"),
     Permission("logs:CreateLogStream", "ApiLogGroup"),
     Permission("logs:PutLogEvents", "ApiLogGroup"),
+    # quotas, running slots and start buckets; the usage ledger (sedo/adapters/dynamodb/quotas.py, usage.py)
+    *(
+        Permission(f"dynamodb:{a}", "TenantsTable")
+        for a in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query")
+    ),
 }
 PROCESSOR_GRANTS = {
     Permission("dynamodb:GetItem", "DefinitionsTable"),
@@ -378,6 +385,8 @@ PROCESSOR_GRANTS = {
     ),
     Permission("logs:CreateLogStream", "ProcessorLogGroup"),
     Permission("logs:PutLogEvents", "ProcessorLogGroup"),
+    # running slots given back; the usage ledger
+    *(Permission(f"dynamodb:{a}", "TenantsTable") for a in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem")),
 }
 SWEEPER_GRANTS = {
     Permission("dynamodb:Query", f"ExecutionsTable/index/{BY_DUE_INDEX}"),

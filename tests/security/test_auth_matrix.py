@@ -22,7 +22,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from sedo.auth.grants import OPERATION_ROLES, ROLES
+from sedo.auth.grants import ADMIN, OPERATION_ROLES, ROLES
 from sedo.auth.local import ensure_signing_key, public_key_pem
 from tests.security.conftest import assert_problem
 from tests.security.operations import PROTECTED, Operation, operations, spec
@@ -145,12 +145,37 @@ def test_401_details_say_what_is_wrong(anonymous: httpx.Client) -> None:
         assert words in assert_problem(request(anonymous, op, headers=headers), 401)["detail"], value
 
 
+ADMIN_ONLY = [op for op in PROTECTED if OPERATION_ROLES[op.operation_id] == ADMIN]
+TENANT_OPS = [op for op in PROTECTED if OPERATION_ROLES[op.operation_id] != ADMIN]
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_a_token_for_another_tenant_is_403_on_every_operation(api: str, role: str) -> None:
     with api_client(api, tenant=OTHER, role=role) as http:
-        for op in PROTECTED:
+        for op in TENANT_OPS:
             problem = assert_problem(request(http, op, tenant=TENANT), 403)
             assert problem["detail"] == f"this token does not grant access to tenant {TENANT!r}", (op, problem)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_admin_operations_are_403_to_every_tenant_role_and_open_to_a_platform_admin(api: str, role: str) -> None:
+    assert {op.operation_id for op in ADMIN_ONLY} >= {"get_quotas", "put_quotas", "admin_usage"}
+    with api_client(api, tenant=TENANT, role=role) as http:
+        for op in ADMIN_ONLY:
+            problem = assert_problem(request(http, op, tenant=TENANT), 403)
+            assert "for platform admins" in problem["detail"], (op, problem)
+    admin = {"Authorization": f"Bearer {mint(None, admin=True)}"}
+    with api_client(api, tenant=None, headers=admin) as http:
+        for op in ADMIN_ONLY:  # past authentication: whatever the handler says
+            assert request(http, op).status_code not in (401, 403), op
+        for op in TENANT_OPS:  # an admin holds no tenant role
+            assert_problem(request(http, op), 403)
+
+
+def test_an_admin_claim_that_is_not_a_boolean_is_401(anonymous: httpx.Client) -> None:
+    token = _signed(_claims(**{"sedo:admin": "yes"}))
+    problem = assert_problem(request(anonymous, ADMIN_ONLY[0], headers={"Authorization": f"Bearer {token}"}), 401)
+    assert "'sedo:admin' claim must be true or false" in problem["detail"]
 
 
 def test_a_token_without_tenants_is_403_on_every_operation(api: str) -> None:
@@ -162,7 +187,7 @@ def test_a_token_without_tenants_is_403_on_every_operation(api: str) -> None:
 def test_roles_are_enforced_per_operation_and_a_sufficient_role_gets_through(api: str) -> None:
     for role in ROLES:
         with api_client(api, tenant=TENANT, role=role) as http:
-            for op in PROTECTED:
+            for op in TENANT_OPS:
                 needed = OPERATION_ROLES[op.operation_id]
                 response = request(http, op)
                 if ROLES.index(role) < ROLES.index(needed):

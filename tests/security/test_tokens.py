@@ -312,6 +312,25 @@ def test_sedo_token_mints_from_the_local_key(
         assert words in capsys.readouterr().err
 
 
+def test_sedo_token_admin_mints_a_platform_admins_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SEDO_JWT_SIGNING_KEY_FILE")
+    monkeypatch.setenv("SEDO_LOCAL_DIR", str(tmp_path))
+    key = local.ensure_signing_key(tmp_path / local.SIGNING_KEY_FILE)
+    verifier = verifier_from_settings(local.local_verification(Settings(), key))
+    assert main(["token", "--admin"]) == 0
+    principal = verifier.principal(capsys.readouterr().out.strip())
+    assert principal.admin and dict(principal.tenants) == {}
+    assert main(["token", "--admin", "--tenant", "123", "--role", "viewer"]) == 0
+    principal = verifier.principal(capsys.readouterr().out.strip())
+    assert principal.admin and dict(principal.tenants) == {"123": "viewer"}
+    assert main(["token", "--tenant", "123"]) == 0
+    assert not verifier.principal(capsys.readouterr().out.strip()).admin
+    assert main(["token"]) == 2
+    assert "name a tenant (--tenant 123) or ask for a platform admin's token (--admin)" in capsys.readouterr().err
+
+
 def test_the_signing_key_file_setting_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEDO_LOCAL_DIR", str(tmp_path / "elsewhere"))
     settings = Settings.from_env()

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from sedo.auth.errors import AuthError
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
-from sedo.domain.errors import InvalidDefinition, Problem, SedoError
+from sedo.domain.errors import InvalidDefinition, Problem, SedoError, TooManyRequests
 from sedo.entrypoints.api import auth, static
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
@@ -46,7 +46,8 @@ def sedo_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
         ]
     if exc.status >= 500:
         log.warning("request failed: %s", exc.detail)
-    return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), ext=ext or None)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), ext=ext or None, headers=headers)
 
 
 def undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

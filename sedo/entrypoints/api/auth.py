@@ -60,6 +60,7 @@ def verifier_from_settings(settings: Settings) -> TokenVerifier:
         jwks_url=settings.jwt_jwks_url,
         tenants_claim=settings.jwt_tenants_claim,
         leeway_seconds=settings.jwt_leeway_seconds,
+        admin_claim=settings.jwt_admin_claim,
     )
 
 
@@ -77,7 +78,7 @@ def bearer_info(verifier: TokenVerifier) -> Callable[[str, Any], Awaitable[dict[
         operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
         tenant_id = scope.get("path_params", {}).get("tenantId")
         authorize(principal, operation_id, tenant_id)
-        return {"sub": principal.subject, "tenants": dict(principal.tenants)}
+        return {"sub": principal.subject, "tenants": dict(principal.tenants), "admin": principal.admin}
 
     return token_info
 

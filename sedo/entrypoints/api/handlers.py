@@ -15,6 +15,7 @@ from sedo.bootstrap import ApiServices
 from sedo.domain.language import load_text
 from sedo.domain.protocol import WakeKind
 from sedo.entrypoints.api.operations import OperateHandlers, search_filter
+from sedo.entrypoints.api.tenants import TenantHandlers
 from sedo.service_layer.ports import Page
 
 Response = tuple[Any, int, dict[str, str]]
@@ -59,7 +60,7 @@ def _page(page: Page) -> Response:
     return _json(list(page.items), 200, Link=link, **{"Sedo-Next-Token": page.next_token})
 
 
-class Handlers(OperateHandlers):
+class Handlers(OperateHandlers, TenantHandlers):
     def __init__(self, services: ApiServices) -> None:
         self.services = services
 

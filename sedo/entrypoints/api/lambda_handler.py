@@ -104,10 +104,11 @@ def _libyaml() -> Iterator[None]:
 
 def _build() -> Handler:
     from sedo.entrypoints.api import app_from_settings
+    from sedo.entrypoints.metrics import traced  # Powertools Tracer when Tracing=Active
 
     with _libyaml():
         app = app_from_settings(Settings.from_env())
-    return make_handler(app)
+    return traced(make_handler(app))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -84,16 +84,21 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> int:
 
 
 @click.command()
-@click.option("--tenant", "tenants", multiple=True, required=True, help="Tenant id (repeat for several).")
+@click.option("--tenant", "tenants", multiple=True, help="Tenant id (repeat for several).")
 @click.option("--role", default="author", show_default=True, help="viewer, operator or author.")
 @click.option("--ttl", default="12h", show_default=True, help="Lifetime: seconds, or 30m, 12h, 7d.")
 @click.option("--subject", default=LOCAL_SUBJECT, show_default=True, help="The token's sub claim.")
+@click.option("--admin", is_flag=True, help="A platform admin: may manage tenants (/sedo/admin/...).")
 @json_option
-def token(tenants: tuple[str, ...], role: str, ttl: str, subject: str, as_json: bool) -> int:
+def token(tenants: tuple[str, ...], role: str, ttl: str, subject: str, admin: bool, as_json: bool) -> int:
     """Mint a token for the local stack (signed with the key 'make run' created).
 
-    Use it as: export SEDO_TOKEN=$(sedo token --tenant 123 --role author)
+    Use it as: export SEDO_TOKEN=$(sedo token --tenant 123 --role author);
+    a platform admin's: sedo token --admin (with --tenant too, it also holds that role).
     """
+    if not tenants and not admin:
+        warn("sedo token: name a tenant (--tenant 123) or ask for a platform admin's token (--admin)")
+        return USAGE
     from sedo.config import Settings
     from sedo.entrypoints.cli import tokens
 
@@ -102,12 +107,12 @@ def token(tenants: tuple[str, ...], role: str, ttl: str, subject: str, as_json: 
         seconds = tokens.parse_ttl(ttl)
         tokens.check_grants(grants)
         key = tokens.load_signing_key(tokens.local_signing_key_path(Settings.from_env()))
-        minted = tokens.mint_token(key, grants, seconds, subject=subject)
+        minted = tokens.mint_token(key, grants, seconds, subject=subject, admin=admin)
     except (ValueError, tokens.ConfigurationError) as exc:
         warn(f"sedo token: {p(str(exc))}")
         return USAGE
     if as_json:
-        emit_json({"token": minted, "tenants": grants, "ttlSeconds": seconds})
+        emit_json({"token": minted, "tenants": grants, "admin": admin, "ttlSeconds": seconds})
     else:
         click.echo(minted)
     return OK

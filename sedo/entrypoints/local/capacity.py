@@ -13,76 +13,23 @@ transactions consume twice as much.
 
 from __future__ import annotations
 
-import base64
-import math
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-KB = 1024
-READ_UNIT_BYTES = 4 * KB
+# The arithmetic lives with the DynamoDB adapters (the usage ledger's meter ships to Lambda too).
+from sedo.adapters.dynamodb.units import KB as KB
+from sedo.adapters.dynamodb.units import READ_UNIT_BYTES as READ_UNIT_BYTES
+from sedo.adapters.dynamodb.units import item_size as item_size
+from sedo.adapters.dynamodb.units import read_units as read_units
+from sedo.adapters.dynamodb.units import value_size as value_size
+from sedo.adapters.dynamodb.units import write_units as write_units
+
 #: DynamoDB's per-partition ceilings (a partition key's items live in one partition
 #: unless it is split for heat, which takes minutes: a burst meets the ceiling).
 PARTITION_WCU = 1000.0
 PARTITION_RCU = 3000.0
-
-
-def value_size(value: Mapping[str, Any]) -> int:
-    """Bytes of one AttributeValue (``{"S": "x"}``, ``{"M": {...}}``...) as DynamoDB counts them."""
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":
-        return _number_size(str(inner))
-    if kind == "B":
-        return _binary_size(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(str(s).encode()) for s in inner)
-    if kind == "NS":
-        return sum(_number_size(str(n)) for n in inner)
-    if kind == "BS":
-        return sum(_binary_size(b) for b in inner)
-    if kind == "L":
-        return 3 + sum(1 + value_size(v) for v in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(str(k).encode()) + value_size(v) for k, v in inner.items())
-    raise ValueError(f"not a DynamoDB attribute value: {kind!r}")
-
-
-def item_size(item: Mapping[str, Mapping[str, Any]] | None) -> int:
-    """Bytes of an item (attribute names plus values)."""
-    return sum(len(name.encode()) + value_size(value) for name, value in (item or {}).items())
-
-
-def _number_size(text: str) -> int:
-    digits = text.lstrip("+-").lower().split("e", 1)[0].replace(".", "").strip("0")
-    return (len(digits) + 1) // 2 + 1
-
-
-def _binary_size(data: Any) -> int:
-    if isinstance(data, bytes | bytearray):
-        return len(data)
-    # On the wire (and in a JSON body) binary values are base64 text.
-    return len(base64.b64decode(str(data)))
-
-
-def write_units(size: int, transactional: bool = False) -> float:
-    """WCU of writing an item of ``size`` bytes: 1 per started KB, at least 1; twice in a transaction."""
-    units = max(1, math.ceil(size / KB))
-    return float(units * (2 if transactional else 1))
-
-
-def read_units(size: int, consistent: bool = False, transactional: bool = False) -> float:
-    """RCU of reading ``size`` bytes: 1 per started 4 KB, at least 1; half when eventually
-    consistent; twice (and always consistent) in a transaction."""
-    units = max(1, math.ceil(size / READ_UNIT_BYTES))
-    if transactional:
-        return float(units * 2)
-    return float(units) if consistent else units / 2
 
 
 class TokenBucket:

@@ -115,7 +115,7 @@ def provision(
     queue_url = sqs.get_queue_url(QueueName=outputs["ExecutionQueueUrl"].rsplit("/", 1)[-1])["QueueUrl"]
     redrive = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     max_receives = json.loads(redrive.get("RedrivePolicy", "{}")).get("maxReceiveCount")
-    return replace(
+    settings = replace(
         Settings.from_env(),
         region=region,
         endpoint_url=endpoint,
@@ -128,6 +128,21 @@ def provision(
         # events (issue 15): the bus and the queue its tenant-events rule fills
         event_bus=outputs.get("EventBusName", "default"),
         events_queue_url=_queue_url(sqs, outputs.get("EventsQueueUrl")),
+        tenants_table=outputs.get("TenantsTableName", ""),
+    )
+    return _with_default_quotas(settings, template, overrides)
+
+
+def _with_default_quotas(settings: Settings, template: Path, overrides: dict[str, str]) -> Settings:
+    """The tenants' default quotas the stack was made with (template.yaml Default* parameters)."""
+    from sedo.template import template_defaults
+
+    values = {**template_defaults(template), **overrides}
+    return replace(
+        settings,
+        default_max_running_executions=int(values.get("DefaultMaxRunningExecutions", 0)),
+        default_starts_per_second=int(values.get("DefaultStartsPerSecond", 0)),
+        default_max_definitions=int(values.get("DefaultMaxDefinitions", 0)),
     )
 
 
@@ -179,5 +194,9 @@ def export(settings: Settings) -> None:
             "SEDO_PAYLOAD_BUCKET": settings.payload_bucket,
             "SEDO_EVENT_BUS": settings.event_bus,
             "SEDO_EVENTS_QUEUE_URL": settings.events_queue_url,
+            "SEDO_TENANTS_TABLE": settings.tenants_table,
+            "SEDO_DEFAULT_MAX_RUNNING_EXECUTIONS": str(settings.default_max_running_executions),
+            "SEDO_DEFAULT_STARTS_PER_SECOND": str(settings.default_starts_per_second),
+            "SEDO_DEFAULT_MAX_DEFINITIONS": str(settings.default_max_definitions),
         }
     )
