@@ -21,6 +21,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from sedo import bootstrap
 from sedo.config import Settings
+from sedo.domain.errors import TooManyRequests
+from sedo.domain.limits import MAX_SQS_DELAY_SECONDS
 from sedo.entrypoints.processor import THROTTLE_DELAY, partial_batch, throttled
 from sedo.service_layer.events import EventService
 from sedo.service_layer.ports import Queue
@@ -55,6 +57,13 @@ def make_handler(events: EventService, logger: Any, again: Queue | None = None) 
             raise
         try:
             outcome = events.handle(event)
+        except TooManyRequests as exc:  # a start over the tenant's quota: retried later, never dropped
+            if again is None:
+                raise
+            delay = min(MAX_SQS_DELAY_SECONDS, exc.retry_after + random.randint(*THROTTLE_DELAY))
+            again.send([{**event, "delay": delay}])
+            logger.warning("over quota; the event is handled again later", extra={"eventId": event.get("id")})
+            return {"overQuota": True, "retryAfter": delay}
         except Exception as exc:
             if again is None or not throttled(exc):
                 raise

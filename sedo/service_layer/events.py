@@ -25,7 +25,7 @@ from typing import Any
 
 from sedo.domain import execution as ex
 from sedo.domain import failures, limits
-from sedo.domain.errors import BadRequest, NotFound, SedoError, Unavailable
+from sedo.domain.errors import BadRequest, NotFound, SedoError, TooManyRequests, Unavailable
 from sedo.domain.events.pattern import exact_values, matches
 from sedo.domain.events.triggers import (
     SEDO_SOURCE,
@@ -168,6 +168,8 @@ class EventService:
             return True
         except NotFound:
             return True  # deleted since the index was read: nothing to start
+        except TooManyRequests:
+            raise  # over the tenant's quota: the events handler puts the event back for later
         except (SedoError, ExpressionError) as exc:
             if isinstance(exc, SedoError) and exc.status >= 500:
                 raise  # a dependency failed: the record is retried

@@ -10,6 +10,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from sedo.adapters.memory import MemoryQueue
+from sedo.domain.errors import TooManyRequests
 from sedo.entrypoints.events import make_handler
 from sedo.service_layer.events import EventService
 
@@ -52,3 +53,14 @@ def test_a_throttled_event_is_put_back_not_failed() -> None:
     assert 1 <= again.pop("delay") <= 10 and again == EVENT
     other = make_handler(cast(EventService, Routing(RuntimeError("down"))), logging.getLogger("test"), queue)
     assert other({"Records": [record("b", json.dumps(EVENT))]}, None)["batchItemFailures"] == [{"itemIdentifier": "b"}]
+
+
+def test_an_event_over_the_tenants_quota_is_put_back_for_after_its_retry_after() -> None:
+    """Issue 19: a trigger start over quota is retried later, never dropped (nor rejected)."""
+    queue = MemoryQueue()
+    over = TooManyRequests("tenant t runs 3 executions, its maxRunningExecutions", retry_after=30)
+    handler = make_handler(cast(EventService, Routing(over)), logging.getLogger("test"), queue)
+    result = handler({"Records": [record("a", json.dumps(EVENT))]}, None)
+    assert result["batchItemFailures"] == []
+    [again] = queue.drain()
+    assert 31 <= again.pop("delay") <= 40 and again == EVENT
