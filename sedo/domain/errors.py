@@ -10,10 +10,18 @@ from typing import Any
 
 
 class SedoError(Exception):
-    """Base class: carries an HTTP-ish status and a title users see."""
+    """Base class: carries an HTTP-ish status and a title users see (a subclass names its own as
+    class keywords: ``class NotFound(SedoError, status=404, title="not found")``)."""
 
     status = 500
     title = "internal error"
+
+    def __init_subclass__(cls, *, status: int | None = None, title: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if title is not None:
+            cls.title = title
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -21,39 +29,29 @@ class SedoError(Exception):
         self.extra = extra
 
 
-class NotFound(SedoError):
-    status = 404
-    title = "not found"
+class NotFound(SedoError, status=404, title="not found"):
+    """What the request names does not exist."""
 
 
-class Conflict(SedoError):
-    status = 409
-    title = "conflict"
+class Conflict(SedoError, status=409, title="conflict"):
+    """The request clashes with the stored state."""
 
 
-class BadRequest(SedoError):
-    status = 400
-    title = "bad request"
+class BadRequest(SedoError, status=400, title="bad request"):
+    """The request itself is wrong; retrying it unchanged fails again."""
 
 
-class TooLarge(SedoError):
-    status = 413
-    title = "payload too large"
+class TooLarge(SedoError, status=413, title="payload too large"):
+    """A value is past one of the size limits (sedo/domain/limits.py)."""
 
 
-class Unavailable(SedoError):
+class Unavailable(SedoError, status=503, title="service unavailable"):
     """A dependency failed after the state was made safe; the call can be retried."""
 
-    status = 503
-    title = "service unavailable"
 
-
-class TooManyRequests(SedoError):
+class TooManyRequests(SedoError, status=429, title="too many requests"):
     """A tenant's quota refuses the request for now; ``retry_after`` seconds (at least 1) say when to
     try again (the API's ``Retry-After`` header). Nothing was stored."""
-
-    status = 429
-    title = "too many requests"
 
     def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
         super().__init__(detail, **extra)
@@ -71,10 +69,8 @@ class Problem:
         return f"{self.path or '/'}: {self.message}"
 
 
-class InvalidDefinition(BadRequest):
+class InvalidDefinition(BadRequest, title="definition is invalid"):
     """Every problem found in a definition, reported at once."""
-
-    title = "definition is invalid"
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -83,11 +79,9 @@ class InvalidDefinition(BadRequest):
         super().__init__(f"{len(problems)} {noun} found:\n{lines}")
 
 
-class InvalidInput(BadRequest):
-    title = "input does not pass inputSchema validation"
+class InvalidInput(BadRequest, title="input does not pass inputSchema validation"):
+    """An execution's input breaks its definition's ``inputSchema``."""
 
 
-class InvalidAnswer(BadRequest):
+class InvalidAnswer(BadRequest, title="output does not pass the step's inputSchema validation"):
     """A ``/complete`` output that breaks the callback step's ``inputSchema``."""
-
-    title = "output does not pass the step's inputSchema validation"

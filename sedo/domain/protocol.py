@@ -173,23 +173,17 @@ def awaiting_to_dict(awaiting: Awaiting | None) -> dict[str, Any] | None:
             if awaiting.heartbeat_due is not None:
                 body["heartbeatDue"] = awaiting.heartbeat_due
         case FanInAwait():
-            body.update(
-                step=awaiting.step,
-                total=awaiting.total,
-                concurrency=awaiting.concurrency,
-                tolerated=awaiting.tolerated,
-            )
+            body.update(_fields(awaiting, "step", "total", "concurrency", "tolerated"))
             if awaiting.branches:
                 body["branches"] = True
         case EventAwait():
-            body.update(
-                step=awaiting.step,
-                pattern=awaiting.pattern,
-                correlate=awaiting.correlate,
-                count=awaiting.count,
-                since=awaiting.since,
-            )
+            body.update(_fields(awaiting, "step", "pattern", "correlate", "count", "since"))
     return body
+
+
+def _fields(awaiting: Awaiting, *names: str) -> dict[str, Any]:
+    """The named fields of ``awaiting``, each stored under its own name."""
+    return {name: getattr(awaiting, name) for name in names}
 
 
 def awaiting_from_dict(body: dict[str, Any] | None) -> Awaiting | None:

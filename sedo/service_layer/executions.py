@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -10,7 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from sedo.domain import engine, limits, operate, payloads, signals
 from sedo.domain.errors import BadRequest, Conflict, InvalidAnswer, InvalidInput, NotFound, TooLarge, Unavailable
@@ -36,6 +37,34 @@ from sedo.service_layer.quotas import QuotaService
 from sedo.service_layer.usage import UsageLedger
 
 log = logging.getLogger("sedo.executions")
+
+P = ParamSpec("P")
+Started = tuple[dict[str, Any], bool]
+
+
+def _metered_start(
+    start: Callable[Concatenate[ExecutionService, str, P], Started],
+) -> Callable[Concatenate[ExecutionService, str, P], Started]:
+    """Wrap :meth:`ExecutionService.start`: a start that created an execution goes into the tenant's
+    usage ledger (one execution started, the requests it made and its API time)."""
+
+    @functools.wraps(start)
+    def metered_start(self: ExecutionService, tenant_id: str, /, *args: P.args, **kwargs: P.kwargs) -> Started:
+        if self.usage is None:
+            return start(self, tenant_id, *args, **kwargs)
+        began = time.perf_counter()
+        with metered() as used:
+            started, created = start(self, tenant_id, *args, **kwargs)
+        if created:
+            amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
+            amounts["apiMs"] = (time.perf_counter() - began) * 1000
+            try:
+                self.usage.record(tenant_id, amounts, "apiMs")
+            except Exception:  # the execution is started: a meter's failure must not undo that
+                log.exception("could not record the start of %s in the usage ledger", started["id"])
+        return started, created
+
+    return metered_start
 
 
 def input_hash(value: Any) -> str:
@@ -79,6 +108,7 @@ class ExecutionService:
 
     # -- start ----------------------------------------------------------------------
 
+    @_metered_start
     def start(
         self,
         tenant_id: str,
@@ -89,33 +119,8 @@ class ExecutionService:
         version: int | None = None,
         alias: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Start an execution; returns its summary and whether it was created now (see :meth:`_start`).
-        A start that created an execution goes into the tenant's usage ledger."""
-        if self.usage is None:
-            return self._start(tenant_id, definition_id, input, name, version=version, alias=alias)
-        began = time.perf_counter()
-        with metered() as used:
-            started, created = self._start(tenant_id, definition_id, input, name, version=version, alias=alias)
-        if created:
-            amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
-            amounts["apiMs"] = (time.perf_counter() - began) * 1000
-            try:
-                self.usage.record(tenant_id, amounts, "apiMs")
-            except Exception:  # the execution is started: a meter's failure must not undo that
-                log.exception("could not record the start of %s in the usage ledger", started["id"])
-        return started, created
-
-    def _start(
-        self,
-        tenant_id: str,
-        definition_id: str,
-        input: Any,
-        name: str | None = None,
-        *,
-        version: int | None = None,
-        alias: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        """Start an execution; returns its summary and whether it was created now.
+        """Start an execution; returns its summary and whether it was created now (a start that
+        created an execution goes into the tenant's usage ledger, see :func:`_metered_start`).
 
         With a ``name`` (an idempotency key), the same name and input return the
         existing execution, and resume it if an earlier attempt stopped half-way.

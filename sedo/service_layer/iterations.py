@@ -72,6 +72,11 @@ class PageLeaseEnding(RuntimeError):
     """A fan-out page ran out of lease time before it was written: a later delivery goes on."""
 
 
+def _cursor_wake(parent: Execution, kind: WakeKind, wake_id: str, after: int) -> WakeUp:
+    """A wake-up ``wake_id`` of ``kind`` for the step attempt ``parent.instance``, at the cursor ``after``."""
+    return WakeUp(parent.tenant_id, parent.key, 0, kind, wake_id, data={"instance": parent.instance, "after": after})
+
+
 class IterationService:
     def __init__(
         self,
@@ -137,14 +142,7 @@ class IterationService:
         if latest is None or latest.closed:
             # The step ended (cancel, failure, timeout) while this page wrote, and its sweep may
             # have paged past these heads: none starts, a sweep from here cancels them.
-            sweep = WakeUp(
-                parent.tenant_id,
-                parent.key,
-                0,
-                WakeKind.SWEEP,
-                f"sweep.{parent.instance}.page.{after}",
-                data={"instance": parent.instance, "after": after},
-            )
+            sweep = _cursor_wake(parent, WakeKind.SWEEP, f"sweep.{parent.instance}.page.{after}", after)
             self.queue.send([sweep.to_body()])
         else:
             messages = [message for head in waiting for message in head.outbox]
@@ -254,14 +252,7 @@ class IterationService:
     @staticmethod
     def _page_wake(parent: Execution, after: int, now: datetime | None = None, due: datetime | None = None) -> WakeUp:
         """The cursor of the page at ``after``; with ``due``: the same page, looked at again then."""
-        wake = WakeUp(
-            parent.tenant_id,
-            parent.key,
-            0,
-            WakeKind.FAN_OUT,
-            f"fanout.{parent.instance}.{after}",
-            data={"instance": parent.instance, "after": after},
-        )
+        wake = _cursor_wake(parent, WakeKind.FAN_OUT, f"fanout.{parent.instance}.{after}", after)
         if now is None or due is None:
             return wake
         due += timedelta(seconds=1)  # a lease has ended once ``now`` is past it

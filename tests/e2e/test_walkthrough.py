@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "definitions" / "example-definition.yaml").read_bytes()
+
+
+def _the_execution_once(sedo: Any, state: str, within: float, every: float) -> dict[str, Any]:
+    """Tenant 123's one execution, as soon as it is in ``state`` (polled ``every`` seconds, for at
+    most ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        [execution] = sedo.get("/sedo/tenants/123/executions").json()
+        if execution["state"] == state:
+            return dict(execution)
+        assert time.monotonic() < deadline, execution
+        time.sleep(every)
 
 
 def test_banner_prints_base_url_and_a_working_curl_line(local_stack: LocalStack) -> None:
@@ -46,23 +59,11 @@ def test_readme_walkthrough(local_stack: LocalStack) -> None:
         assert started["state"] == "ExecutionSubmitted" and started["tenantId"] == "123"
         assert started["id"].startswith("123:example-definition:")
 
-        deadline = time.monotonic() + 20
-        while True:
-            [execution] = sedo.get("/sedo/tenants/123/executions").json()
-            if execution["state"] == "StepStarted":
-                break
-            assert time.monotonic() < deadline, execution
-            time.sleep(0.2)
+        execution = _the_execution_once(sedo, "StepStarted", within=20, every=0.2)
         assert (execution["id"], execution["step"]) == (started["id"], "wait-some-time")
 
         time.sleep(45)
-        deadline = time.monotonic() + 30
-        while True:
-            [execution] = sedo.get("/sedo/tenants/123/executions").json()
-            if execution["state"] == "ExecutionSucceeded":
-                break
-            assert time.monotonic() < deadline, execution
-            time.sleep(0.5)
+        execution = _the_execution_once(sedo, "ExecutionSucceeded", within=30, every=0.5)
         assert execution["step"] == "last-echo"
 
         history = sedo.get(f"/sedo/tenants/123/executions/{started['id']}/history").json()

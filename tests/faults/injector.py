@@ -137,6 +137,10 @@ class FaultInjector:
         sqs_events.register("after-call.sqs.SendMessageBatch", self._sqs_after_call)
         return self
 
+    def install_on(self, harness: Any) -> FaultInjector:
+        """:meth:`install` on a ``tests.support.Harness``'s own DynamoDB and SQS clients."""
+        return self.install(harness.adapters.executions.client, harness.adapters.queue.client)
+
     def _fire(self, point: str, identity: str | None = None) -> bool:
         """Whether ``point`` fires now (seeded, at most once per identity)."""
         rate = self.plan.rate(point)

@@ -213,10 +213,7 @@ def test_every_execution_finishes_exactly_once(
     started = time.monotonic()
     harness = Harness(fault_stack)
     seed = matrix.scenario_seed(scenario.fault)
-    injector = FaultInjector(scenario.plan, seed=seed).install(
-        harness.adapters.executions.client,  # type: ignore[attr-defined]
-        harness.adapters.queue.client,  # type: ignore[attr-defined]
-    )
+    injector = FaultInjector(scenario.plan, seed=seed).install_on(harness)
     references: dict[str, Reference] = {}
     ids: dict[str, list[str]] = {}
     for workload in WORKLOADS:

@@ -26,10 +26,7 @@ TENANT = "lost"
 
 def _setup(fault_stack: Any) -> tuple[Harness, FaultInjector, Workload]:
     harness = Harness(fault_stack)
-    injector = FaultInjector(FaultPlan(ddb_lost_response=1.0)).install(
-        harness.adapters.executions.client,  # type: ignore[attr-defined]
-        harness.adapters.queue.client,  # type: ignore[attr-defined]
-    )
+    injector = FaultInjector(FaultPlan(ddb_lost_response=1.0)).install_on(harness)
     [workload] = load_all(names=["ten-step"])
     harness.services.definitions.create(TENANT, workload.document)
     return harness, injector, workload

@@ -29,10 +29,7 @@ TENANT = "two"
 
 def test_the_worker_that_lost_the_commit_race_still_sees_the_outbox_sent(fault_stack: Any) -> None:
     harness = Harness(fault_stack)
-    injector = FaultInjector(FaultPlan(sqs_send_error=1.0)).install(
-        harness.adapters.executions.client,  # type: ignore[attr-defined]
-        harness.adapters.queue.client,  # type: ignore[attr-defined]
-    )
+    injector = FaultInjector(FaultPlan(sqs_send_error=1.0)).install_on(harness)
     [workload] = load_all(names=["ten-step"])
     harness.services.definitions.create(TENANT, workload.document)
     execution_id = harness.services.executions.start(TENANT, workload.definition_id, workload.input)[0]["id"]

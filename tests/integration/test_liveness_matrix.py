@@ -26,18 +26,13 @@ from sedo.domain.execution import TERMINAL_STATES
 from sedo.domain.language import load_text
 from sedo.entrypoints.local.capacity import PartitionBuckets, Rates
 from sedo.entrypoints.local.throughput import PartitionLimiter
+from tests.definitions import echo_wait_echo
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
 
 T = "matrix"
-FLOW = """
-id: flow
-steps:
-  - {id: a, type: echo, message: a, next: nap}
-  - {id: nap, type: wait, seconds: 30, next: b}
-  - {id: b, type: echo, message: b, end: true}
-"""
+FLOW = echo_wait_echo("flow", ("a", "nap", "b"), 30)
 SIX = "id: six\nsteps:\n" + "".join(
     f"  - {{id: s{i}, type: transform, expression: \"join('', [input.s, '{i}'])\", resultPath: r{i}, "
     + (f"next: s{i + 1}}}\n" if i < 5 else "end: true}\n")

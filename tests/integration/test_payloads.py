@@ -147,13 +147,7 @@ def test_a_redelivered_wake_up_stores_nothing_twice_and_forks_nothing(stack: Set
     assert len(payload_items(stack, T)) == 7
 
 
-def test_a_map_over_large_items_shows_its_results(stack: Settings) -> None:
-    """A child's output too large for its fan-out result item (300 KiB) is referenced where the
-    child keeps it; the map's results show resolved."""
-    harness = Harness(stack)
-    harness.services.definitions.create(
-        T,
-        load_text("""
+FAN = """
 id: fan
 steps:
   - id: each
@@ -164,8 +158,26 @@ steps:
       steps:
         - {id: grow, type: transform, expression: "join('', [input, input])", end: true}
     end: true
-"""),
-    )
+"""
+
+BLOWUP = """
+id: blowup
+steps:
+  - id: grow
+    type: transform
+    expression: "[input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s]"
+    catch: [{errors: [States.PayloadTooLarge], next: small}]
+    next: done
+  - {id: small, type: transform, expression: "error.error", end: true}
+  - {id: done, type: succeed}
+"""
+
+
+def test_a_map_over_large_items_shows_its_results(stack: Settings) -> None:
+    """A child's output too large for its fan-out result item (300 KiB) is referenced where the
+    child keeps it; the map's results show resolved."""
+    harness = Harness(stack)
+    harness.services.definitions.create(T, load_text(FAN))
     parts = ["a" * 90_000, "b" * 160_000, "c" * 10]
     execution_id = harness.services.executions.start(T, "fan", {"parts": parts})[0]["id"]
     harness.drain()
@@ -178,20 +190,7 @@ steps:
 
 def test_a_step_result_over_the_value_limit_fails_its_step_catchably(stack: Settings) -> None:
     harness = Harness(stack)
-    harness.services.definitions.create(
-        T,
-        load_text("""
-id: blowup
-steps:
-  - id: grow
-    type: transform
-    expression: "[input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s, input.s]"
-    catch: [{errors: [States.PayloadTooLarge], next: small}]
-    next: done
-  - {id: small, type: transform, expression: "error.error", end: true}
-  - {id: done, type: succeed}
-"""),
-    )
+    harness.services.definitions.create(T, load_text(BLOWUP))
     execution_id = harness.services.executions.start(T, "blowup", {"s": "x" * (limits.MAX_STASH_VALUE_BYTES // 10)})[0][
         "id"
     ]

@@ -15,18 +15,13 @@ import pytest
 
 from sedo.domain.execution import SUCCEEDED
 from sedo.domain.language import load_text
+from tests.definitions import echo_wait_echo
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
 
 TENANT = "proto"
-DEFINITION = """
-id: protocol
-steps:
-  - {id: first, type: echo, message: one, next: pause}
-  - {id: pause, type: wait, seconds: 30, next: last}
-  - {id: last, type: echo, message: two, end: true}
-"""
+DEFINITION = echo_wait_echo("protocol", ("first", "pause", "last"), 30, ("one", "two"))
 EXPECTED = [
     ("ExecutionSubmitted", None),
     ("ExecutionStarted", None),

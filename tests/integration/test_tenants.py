@@ -16,18 +16,13 @@ from sedo.adapters.dynamodb.quotas import DynamoQuotaStore
 from sedo.domain.errors import TooManyRequests
 from sedo.domain.language import load_text
 from sedo.service_layer.quotas import Quotas, QuotaService
+from tests.definitions import echo_wait_echo
 from tests.support import Harness, api_client, events_of, mint, serve_api
 
 pytestmark = pytest.mark.integration
 
 T = "acme"
-WAITER = """
-id: waiter
-steps:
-  - {id: before, type: echo, message: before, next: pause}
-  - {id: pause, type: wait, seconds: 60, next: after}
-  - {id: after, type: echo, message: after, end: true}
-"""
+WAITER = echo_wait_echo("waiter", ("before", "pause", "after"), 60)
 
 
 def admin_client(base_url: str) -> httpx.Client:

@@ -9,18 +9,13 @@ from pathlib import Path
 import pytest
 
 from sedo.entrypoints.cli import main
+from tests.definitions import echo_wait_echo
 from tests.malformed import HERE as MALFORMED
 from tests.malformed import cases
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "definitions" / "example-definition.yaml"
-GOOD = """\
-id: hello
-steps:
-  - {id: greet, type: echo, message: hello, next: pause}
-  - {id: pause, type: wait, seconds: 5, next: bye}
-  - {id: bye, type: echo, message: bye, end: true}
-"""
+GOOD = echo_wait_echo("hello", ("greet", "pause", "bye"), 5, ("hello", "bye"))
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:

@@ -114,16 +114,16 @@ class World:
         assert parent.count("StepSucceeded") == 1 and parent.count("ExecutionSucceeded") == 1
 
 
-def start_to_fan_out(world: World) -> dict[str, Any]:
-    """Deliver the parent's start; return its fan-out wake-up."""
+def fanned_out(items: int, concurrency: int | None = None) -> tuple[World, dict[str, Any]]:
+    """A world of ``items`` whose parent's start is delivered; with its fan-out wake-up."""
+    world = World(items, concurrency)
     world.deliver(world.take("start"))
     world.collect()
-    return world.take("fanout")
+    return world, world.take("fanout")
 
 
 def test_a_map_without_max_concurrency_starts_a_page_per_wake_up() -> None:
-    world = World(items=1250)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(1250)
     assert world.deliver(fanout) == Processed.FANNED_OUT
     sent = world.collect()
     assert len(world.children()) == FAN_OUT_PAGE  # one page, no more
@@ -143,8 +143,8 @@ def test_a_map_without_max_concurrency_starts_a_page_per_wake_up() -> None:
 
 
 def test_with_max_concurrency_the_pages_start_the_first_wave_and_completions_the_rest() -> None:
-    world = World(items=1600, concurrency=700)
-    world.deliver(start_to_fan_out(world))
+    world, fanout = fanned_out(1600, concurrency=700)
+    world.deliver(fanout)
     world.collect()
     cursor = world.take("fanout")
     assert cursor["data"]["after"] == 500
@@ -163,8 +163,7 @@ def test_with_max_concurrency_the_pages_start_the_first_wave_and_completions_the
 
 
 def test_a_redelivered_page_starts_nothing_twice() -> None:
-    world = World(items=800)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(800)
     world.deliver(fanout)
     first = world.collect()
     world.deliver(fanout, receive_count=2)  # a redelivery after the page finished: done
@@ -179,8 +178,7 @@ def test_a_redelivered_page_starts_nothing_twice() -> None:
 
 
 def test_a_crash_between_writing_the_heads_and_sending_their_starts() -> None:
-    world = World(items=700)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(700)
     world.queue.fail_next = 1  # the heads and their history are written, the sends fail
     with pytest.raises(RuntimeError, match="injected"):
         world.deliver(fanout)
@@ -202,8 +200,7 @@ def test_a_crash_between_writing_the_heads_and_sending_their_starts() -> None:
 
 
 def test_a_page_taken_over_after_a_crash_never_overwrites_a_started_child() -> None:
-    world = World(items=600)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(600)
     store, finish = world.store, world.store.finish_page
     store.finish_page = lambda *args: (_ for _ in ()).throw(RuntimeError("killed"))  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="killed"):  # crashed after sending: done never marked
@@ -226,8 +223,7 @@ def test_a_page_taken_over_after_a_crash_never_overwrites_a_started_child() -> N
 
 
 def test_a_second_worker_on_a_page_being_written_writes_nothing() -> None:
-    world = World(items=300)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(300)
     store, put = world.store, world.store.put_children
     meanwhile: list[Processed] = []
 
@@ -248,8 +244,7 @@ def test_a_second_worker_on_a_page_being_written_writes_nothing() -> None:
 
 
 def test_a_page_whose_lease_runs_out_stops_writing() -> None:
-    world = World(items=450)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(450)
     store, put = world.store, world.store.put_children
     calls: list[int] = []
 
@@ -273,8 +268,7 @@ def test_a_page_whose_lease_runs_out_stops_writing() -> None:
 def test_a_step_that_ends_while_a_page_writes_starts_none_of_it() -> None:
     """The parent is cancelled and its sweep runs after the page wrote 100 of its 500 heads:
     the sweep cancels those, the page sees the closed counter and sweeps the rest."""
-    world = World(items=600)
-    fanout = start_to_fan_out(world)
+    world, fanout = fanned_out(600)
     store, put = world.store, world.store.put_children
 
     def put_then_cancel(heads: Any) -> None:

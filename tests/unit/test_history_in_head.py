@@ -9,16 +9,11 @@ from typing import Any
 from sedo import bootstrap
 from sedo.adapters.clock import FakeClock
 from sedo.domain.execution import history_in_head
+from sedo.domain.language import load_text
 from sedo.domain.timefmt import parse_ts
+from tests.definitions import echo_wait_echo
 
-DEFINITION = {
-    "id": "three",
-    "steps": [
-        {"id": "first", "type": "echo", "message": "one", "next": "pause"},
-        {"id": "pause", "type": "wait", "seconds": 5, "next": "last"},
-        {"id": "last", "type": "echo", "message": "two", "end": True},
-    ],
-}
+DEFINITION = load_text(echo_wait_echo("three", ("first", "pause", "last"), 5, ("one", "two")))
 
 
 def _world() -> tuple[Any, Any, Any, FakeClock]:

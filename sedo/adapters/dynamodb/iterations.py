@@ -36,6 +36,14 @@ class DynamoIterationStore:
         self.client = client
         self.table = table
 
+    def _update(self, key: dict[str, Any], **request: Any) -> dict[str, Any] | None:
+        """A conditional UpdateItem of ``key`` in this table; None when its condition refused it."""
+        return conditional(self.client.update_item, TableName=self.table, Key=key, **request)
+
+    def _put(self, item: dict[str, Any], **request: Any) -> dict[str, Any] | None:
+        """A conditional PutItem of ``item`` in this table; None when its condition refused it."""
+        return conditional(self.client.put_item, TableName=self.table, Item=item, **request)
+
     def create(
         self, tenant_id: str, parent_key: str, instance: int, counter: IterationCounter, inputs: list[Any]
     ) -> None:
@@ -51,10 +59,8 @@ class DynamoIterationStore:
             for start in range(0, len(inputs), self.CHUNK)
         ]
         batch_write(self.client, self.table, requests)
-        conditional(  # already there on a redelivered fan-out
-            self.client.put_item,
-            TableName=self.table,
-            Item={
+        self._put(  # already there on a redelivered fan-out
+            {
                 **layout.counter_key(tenant_id, parent_key, instance),
                 "total": _n(counter.total),
                 "concurrency": _n(counter.concurrency),
@@ -122,10 +128,8 @@ class DynamoIterationStore:
         The counter's ``done`` reaches ``total`` only through step 4 of the last bucket, after
         every result and failure is written. A success whose bucket is not full reads nothing."""
         document = json.dumps(result, separators=(",", ":"))
-        conditional(
-            self.client.put_item,
-            TableName=self.table,
-            Item={
+        self._put(
+            {
                 **layout.result_key(tenant_id, child_key(parent_key, instance, index)),
                 "ok": {"BOOL": succeeded},
                 "doc": _s(document),
@@ -136,10 +140,8 @@ class DynamoIterationStore:
         bucket_key = layout.bucket_key(tenant_id, parent_key, instance, number)
         member = {"NS": [str(index)]}
         values = {":member": member, ":i": _n(index), ":s": _n(1 if succeeded else 0), ":f": _n(0 if succeeded else 1)}
-        counted = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=bucket_key,
+        counted = self._update(
+            bucket_key,
             UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b"
             + ("" if succeeded else ", failedMembers :member"),
             ConditionExpression="NOT contains(members, :i)",
@@ -158,10 +160,8 @@ class DynamoIterationStore:
             return self._fold(counter_key, number, bucket)
         if not failed:
             return None
-        raised = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=counter_key,
+        raised = self._update(
+            counter_key,
             UpdateExpression="SET failures.#bucket = :n",
             ConditionExpression="attribute_exists(pk) AND "
             "(attribute_not_exists(failures.#bucket) OR failures.#bucket < :n)",
@@ -173,10 +173,8 @@ class DynamoIterationStore:
 
     def _fold(self, counter_key: dict[str, Any], number: int, bucket: dict[str, Any]) -> IterationCounter | None:
         """Add a full bucket's totals to the counter, once."""
-        folded = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=counter_key,
+        folded = self._update(
+            counter_key,
             UpdateExpression="ADD buckets :bucket, done :done, succeeded :s, #bytes :b SET failures.#bucket = :f",
             ConditionExpression="attribute_exists(pk) AND NOT contains(buckets, :number)",
             ExpressionAttributeNames={"#bytes": "bytes", "#bucket": str(number)},
@@ -297,10 +295,8 @@ class DynamoIterationStore:
         self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str, now: datetime, until: datetime
     ) -> PageLease:
         key = layout.page_key(tenant_id, parent_key, instance, after)
-        claimed = conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=key,
+        claimed = self._update(
+            key,
             UpdateExpression="SET #owner = :owner, #until = :until",
             ConditionExpression="attribute_not_exists(pk) OR (attribute_not_exists(#done) AND #until < :now)",
             ExpressionAttributeNames={"#owner": "owner", "#until": "until", "#done": "done"},
@@ -316,10 +312,8 @@ class DynamoIterationStore:
         return PageLease(held=False, until=datetime.fromtimestamp(int(item["until"]["N"]) / 1000, UTC))
 
     def finish_page(self, tenant_id: str, parent_key: str, instance: int, after: int, owner: str) -> None:
-        conditional(
-            self.client.update_item,
-            TableName=self.table,
-            Key=layout.page_key(tenant_id, parent_key, instance, after),
+        self._update(
+            layout.page_key(tenant_id, parent_key, instance, after),
             UpdateExpression="SET #done = :t",
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames={"#owner": "owner", "#done": "done"},

@@ -10,19 +10,8 @@ from typing import Any
 import click
 from rich.table import Table
 
+from sedo.entrypoints.cli import output
 from sedo.entrypoints.cli.local import check_file, media_type, report_problems
-from sedo.entrypoints.cli.output import (
-    FAILED,
-    OK,
-    USAGE,
-    UsageProblem,
-    emit_json,
-    json_option,
-    read_json_argument,
-    say,
-    stdout,
-    warn,
-)
 from sedo.entrypoints.cli.output import plain as p
 
 LINES = {
@@ -50,10 +39,10 @@ def _mocks(values: tuple[str, ...]) -> dict[str, list[Any]]:
     for value in values:
         step, sep, answer = value.partition("=")
         if not sep or not step:
-            raise UsageProblem(
+            raise output.UsageProblem(
                 f'--mock {value!r}: write STEP=JSON or STEP=@file, e.g. --mock \'charge-card={{"chargeId": "c1"}}\''
             )
-        answers.setdefault(step, []).append(Answer.parse(read_json_argument(answer, f"--mock {step}")))
+        answers.setdefault(step, []).append(Answer.parse(output.read_json_argument(answer, f"--mock {step}")))
     return answers
 
 
@@ -92,7 +81,7 @@ def _usd(value: float) -> str:
     "else functions/local.yaml beside FILE when it exists, as make run maps them).",
 )
 @click.option("--echo", "echo_only", is_flag=True, help="Answer every unmocked invoke step with an echo of its input.")
-@json_option
+@output.json_option
 def simulate(
     file: Path, input_: str | None, mocks: tuple[str, ...], functions: Path | None, echo_only: bool, as_json: bool
 ) -> int:
@@ -111,14 +100,14 @@ def simulate(
     body, problems = check_file(file)
     if problems or body is None:
         report_problems(file, problems)
-        return USAGE
+        return output.USAGE
     document = load_text(body, media_type(file))
-    value = read_json_argument(input_, "--input") if input_ is not None else _default_input(document)
+    value = output.read_json_argument(input_, "--input") if input_ is not None else _default_input(document)
     answers = _mocks(mocks)
     steps = {str(s.get("id")) for s in _all_steps(document.get("steps") or [])}
     unknown = sorted(set(answers) - steps)
     if unknown:
-        raise UsageProblem(
+        raise output.UsageProblem(
             f"--mock names {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not a step of {file}"
         )
     if functions is None and not echo_only:
@@ -126,26 +115,26 @@ def simulate(
     try:
         local = load_functions(functions) if functions and not echo_only else None
     except (OSError, ValueError, ImportError) as exc:
-        raise UsageProblem(f"--functions {functions}: {exc}") from None
+        raise output.UsageProblem(f"--functions {functions}: {exc}") from None
     try:
         report = run_simulation(document, value, Mocks(answers, local))
     except InvalidInput as exc:
-        warn(f"{p(str(file))}: the input does not pass inputSchema validation")
+        output.warn(f"{p(str(file))}: the input does not pass inputSchema validation")
         for problem in exc.extra.get("errors", [exc.detail]):
-            warn(f"  {p(str(problem))}")
-        return USAGE
+            output.warn(f"  {p(str(problem))}")
+        return output.USAGE
     except InvalidDefinition as exc:
         report_problems(file, [str(problem) for problem in exc.problems])
-        return USAGE
+        return output.USAGE
     except (SedoError, SimulationError) as exc:
-        warn(f"{p(str(file))}: {p(str(exc))}")
-        return FAILED
+        output.warn(f"{p(str(file))}: {p(str(exc))}")
+        return output.FAILED
     succeeded = report.execution["state"] == "ExecutionSucceeded"
     if as_json:
-        emit_json(_as_json(report))
-        return OK if succeeded else FAILED
+        output.emit_json(_as_json(report))
+        return output.OK if succeeded else output.FAILED
     _print(report, file)
-    return OK if succeeded else FAILED
+    return output.OK if succeeded else output.FAILED
 
 
 def _all_steps(steps: list[Any]) -> list[dict[str, Any]]:
@@ -176,11 +165,13 @@ def _as_json(report: Any) -> dict[str, Any]:
 
 
 def _print(report: Any, file: Path) -> None:
-    console = stdout()
+    console = output.stdout()
     execution = report.execution
-    say(f"[bold]{p(str(file))}[/]: simulated {p(execution['definitionId'])} on {p(_compact(execution['input']))}")
-    say("")
-    say("[bold]Path[/]")
+    output.say(
+        f"[bold]{p(str(file))}[/]: simulated {p(execution['definitionId'])} on {p(_compact(execution['input']))}"
+    )
+    output.say("")
+    output.say("[bold]Path[/]")
     for entered in report.path:
         attempt = f" (attempt {entered.attempt})" if entered.attempt > 1 else ""
         iterations = f" [{entered.iterations} iterations]" if entered.iterations else ""
@@ -190,24 +181,24 @@ def _print(report: Any, file: Path) -> None:
             result = f"-> {p(_compact(entered.output))}"
         else:
             result = ""
-        say(f"  {p(entered.step)}{attempt}{iterations} {result}".rstrip())
+        output.say(f"  {p(entered.step)}{attempt}{iterations} {result}".rstrip())
     colour = {"ExecutionSucceeded": "green", "ExecutionFailed": "red"}.get(execution["state"], "yellow")
-    say(f"  [{colour}]{execution['state']}[/]")
+    output.say(f"  [{colour}]{execution['state']}[/]")
     if "output" in execution:
-        say(f"  output: {p(_compact(execution['output'], 400))}")
+        output.say(f"  output: {p(_compact(execution['output'], 400))}")
     if execution.get("error"):
-        say(f"  error: {p(str(execution['error']))}: {p(str(execution.get('cause') or ''))}")
+        output.say(f"  error: {p(str(execution['error']))}: {p(str(execution.get('cause') or ''))}")
     retried = sorted({e.step for e in report.path if e.attempt > 1})
     if retried:
-        say(f"  retried: {p(', '.join(retried))}")
-    say("")
+        output.say(f"  retried: {p(', '.join(retried))}")
+    output.say("")
     counts = report.counts
-    say(
+    output.say(
         f"[bold]Step Functions equivalent[/]: {report.transitions} state transitions "
         f"(Standard: {_usd(report.step_functions_cost)} per execution)"
     )
-    say("")
-    say(
+    output.say("")
+    output.say(
         f"[bold]Estimated AWS cost of one execution[/] (us-east-1 list prices, sedo/prices.yaml; "
         f"Lambda {report.sizing.processor_memory_mb} MB {report.sizing.architecture}, from {p(report.sizing.source)})"
     )
@@ -228,7 +219,7 @@ def _print(report: Any, file: Path) -> None:
     table.add_row("[bold]total[/]", "", f"[bold]{_usd(report.cost['total'])}[/]")
     console.print(table)
     per_million = report.cost["total"] * 1_000_000
-    say(f"  about ${per_million:,.2f} per million executions; the functions invoke steps call are not included")
+    output.say(f"  about ${per_million:,.2f} per million executions; the functions invoke steps call are not included")
 
 
 def _default_functions(file: Path) -> Path | None:
