@@ -188,9 +188,10 @@ class IterationService:
         """Write the heads of the page's children that do not exist, and the history of every
         one not started yet; return those (in index order), whose starts are to be sent."""
         replayed = self._replays(parent.tenant_id, parent.key, counter, indices)
-        keys = [child_key(parent.key, parent.instance, i) for i in indices if i not in replayed]
+        candidates = [i for i in indices if i not in replayed]  # a redrive takes the replayed over
+        keys = [child_key(parent.key, parent.instance, i) for i in candidates]
         existing = self.store.existing_children(parent.tenant_id, keys)
-        missing = [i for i, key in zip(indices, keys, strict=True) if key not in existing]
+        missing = [i for i, key in zip(candidates, keys, strict=True) if key not in existing]
         if inputs is None:  # a map over S3: the page's items, read in few ranged reads
             read = self._s3maps().inputs_or_fail(
                 parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing

@@ -374,10 +374,6 @@ class PerItem(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.skip(
-    reason="open bug (issue 18): since per-execution storage, a redriven map's second attempt leaves a "
-    "wake-up in flight and never finishes; the redrive of a map is not shipped until this passes again"
-)
 @pytest.mark.parametrize("concurrency", [0, 1])
 def test_a_redriven_map_runs_only_the_iterations_that_did_not_succeed(
     harness: Harness, http: httpx.Client, concurrency: int
