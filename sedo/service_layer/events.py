@@ -289,6 +289,12 @@ class EventService:
                 limits.measure(body.get("detail", {}), limits.MAX_EVENT_DETAIL_BYTES, what=f"event {index}'s detail")
             except SedoError as exc:
                 raise BadRequest(exc.detail) from exc
+            try:  # EventBridge takes UTF-8 only: a lone surrogate (\ud800) cannot be put
+                json.dumps(
+                    [body.get("source"), body.get("detailType"), body.get("detail")], ensure_ascii=False
+                ).encode()
+            except UnicodeEncodeError:
+                raise BadRequest(f"event {index}: its text is not valid Unicode (a lone surrogate)") from None
             entries.append(entry(tenant_id, body["source"], body["detailType"], body.get("detail", {}), self.bus_name))
         try:
             self.bus.put(entries)

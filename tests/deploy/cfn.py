@@ -172,6 +172,8 @@ def function_role(function: str) -> str:
     return role
 
 
+#: How the template grants events:PutEvents on its EventBus parameter's bus.
+EVENT_BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBus}"
 _TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
 _SQS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage"}
 
@@ -205,6 +207,10 @@ def required_permissions(calls: Iterable[dict[str, Any]], names: dict[str, str])
             needed.add(Permission(f"sqs:{_SQS.get(operation, operation)}", logical(params["QueueUrl"])))
         elif service == "lambda":
             needed.add(Permission(f"lambda:{operation}Function", logical(params["FunctionName"])))
+        elif service == "events" and operation == "PutEvents":
+            for entry in params.get("Entries", []):
+                bus = logical(entry.get("EventBusName", "default"))
+                needed.add(Permission("events:PutEvents", EVENT_BUS_ARN if bus == "EventBus" else bus))
         elif service == "s3" and "Bucket" in params:
             needed.add(Permission(f"s3:{operation}", logical(params["Bucket"]) + "/*"))
         else:

@@ -134,6 +134,9 @@ class Deployment:
             "HistoryTable": self.settings.history_table,
             "ExecutionQueue": self.settings.queue_url,
             "PayloadBucket": self.settings.payload_bucket,
+            "TenantsTable": self.settings.tenants_table,
+            "EventsQueue": self.settings.events_queue_url,
+            "EventBus": self.settings.event_bus,
         }
 
     @property
