@@ -161,7 +161,7 @@ def test_a_waiting_callback_step_is_completed_through_its_form(page: Any, define
 
     card.get_by_label("reviewer", exact=True).fill("a")
     card.get_by_role("button", name="Complete step").click()
-    assert "at least 2 characters" in card.inner_text()  # the form's own check, next to the field
+    card.get_by_text("at least 2 characters").first.wait_for()  # the form's own check, next to the field
 
     card.get_by_label("reviewer", exact=True).fill("ada")
     card.get_by_label("Approved").select_option("true")

@@ -208,8 +208,12 @@ def required_permissions(calls: Iterable[dict[str, Any]], names: dict[str, str])
         elif service == "lambda":
             needed.add(Permission(f"lambda:{operation}Function", logical(params["FunctionName"])))
         elif service == "events" and operation == "PutEvents":
-            for entry in params.get("Entries", []):
-                bus = logical(entry.get("EventBusName", "default"))
+            entries = params.get("Entries")  # the recorder may keep only their count
+            names_used = (
+                {e.get("EventBusName", "default") for e in entries} if isinstance(entries, list) else {"default"}
+            )
+            for name in names_used:
+                bus = logical(name)
                 needed.add(Permission("events:PutEvents", EVENT_BUS_ARN if bus == "EventBus" else bus))
         elif service == "s3" and "Bucket" in params:
             needed.add(Permission(f"s3:{operation}", logical(params["Bucket"]) + "/*"))

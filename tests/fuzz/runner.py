@@ -143,6 +143,11 @@ def run(
         "30",
         "--suppress-health-check",
         "too_slow,filter_too_much",
+        # moto's EventBridge answers 500 to some generated bodies (huge numbers, control
+        # characters) that EventBridge itself validates: fuzzing POST .../events would test the
+        # emulator. tests/integration/test_events.py covers that operation's bad inputs.
+        "--exclude-operation-id",
+        "put_events",
         "--report",
         "junit",
         "--report-dir",
