@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sedo.config import Settings
 
@@ -53,3 +54,45 @@ def client(service: str, settings: Settings, read_timeout: int | None = None) ->
         for hook in _hooks:
             hook(service, made)
         return made
+
+
+#: Error codes AWS answers when a request was throttled (DynamoDB, SQS, Lambda, STS...).
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
+
+
+def throttled(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is AWS saying "slow down"."""
+    while exc is not None:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in THROTTLING_CODES:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is AWS failing for now (throttled after botocore's retries, a 5xx
+    answer, a connection or read timeout): the caller may retry the same request."""
+    if throttled(exc):
+        return True
+    while exc is not None:
+        if isinstance(exc, BotoCoreError):
+            return True
+        if (
+            isinstance(exc, ClientError)
+            and int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False

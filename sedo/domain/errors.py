@@ -46,7 +46,10 @@ class TooLarge(SedoError, status=413, title="payload too large"):
 
 
 class Unavailable(SedoError, status=503, title="service unavailable"):
-    """A dependency failed after the state was made safe; the call can be retried."""
+    """A dependency failed after the state was made safe; the call can be retried (the API's
+    ``Retry-After`` header says after how many seconds)."""
+
+    retry_after = 1
 
 
 class TooManyRequests(SedoError, status=429, title="too many requests"):

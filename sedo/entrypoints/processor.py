@@ -19,41 +19,20 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import ClientError
 
 from sedo import bootstrap
+from sedo.adapters.aws import THROTTLING_CODES, throttled
 from sedo.config import Settings
 from sedo.entrypoints import batch
 from sedo.service_layer.processing import PoisonMessage, WakeUpProcessor
 
+__all__ = ["THROTTLE_DELAY", "THROTTLING_CODES", "make_handler", "partial_batch", "throttled"]
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-#: Error codes AWS answers when a request was throttled (DynamoDB, SQS, Lambda, STS...).
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "SlowDown",
-    }
-)
 #: A throttled wake-up comes back after a jittered delay in this range (seconds).
 THROTTLE_DELAY = (1, 10)
-
-
-def throttled(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is AWS saying "slow down"."""
-    while exc is not None:
-        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in THROTTLING_CODES:
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
 
 
 def make_handler(

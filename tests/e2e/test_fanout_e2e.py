@@ -54,8 +54,15 @@ def run_map(stack: LocalStack) -> None:
         execution_id = started.json()["id"]
         deadline = time.monotonic() + 600
         seen_progress: list[dict[str, Any]] = []
+        refusals = 0
         while True:
-            execution = sedo.get(f"/sedo/tenants/{TENANT}/executions/{execution_id}").json()
+            answer = sedo.get(f"/sedo/tenants/{TENANT}/executions/{execution_id}")
+            if answer.status_code in (429, 503) and answer.headers.get("Retry-After") and refusals < 5:
+                refusals += 1  # "try again shortly", as a client of a busy service is told
+                time.sleep(float(answer.headers["Retry-After"]))
+                continue
+            assert answer.status_code == 200, (answer.status_code, answer.text, stack.log.read_text()[-4000:])
+            execution = answer.json()
             if "progress" in execution:
                 seen_progress.append(execution["progress"])
             if execution["state"] in ("ExecutionSucceeded", "ExecutionFailed"):

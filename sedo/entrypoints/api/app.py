@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import connexion
+from botocore.exceptions import BotoCoreError, ClientError
 from connexion.exceptions import OAuthProblem, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
@@ -16,11 +17,11 @@ from starlette.exceptions import HTTPException
 from sedo.auth.errors import AuthError
 from sedo.bootstrap import ApiServices
 from sedo.config import Settings
-from sedo.domain.errors import InvalidDefinition, Problem, SedoError, TooManyRequests
+from sedo.domain.errors import InvalidDefinition, Problem, SedoError, TooManyRequests, Unavailable
 from sedo.entrypoints.api import auth, static
 from sedo.entrypoints.api.guards import BodyGuard, PathGuard
 from sedo.entrypoints.api.handlers import Handlers
-from sedo.entrypoints.api.problems import Routes, framework_problem, internal_error
+from sedo.entrypoints.api.problems import Routes, aws_problem, framework_problem, internal_error
 from sedo.entrypoints.api.validators import VALIDATOR_MAP
 
 log = logging.getLogger("sedo.api")
@@ -46,7 +47,7 @@ def sedo_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRespons
         ]
     if exc.status >= 500:
         log.warning("request failed: %s", exc.detail)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, (TooManyRequests, Unavailable)) else None
     return problem(exc.status, exc.title, exc.detail, type=_slug(exc.title), ext=ext or None, headers=headers)
 
 
@@ -97,5 +98,7 @@ def create_app(services: ApiServices, settings: Settings) -> connexion.FlaskApp:
     framework = framework_problem(Routes(settings.openapi_path))
     app.add_error_handler(ProblemException, framework)  # Connexion's: 415, and the validators' (already sedo's)
     app.add_error_handler(HTTPException, framework)  # Starlette's and Flask's: 404, 405
+    app.add_error_handler(ClientError, aws_problem)  # botocore's: throttled or down for now -> 503
+    app.add_error_handler(BotoCoreError, aws_problem)
     app.add_error_handler(Exception, internal_error)
     return app

@@ -6,7 +6,8 @@ the framework: an unknown path (404), a method the path does not take (405), a m
 type the operation does not accept (415), and whatever else Connexion or Starlette
 raise as an ``HTTPException``. Each gets one of sedo's ``type`` URIs, a ``detail`` that
 says what to change and, where there is something to list, ``errors``. An unexpected
-exception is a 500 that names no internals.
+exception is a 500 that names no internals; AWS busy or unreachable for now is a 503 with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.problem import problem
 from starlette.exceptions import HTTPException
 
+from sedo.adapters.aws import transient
+from sedo.domain.errors import Unavailable
 from sedo.entrypoints.api.validators import PROBLEM_BASE
 
 log = logging.getLogger("sedo.api")
@@ -108,3 +111,14 @@ def internal_error(_request: ConnexionRequest, exc: Exception) -> ConnexionRespo
     return problem(
         500, title, "sedo failed to handle the request; retry, and report it if it persists", type=slug(title)
     )
+
+
+def aws_problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """AWS failing for now (throttled past botocore's retries, a 5xx, a timeout) is a 503 the
+    client may retry after ``Retry-After``; any other AWS error is sedo's own fault (500)."""
+    if not transient(exc):
+        return internal_error(request, exc)
+    log.warning("request failed, AWS is busy or unreachable: %s", exc)
+    title = "service unavailable"
+    detail = "sedo's storage or queue is busy; nothing was left half-done, retry after Retry-After seconds"
+    return problem(503, title, detail, type=slug(title), headers={"Retry-After": str(Unavailable.retry_after)})
