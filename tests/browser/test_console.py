@@ -160,7 +160,8 @@ def test_a_waiting_callback_step_is_completed_through_its_form(page: Any, define
     page.locator('#graph [data-step="approve"].current[data-status="waiting"]').wait_for()
 
     card.get_by_label("reviewer", exact=True).fill("a")
-    card.get_by_role("button", name="Complete step").click()
+    # a click that leaves the focus in the field (no blur, no "change"): the form has the value anyway
+    card.get_by_role("button", name="Complete step").dispatch_event("click")
     card.get_by_text("at least 2 characters").first.wait_for()  # the form's own check, next to the field
 
     card.get_by_label("reviewer", exact=True).fill("ada")

@@ -21,6 +21,9 @@ const EXTENSIONS = new Set([
 // Formats JSON Editor would draw with editors this page does not ship (rich text, uploads...).
 const PLAIN_FORMATS = new Set(["html", "wysiwyg", "markdown", "url-upload", "signature", "starrating", "xhtml", "bbcode"]);
 
+// Input types whose typing JSON Editor should see as it happens (see schemaForm).
+const TEXT_INPUTS = new Set(["text", "email", "url", "search", "tel", "password"]);
+
 let patched = false;
 function patchTheme() {
   if (patched) return;
@@ -102,6 +105,15 @@ export function schemaForm(host, schema, { name = "input", startval } = {}) {
   };
   if (startval !== undefined) options.startval = startval; // even an undefined startval resets the form
   const editor = new window.JSONEditor(holder, options);
+  // JSON Editor takes a text field's value on its "change" event, which the browser fires on
+  // blur: a value typed and submitted at once (Enter, a click that does not take focus first)
+  // would be checked and sent as it was before. Hand it every keystroke of a text field
+  // instead (number fields keep "change": half-typed numbers would be cleaned up under the cursor).
+  holder.addEventListener("input", (event) => {
+    const field = event.target;
+    const texty = field instanceof HTMLTextAreaElement || (field instanceof HTMLInputElement && TEXT_INPUTS.has(field.type));
+    if (texty) field.dispatchEvent(new Event("change", { bubbles: true }));
+  });
   let apiErrors = [];
   // A missing required property is reported at its object: show it at the property's own field.
   const relocate = (e) => {
