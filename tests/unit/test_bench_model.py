@@ -253,6 +253,60 @@ def test_template_defaults_are_read_from_template_yaml() -> None:
     assert template.timeout_seconds > 0
 
 
+#: The scale goal (issue 14): transitions per second one deployment runs at the template's defaults.
+DEPLOYMENT_GOAL = 20_000
+#: Wake-up profiles measured by cost runs on the emulator (bench/cloud.py work_of): the
+#: example (40 executions, 1.5 transitions a wake-up) and a map of 400 items (1.99), each
+#: wake-up's mean CPU, the handler's time per invocation beyond its wake-ups, and its requests.
+MEASURED = {
+    "example": model.Work(
+        executions=40,
+        transitions=120,
+        wake_ups=80,
+        wake_up_seconds=0.111,
+        cpu_seconds=0.0114,
+        invocation_overhead_seconds=0.0304,
+        requests_per_wake_up={
+            ("dynamodb", "GetItem"): 1.025,
+            ("dynamodb", "PutItem"): 2.013,
+            ("dynamodb", "UpdateItem"): 1.175,
+            ("sqs", "SendMessageBatch"): 0.5,
+        },
+    ),
+    "map": model.Work(
+        executions=1,
+        transitions=801,
+        wake_ups=403,
+        wake_up_seconds=0.203,
+        items=400,
+        cpu_seconds=0.0231,
+        invocation_overhead_seconds=0.046,
+        requests_per_wake_up={
+            ("dynamodb", "BatchGetItem"): 0.012,
+            ("dynamodb", "BatchWriteItem"): 0.012,
+            ("dynamodb", "GetItem"): 2.749,
+            ("dynamodb", "PutItem"): 3.737,
+            ("dynamodb", "UpdateItem"): 1.146,
+            ("sqs", "SendMessageBatch"): 0.886,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("workload", sorted(MEASURED))
+def test_the_processor_at_the_template_defaults_reaches_the_deployment_goal(workload: str) -> None:
+    """template.yaml's processor defaults, through the model, with a measured wake-up: at
+    least DEPLOYMENT_GOAL transitions/s on AWS, and a full batch well inside the timeout."""
+    template = model.Template.from_defaults(pricing.template_defaults())
+    work, limits = MEASURED[workload], model.Limits()
+    assert template.max_concurrency <= limits.esm_max_concurrency
+    wake_ups = model.processor_wake_ups_per_second(template, work, limits, model.AwsLatency())
+    assert wake_ups is not None
+    transitions = wake_ups * work.transitions / work.wake_ups
+    assert transitions >= DEPLOYMENT_GOAL, f"{workload}: {transitions:.0f} transitions/s at {template.as_dict()}"
+    assert model.invocation_seconds(template, work) < template.timeout_seconds / 5
+
+
 def test_every_key_of_the_storage_layout_has_the_scope_it_is_meant_to_share() -> None:
     """sedo/adapters/dynamodb/layout.py: the shared (tenant) keys are sharded index items; a
     map's per-item records are its own (execution) keys; a child's are the iteration's."""
