@@ -256,41 +256,35 @@ def test_template_defaults_are_read_from_template_yaml() -> None:
 #: The scale goal (issue 14): transitions per second one deployment runs at the template's defaults.
 DEPLOYMENT_GOAL = 20_000
 #: Wake-up profiles measured by cost runs on the emulator (bench/cloud.py work_of): the
-#: example (40 executions, 1.5 transitions a wake-up) and a map of 400 items (1.99), each
-#: wake-up's mean CPU, the handler's time per invocation beyond its wake-ups, and its requests.
+#: example (40 executions, 1.5 transitions a wake-up) and a map of 400 items (1.99). Columns:
+#: executions, transitions, wake-ups, items, the mean wake-up (s), its CPU (s), the handler's
+#: time per invocation beyond its wake-ups (s), and the requests a wake-up makes.
 MEASURED = {
-    "example": model.Work(
-        executions=40,
-        transitions=120,
-        wake_ups=80,
-        wake_up_seconds=0.111,
-        cpu_seconds=0.0114,
-        invocation_overhead_seconds=0.0304,
-        requests_per_wake_up={
-            ("dynamodb", "GetItem"): 1.025,
-            ("dynamodb", "PutItem"): 2.013,
-            ("dynamodb", "UpdateItem"): 1.175,
-            ("sqs", "SendMessageBatch"): 0.5,
-        },
-    ),
-    "map": model.Work(
-        executions=1,
-        transitions=801,
-        wake_ups=403,
-        wake_up_seconds=0.203,
-        items=400,
-        cpu_seconds=0.0231,
-        invocation_overhead_seconds=0.046,
-        requests_per_wake_up={
-            ("dynamodb", "BatchGetItem"): 0.012,
-            ("dynamodb", "BatchWriteItem"): 0.012,
-            ("dynamodb", "GetItem"): 2.749,
-            ("dynamodb", "PutItem"): 3.737,
-            ("dynamodb", "UpdateItem"): 1.146,
-            ("sqs", "SendMessageBatch"): 0.886,
-        },
+    "example": (40, 120, 80, 0, 0.111, 0.0114, 0.0304, "GetItem=1.025 PutItem=2.013 UpdateItem=1.175 sqs=0.5"),
+    "map": (
+        *(1, 801, 403, 400, 0.203, 0.0231, 0.046),
+        "BatchGetItem=0.012 BatchWriteItem=0.012 GetItem=2.749 PutItem=3.737 UpdateItem=1.146 sqs=0.886",
     ),
 }
+
+
+def measured(name: str) -> model.Work:
+    executions, transitions, wake_ups, items, wake_up, cpu, overhead, requests = MEASURED[name]
+    calls: dict[tuple[str, str], float] = {}
+    for pair in str(requests).split():
+        operation, count = pair.split("=")
+        key = ("sqs", "SendMessageBatch") if operation == "sqs" else ("dynamodb", operation)
+        calls[key] = float(count)
+    return model.Work(
+        executions=int(executions),
+        transitions=int(transitions),
+        wake_ups=int(wake_ups),
+        wake_up_seconds=float(wake_up),
+        items=int(items),
+        cpu_seconds=float(cpu),
+        invocation_overhead_seconds=float(overhead),
+        requests_per_wake_up=calls,
+    )
 
 
 @pytest.mark.parametrize("workload", sorted(MEASURED))
@@ -298,7 +292,7 @@ def test_the_processor_at_the_template_defaults_reaches_the_deployment_goal(work
     """template.yaml's processor defaults, through the model, with a measured wake-up: at
     least DEPLOYMENT_GOAL transitions/s on AWS, and a full batch well inside the timeout."""
     template = model.Template.from_defaults(pricing.template_defaults())
-    work, limits = MEASURED[workload], model.Limits()
+    work, limits = measured(workload), model.Limits()
     assert template.max_concurrency <= limits.esm_max_concurrency
     wake_ups = model.processor_wake_ups_per_second(template, work, limits, model.AwsLatency())
     assert wake_ups is not None
