@@ -166,7 +166,12 @@ def markdown_lines(doc: dict[str, Any]) -> list[str]:
         f"- per map: **{_n(s['perMapItemsPerSecond'])} items/s** ({s['perMapLimitedBy']['key']}); "
         f"at the default concurrency {_n(s['perMapItemsPerSecondAtDefaults'])} items/s",
         f"- per deployment: **{_n(s['perDeploymentTransitionsPerSecond'])} transitions/s** "
-        f"({s['perDeploymentLimitedBy']['workload']}: {s['perDeploymentLimitedBy']['by']})",
+        f"({s['perDeploymentLimitedBy']['workload']}: {s['perDeploymentLimitedBy']['by']}); by workload "
+        + ", ".join(
+            f"{k} {_n(v['perSecond'])} (processor {_n(v['processorTransitionsPerSecond'])}, "
+            f"tables {_n(v['tablesTransitionsPerSecond'])})"
+            for k, v in s.get("perDeploymentByWorkload", {}).items()
+        ),
         f"- hottest shared key: {s['hottestKeyClass']} ({s['hottestKeyWorkload']}), "
         f"{s['hottestKeyWcuPerTransition']} WCU per transition",
         "",

@@ -498,6 +498,7 @@ def workload_scale(
             "requestsPerWakeUp": {
                 f"{sv}:{op}": round(n, 3) for (sv, op), n in sorted(work.requests_per_wake_up.items())
             },
+            "processorConcurrency": _concurrency(template, limits),
             "processorWakeUpsPerSecondOnEmulator": _round(on_emulator),
             "processorWakeUpsPerSecond": _round(wake_ups),
             "transitionsPerWakeUp": round(transitions_per_wake_up, 3),
@@ -582,6 +583,14 @@ def overall(workloads: Mapping[str, dict[str, Any]], hottest: Mapping[str, tuple
         ),
         "perDeploymentTransitionsPerSecond": deployment,
         "perDeploymentLimitedBy": {"workload": deployment_workload, "by": deployment_by},
+        "perDeploymentByWorkload": {
+            name: {
+                key: figures["deployment"].get(key)
+                for key in ("perSecond", "limitedBy", "processorTransitionsPerSecond", "tablesTransitionsPerSecond")
+            }
+            for name, figures in workloads.items()
+            if "deployment" in figures
+        },
         "hottestKeyWcuPerTransition": round(top[0], 4) if top else None,
         "hottestKeyClass": top[1] if top else None,
         "hottestKeyWorkload": top[2] if top else None,

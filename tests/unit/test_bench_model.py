@@ -253,6 +253,54 @@ def test_template_defaults_are_read_from_template_yaml() -> None:
     assert template.timeout_seconds > 0
 
 
+#: The scale goal (issue 14): transitions per second one deployment runs at the template's defaults.
+DEPLOYMENT_GOAL = 20_000
+#: Wake-up profiles measured by cost runs on the emulator (bench/cloud.py work_of): the
+#: example (40 executions, 1.5 transitions a wake-up) and a map of 400 items (1.99). Columns:
+#: executions, transitions, wake-ups, items, the mean wake-up (s), its CPU (s), the handler's
+#: time per invocation beyond its wake-ups (s), and the requests a wake-up makes.
+MEASURED = {
+    "example": (40, 120, 80, 0, 0.111, 0.0114, 0.0304, "GetItem=1.025 PutItem=2.013 UpdateItem=1.175 sqs=0.5"),
+    "map": (
+        *(1, 801, 403, 400, 0.203, 0.0231, 0.046),
+        "BatchGetItem=0.012 BatchWriteItem=0.012 GetItem=2.749 PutItem=3.737 UpdateItem=1.146 sqs=0.886",
+    ),
+}
+
+
+def measured(name: str) -> model.Work:
+    executions, transitions, wake_ups, items, wake_up, cpu, overhead, requests = MEASURED[name]
+    calls: dict[tuple[str, str], float] = {}
+    for pair in str(requests).split():
+        operation, count = pair.split("=")
+        key = ("sqs", "SendMessageBatch") if operation == "sqs" else ("dynamodb", operation)
+        calls[key] = float(count)
+    return model.Work(
+        executions=int(executions),
+        transitions=int(transitions),
+        wake_ups=int(wake_ups),
+        wake_up_seconds=float(wake_up),
+        items=int(items),
+        cpu_seconds=float(cpu),
+        invocation_overhead_seconds=float(overhead),
+        requests_per_wake_up=calls,
+    )
+
+
+@pytest.mark.parametrize("workload", sorted(MEASURED))
+def test_the_processor_at_the_template_defaults_reaches_the_deployment_goal(workload: str) -> None:
+    """template.yaml's processor defaults, through the model, with a measured wake-up: at
+    least DEPLOYMENT_GOAL transitions/s on AWS, and a full batch well inside the timeout."""
+    template = model.Template.from_defaults(pricing.template_defaults())
+    work, limits = measured(workload), model.Limits()
+    assert template.max_concurrency <= limits.esm_max_concurrency
+    wake_ups = model.processor_wake_ups_per_second(template, work, limits, model.AwsLatency())
+    assert wake_ups is not None
+    transitions = wake_ups * work.transitions / work.wake_ups
+    assert transitions >= DEPLOYMENT_GOAL, f"{workload}: {transitions:.0f} transitions/s at {template.as_dict()}"
+    assert model.invocation_seconds(template, work) < template.timeout_seconds / 5
+
+
 def test_every_key_of_the_storage_layout_has_the_scope_it_is_meant_to_share() -> None:
     """sedo/adapters/dynamodb/layout.py: the shared (tenant) keys are sharded index items; a
     map's per-item records are its own (execution) keys; a child's are the iteration's."""
