@@ -83,8 +83,9 @@ def recheck_seconds(grace: int, arm_lead: int = ARM_LEAD_SECONDS) -> int:
 def visit(entry_due: int, mark: int | None, recheck_before: int | None) -> bool:
     """Whether a sweep reads the head of an index entry due at ``entry_due`` (and due by now).
 
-    ``mark`` is the moment of the last complete sweep run (None: none yet). An entry due by
-    then was seen by that run, which left it in place on purpose (it armed the head's
+    ``mark`` is the moment of the last complete sweep run that left an entry in place (None:
+    none yet; a run that moved every entry it found stores none). An entry due by then was
+    seen by a complete run, which left it in place on purpose (it armed the head's
     deferred timers, :attr:`SweepPlan.keep`): it is read again only once it is due by
     ``recheck_before`` (now minus :func:`recheck_seconds`), when an armed timer that was lost
     is overdue."""

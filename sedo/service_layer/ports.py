@@ -121,11 +121,12 @@ class ExecutionStore(Protocol):
         ...
 
     def sweep_mark(self) -> int | None:
-        """The moment of the last complete sweep run (epoch seconds), None before the first."""
+        """The moment of the last complete sweep run that left an entry in place (epoch
+        seconds), None before the first."""
         ...
 
     def mark_swept(self, until: int) -> None:
-        """Record a complete sweep run of everything due by ``until``."""
+        """Record a complete sweep run of everything due by ``until`` (one that kept an entry)."""
         ...
 
     def reschedule(self, head: Execution) -> bool:

@@ -7,7 +7,9 @@ again, deferred timers now within SQS's reach; the sends of all the heads in bat
 each delay counted from when its batch goes), re-writes the head's history (idempotent), and moves the head's due time on with
 a write conditional on its ``seq``: a concurrent transition always wins. A head whose
 deferred timers it only armed keeps its index entry (no write); the run's *mark*, stored
-once the run is complete, tells later runs they saw it (:func:`sedo.domain.liveness.visit`).
+once the run is complete and only by a run that kept an entry (a run that moved every entry
+it found has nothing for later runs to skip), tells later runs they saw it
+(:func:`sedo.domain.liveness.visit`).
 A map or parallel waiting for its children is not re-fanned-out once its counter exists; it
 gets a fan-in check instead, which is stale unless every child is in.
 """
@@ -108,7 +110,8 @@ class Sweeper:
                 if token is None:
                     break
         self._flush(pending, sends, report)
-        self.executions.mark_swept(until)  # the run is complete: later runs know what it saw
+        if report.kept:  # the run is complete: later runs skip the entries it left in place
+            self.executions.mark_swept(until)
         if report.due:
             log.info("sweep", extra=report.as_dict())
         return report

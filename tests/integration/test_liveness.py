@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -109,19 +110,37 @@ class Calls:
         return [p["Item"] for p in self.ops("PutItem") if "doc" in p["Item"]]
 
 
+def index_writes(heads: list[dict[str, Any]]) -> int:
+    """Writes of the ``byDue`` index over one head's successive items, as DynamoDB bills them:
+    one to add or remove an entry, two (delete and put) to move it."""
+    keys = [(h["dueShard"]["S"], h["dueAt"]["N"]) if "dueAt" in h else None for h in [{}, *heads, {}]]
+    return sum((a is not None) + (b is not None) for a, b in pairwise(keys) if a != b)
+
+
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
 def test_a_deferred_timer_is_armed_once_by_a_sweep_that_writes_only_its_mark(stack: Settings) -> None:
+    """docs/DESIGN.md §5, Long waits without re-arms: over a year-long wait the head is written
+    three times (start, the wait's commit, the end), its index entry four times (added, moved
+    once, removed), one history item; the sweeps write nothing but the arm sweep's mark."""
     harness = durable(stack)
     define(harness, f"id: year\nsteps:\n  - {{id: nap, type: wait, seconds: {YEAR}, end: true}}")
     calls = Calls(harness)
     execution_id = harness.services.executions.start(T, "year", {})[0]["id"]
     harness.drain()  # runs to the wait: nothing sent
     due = parse_ts(harness.services.executions.get(T, execution_id)["waitingUntil"])
+    before = len(calls.made)
+    for _ in range(3):  # sweeps that find nothing due write nothing, not even a mark
+        harness.clock.advance(YEAR // 4)
+        assert harness.sweep().due == 0
+    assert calls.ops(*WRITES, since=before) == []
 
     harness.clock.moment = due - timedelta(seconds=590)
     before = len(calls.made)
     report = harness.sweep()
     assert report.armed == 1 and report.kept == 1 and report.rescheduled == 0
-    writes = calls.ops("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", since=before)
+    writes = calls.ops(*WRITES, since=before)
     assert [w["Item"]["pk"]["S"] for w in writes] == ["#sweeper"]  # the run's mark; no head rewritten
     [batch] = calls.ops("SendMessageBatch", since=before)
     [entry] = batch["Entries"]
@@ -133,7 +152,7 @@ def test_a_deferred_timer_is_armed_once_by_a_sweep_that_writes_only_its_mark(sta
         harness.clock.advance(60)
         before = len(calls.made)
         assert harness.sweep().due == 0
-        assert calls.ops("BatchGetItem", "SendMessageBatch", since=before) == []
+        assert calls.ops("BatchGetItem", "SendMessageBatch", *WRITES, since=before) == []
 
     messages = harness.receive()
     assert [b["kind"] for b in harness.bodies(messages)] == ["timer"]  # the one timer, armed once
@@ -148,6 +167,8 @@ def test_a_deferred_timer_is_armed_once_by_a_sweep_that_writes_only_its_mark(sta
     assert [h["seq"]["N"] for h in heads] == ["0", "1", "2"]  # start, the wait's commit, the end
     start, waiting, end = (int(h["dueAt"]["N"]) if "dueAt" in h else None for h in heads)
     assert start is not None and waiting == int((due - timedelta(seconds=600)).timestamp()) and end is None
+    assert index_writes(heads) == 4
+    assert len([p for p in calls.ops("PutItem", "BatchWriteItem") if p["TableName"] == stack.history_table]) == 1
     assert harness.sweep().due == 0
 
 

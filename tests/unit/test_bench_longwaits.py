@@ -100,10 +100,17 @@ def test_the_summary_shows_both_goals() -> None:
         "meetsGoal": False,
     }
     doc = {
-        "longWaits": {"yearLongWait": year, "sweeperPerRunUsd": 2.7e-6, "sweeperPerMonthUsd": 0.119, "scaled": scaled}
+        "longWaits": {
+            "yearLongWait": year,
+            "sweeperPerRunUsd": 2.7e-6,
+            "sweeperPerMonthUsd": 0.119,
+            "sweeper": {"breakEvenWaitsPerYear": 142_000},
+            "scaled": scaled,
+        }
     }
     text = "\n".join(longwaits.markdown_lines(doc))
     assert "**$0.00001500**" in text and "35,040 re-arms" in text and "$0.1190 a month" in text
+    assert "spread over 142,000 year-long waits a year it adds the goal to each" in text
     assert "the whole execution does NOT meet it; the wait beyond an instant step meets it" in text
     assert "p99 1062 ms" in text and "NOT met" in text
     assert longwaits.markdown_lines({"longWaits": {"skipped": "not run"}}) == []

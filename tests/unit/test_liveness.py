@@ -249,3 +249,18 @@ def test_a_message_due_within_a_minute_is_sent_without_waiting_for_a_fuller_batc
     clock.advance(17)
     assert sweeper.sweep().armed == 3
     assert len(queue.batches) == len({liveness.shard_of("t", f"k{n}") for n in range(3)})  # one per shard page
+
+
+def test_only_a_run_that_keeps_an_entry_stores_its_mark() -> None:
+    adapters = bootstrap.memory_adapters()
+    decision, clock = waiting(YEAR)
+    assert adapters.executions.create(decision.head)
+    sweeper = Sweeper(adapters.executions, CountingQueue(clock), clock, None)  # type: ignore[arg-type]
+    clock.advance(3600)
+    assert sweeper.sweep().due == 0 and adapters.executions.sweep_mark() is None  # nothing due: no write
+    clock.advance(YEAR - 3600 - 590)
+    assert sweeper.sweep().kept == 1
+    mark = adapters.executions.sweep_mark()
+    assert mark == int(clock.now().timestamp())
+    clock.advance(60)
+    assert sweeper.sweep().due == 0 and adapters.executions.sweep_mark() == mark  # skipped, by the stored mark
