@@ -87,16 +87,15 @@ class ExecutionStore(Protocol):
     def delete_unstarted(self, head: Execution) -> None: ...
 
     def list_executions(
-        self,
-        tenant_id: str,
-        limit: int,
-        token: str | None,
-        states: Sequence[str],
-        definition_id: str | None,
-        parent_key: str | None = None,
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
     ) -> Page:
-        """Top-level executions, newest first; or with ``parent_key`` that execution's
-        iterations, in (step attempt, index) order."""
+        """Top-level executions, newest first."""
+        ...
+
+    def list_iterations(
+        self, tenant_id: str, parent_key: str, limit: int, token: str | None, states: Sequence[str]
+    ) -> Page:
+        """The iterations of execution ``parent_key``, in (step attempt, index) order."""
         ...
 
     def put_history(self, head: Execution) -> None:
