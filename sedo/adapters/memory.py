@@ -195,16 +195,8 @@ class MemoryIterationStore:
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any:
         return copy.deepcopy(self.inputs[(tenant_id, parent_key, instance)][index])
 
-    def record(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        succeeded: bool,
-        result: dict[str, Any],
-        total: int,
-    ) -> Any:
+    def record(self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int) -> Any:
+        index, succeeded = int(result["index"]), bool(result["succeeded"])
         key = (tenant_id, parent_key, instance)
         results = self.recorded.setdefault(key, {})
         if key not in self.counters:

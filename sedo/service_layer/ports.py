@@ -208,16 +208,10 @@ class IterationStore(Protocol):
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any: ...
 
     def record(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        succeeded: bool,
-        result: dict[str, Any],
-        total: int,
+        self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int
     ) -> IterationCounter | None:
-        """Store an iteration's result and count it, exactly once however often it is called
+        """Store an iteration's result (the document, whose ``index`` and ``succeeded`` say
+        which iteration it is and how it ended) and count it, exactly once however often it is called
         (redelivery calls it again, and must finish what a crashed call began).
 
         Returns the counter as it is after this call when the call wrote to it or found that

@@ -104,14 +104,7 @@ class DynamoIterationStore:
         return json.loads(chunk["items"]["S"])[index % self.CHUNK]
 
     def record(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        succeeded: bool,
-        result: dict[str, Any],
-        total: int,
+        self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int
     ) -> IterationCounter | None:
         """Four idempotent writes, no transaction (constant size, whatever the item count):
 
@@ -127,6 +120,7 @@ class DynamoIterationStore:
         Redelivery repeats them all: what a crash left undone is done, the rest is refused.
         The counter's ``done`` reaches ``total`` only through step 4 of the last bucket, after
         every result and failure is written. A success whose bucket is not full reads nothing."""
+        index, succeeded = int(result["index"]), bool(result["succeeded"])
         document = json.dumps(result, separators=(",", ":"))
         self._put(
             {
