@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sedo.domain.apinames import api_fields
 from sedo.domain.execution import Execution
 from sedo.domain.liveness import DueWindow
 
@@ -24,13 +25,9 @@ class DefinitionHead:
     description: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "tenantId": self.tenant_id,
-            "version": self.latest_version,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+        body = api_fields(self, "id", "tenant_id")
+        body["version"] = self.latest_version
+        body.update(api_fields(self, "created_at", "updated_at"))
         if self.description:
             body["description"] = self.description
         return body
