@@ -226,7 +226,7 @@ def simulate(
             meter,
             {"create", "commit", "put_history", "delete_unstarted", "claim_name"},
             {"get"},
-            {"list_executions", "history", "events"},
+            {"list_executions", "list_iterations", "history", "events"},
         ),
         queue=(queue := _MeteredQueue(plain.queue, meter)),
         iterations=_Metered(

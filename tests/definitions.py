@@ -17,3 +17,23 @@ def echo_wait_echo(
         f"  - {{id: {pause}, type: wait, seconds: {seconds}, next: {last}}}\n"
         f"  - {{id: {last}, type: echo, message: {said_last}, end: true}}\n"
     )
+
+
+def identity_map(definition_id: str, then: str | None = None, input_schema: str | None = None) -> str:
+    """YAML for a map over ``input.items`` whose iterator passes each item on unchanged (one
+    transform step, ``double``), with no maxConcurrency; the map ends the execution unless
+    ``then`` names a succeed step to go on to; ``input_schema`` (flow YAML) is its inputSchema."""
+    lines = [f"id: {definition_id}"]
+    if input_schema is not None:
+        lines.append(f"inputSchema: {input_schema}")
+    lines += [
+        "steps:",
+        "  - id: each",
+        "    type: map",
+        "    items: input.items",
+        "    iterator:",
+        "      steps:",
+        '        - {id: double, type: transform, expression: "input", end: true}',
+    ]
+    lines += [f"    next: {then}", f"  - {{id: {then}, type: succeed}}"] if then else ["    end: true"]
+    return "\n".join(lines) + "\n"

@@ -107,15 +107,23 @@ class MemoryExecutionStore:
             del self.heads[(head.tenant_id, head.key)]
 
     def list_executions(
-        self,
-        tenant_id: str,
-        limit: int,
-        token: str | None,
-        states: Sequence[str],
-        definition_id: str | None,
-        parent_key: str | None = None,
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
     ) -> Page:
-        heads = [
+        heads = self._heads(tenant_id, None, states, definition_id)
+        heads.sort(key=lambda h: h.key, reverse=True)
+        return _page(heads, tenant_id, limit, token)
+
+    def list_iterations(
+        self, tenant_id: str, parent_key: str, limit: int, token: str | None, states: Sequence[str]
+    ) -> Page:
+        heads = self._heads(tenant_id, parent_key, states, None)
+        heads.sort(key=lambda h: (h.key.rsplit(".", 2)[1].zfill(10), h.index or 0))
+        return _page(heads, tenant_id, limit, token)
+
+    def _heads(
+        self, tenant_id: str, parent_key: str | None, states: Sequence[str], definition_id: str | None
+    ) -> list[Execution]:
+        return [
             Execution.from_document(copy.deepcopy(d))
             for (t, _), d in self.heads.items()
             if t == tenant_id
@@ -123,11 +131,6 @@ class MemoryExecutionStore:
             and (definition_id is None or d["definition_id"] == definition_id)
             and (not states or d["state"] in states)
         ]
-        if parent_key is None:
-            heads.sort(key=lambda h: h.key, reverse=True)
-        else:
-            heads.sort(key=lambda h: (h.key.rsplit(".", 2)[1].zfill(10), h.index or 0))
-        return _page(heads, tenant_id, limit, token)
 
     def put_history(self, head: Execution) -> None:
         segments = self.segments.setdefault((head.tenant_id, head.key), {})
@@ -192,16 +195,8 @@ class MemoryIterationStore:
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any:
         return copy.deepcopy(self.inputs[(tenant_id, parent_key, instance)][index])
 
-    def record(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        succeeded: bool,
-        result: dict[str, Any],
-        total: int,
-    ) -> Any:
+    def record(self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int) -> Any:
+        index, succeeded = int(result["index"]), bool(result["succeeded"])
         key = (tenant_id, parent_key, instance)
         results = self.recorded.setdefault(key, {})
         if key not in self.counters:

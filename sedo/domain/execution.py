@@ -13,6 +13,7 @@ import time
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
+from sedo.domain.apinames import api_fields
 from sedo.domain.protocol import (
     Awaiting,
     CallbackAwait,
@@ -235,18 +236,12 @@ class Execution:
 
     def summary(self) -> dict[str, Any]:
         """What the API shows in a list."""
-        return {
-            "id": self.id,
-            "tenantId": self.tenant_id,
-            "definitionId": self.definition_id,
-            "definitionVersion": self.definition_version,
-            "state": self.state,
-            "step": self.step,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at or self.created_at,
-            "endedAt": self.ended_at,
-            **({"iteration": self.iteration()} if self.parent_key is not None else {}),
-        }
+        body = api_fields(self, "id", "tenant_id", "definition_id", "definition_version", "state", "step", "created_at")
+        body["updatedAt"] = self.updated_at or self.created_at
+        body["endedAt"] = self.ended_at
+        if self.parent_key is not None:
+            body["iteration"] = self.iteration()
+        return body
 
     def iteration(self) -> dict[str, Any]:
         """Which fan-out step attempt of which execution this child is an iteration of."""

@@ -284,7 +284,7 @@ class ExecutionService:
         self, tenant_id: str, execution_id: str, limit: int, token: str | None, states: Sequence[str] = ()
     ) -> Page:
         head = self._head(tenant_id, execution_id)
-        page = self.executions.list_executions(tenant_id, limit, token, states, None, parent_key=head.key)
+        page = self.executions.list_iterations(tenant_id, head.key, limit, token, states)
         return Page([child.summary() for child in page.items], page.next_token)
 
     def history(self, tenant_id: str, execution_id: str, limit: int, token: str | None) -> Page:

@@ -203,8 +203,8 @@ class IterationService:
             self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
             for i, item in zip(missing, items, strict=True)
         ]
-        for index, result in replayed.items():  # a redrive: what succeeded before is taken over
-            self._count(parent.tenant_id, parent.key, parent.instance, counter, index, True, result)
+        for result in replayed.values():  # a redrive: what succeeded before is taken over
+            self._count(parent.tenant_id, parent.key, parent.instance, counter, result)
         for start in range(0, len(created), PUT_CHUNK):
             self._within(deadline)
             self.store.put_children(created[start : start + PUT_CHUNK])
@@ -344,7 +344,7 @@ class IterationService:
         if fan is None:
             log.warning("no fan-out record for %s: its result is dropped", child.key)
             return
-        self._count(child.tenant_id, parent_key, instance, fan, index, succeeded, result, closed)
+        self._count(child.tenant_id, parent_key, instance, fan, result, closed)
 
     def _count(
         self,
@@ -352,16 +352,16 @@ class IterationService:
         parent_key: str,
         instance: int,
         fan: IterationCounter,
-        index: int,
-        succeeded: bool,
         result: dict[str, Any],
         closed: bool = False,
     ) -> None:
-        """Record iteration ``index``'s result once; start the one ``concurrency`` further on (an
-        iteration a redrive takes over is counted at once, and the one after it, and so on);
-        wake the parent when the last one is in or failures passed the tolerance."""
+        """Record an iteration's result (the document, with its ``index``) once; start the one
+        ``concurrency`` further on (an iteration a redrive takes over is counted at once, and
+        the one after it, and so on); wake the parent when the last one is in or failures
+        passed the tolerance."""
         while True:
-            counter = self.store.record(tenant_id, parent_key, instance, index, succeeded, result, fan.total)
+            index = int(result["index"])
+            counter = self.store.record(tenant_id, parent_key, instance, result, fan.total)
             if closed or (counter is not None and counter.closed):
                 return
             failed_out = counter is not None and counter.failed > fan.tolerated
@@ -389,7 +389,7 @@ class IterationService:
                 elif read := self._s3maps().inputs_or_fail(tenant_id, parent_key, instance, meta, [following]):
                     self._start_child(tenant_id, parent_key, instance, following, read[0], fan)
                 return
-            index, succeeded, result = following, True, {**taken, "index": following}
+            result = {**taken, "index": following}
 
     def gather(self, parent: Execution, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """How the waiting step ends, or None if its iterations are not all in yet (or, with a

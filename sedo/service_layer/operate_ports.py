@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sedo.domain.apinames import api_fields
+
 
 @dataclass(frozen=True)
 class Alias:
@@ -24,14 +26,7 @@ class Alias:
     description: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "tenantId": self.tenant_id,
-            "definitionId": self.definition_id,
-            "routing": self.routing,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+        body = api_fields(self, "name", "tenant_id", "definition_id", "routing", "created_at", "updated_at")
         if self.description:
             body["description"] = self.description
         return body
@@ -60,19 +55,9 @@ class BulkOperation:
     name: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "tenantId": self.tenant_id,
-            "action": self.action,
-            "filter": self.filter,
-            "state": self.state,
-            "matched": self.matched,
-            "done": self.done,
-            "failed": self.failed,
-            "batches": self.page,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+        body = api_fields(self, "id", "tenant_id", "action", "filter", "state", "matched", "done", "failed")
+        body["batches"] = self.page
+        body.update(api_fields(self, "created_at", "updated_at"))
         if self.errors:
             body["errors"] = self.errors
         if self.name is not None:

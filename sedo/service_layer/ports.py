@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sedo.domain.apinames import api_fields
 from sedo.domain.execution import Execution
 from sedo.domain.liveness import DueWindow
 
@@ -24,13 +25,9 @@ class DefinitionHead:
     description: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "tenantId": self.tenant_id,
-            "version": self.latest_version,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+        body = api_fields(self, "id", "tenant_id")
+        body["version"] = self.latest_version
+        body.update(api_fields(self, "created_at", "updated_at"))
         if self.description:
             body["description"] = self.description
         return body
@@ -87,16 +84,15 @@ class ExecutionStore(Protocol):
     def delete_unstarted(self, head: Execution) -> None: ...
 
     def list_executions(
-        self,
-        tenant_id: str,
-        limit: int,
-        token: str | None,
-        states: Sequence[str],
-        definition_id: str | None,
-        parent_key: str | None = None,
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
     ) -> Page:
-        """Top-level executions, newest first; or with ``parent_key`` that execution's
-        iterations, in (step attempt, index) order."""
+        """Top-level executions, newest first."""
+        ...
+
+    def list_iterations(
+        self, tenant_id: str, parent_key: str, limit: int, token: str | None, states: Sequence[str]
+    ) -> Page:
+        """The iterations of execution ``parent_key``, in (step attempt, index) order."""
         ...
 
     def put_history(self, head: Execution) -> None:
@@ -210,16 +206,10 @@ class IterationStore(Protocol):
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any: ...
 
     def record(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        succeeded: bool,
-        result: dict[str, Any],
-        total: int,
+        self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int
     ) -> IterationCounter | None:
-        """Store an iteration's result and count it, exactly once however often it is called
+        """Store an iteration's result (the document, whose ``index`` and ``succeeded`` say
+        which iteration it is and how it ended) and count it, exactly once however often it is called
         (redelivery calls it again, and must finish what a crashed call began).
 
         Returns the counter as it is after this call when the call wrote to it or found that

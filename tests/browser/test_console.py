@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import TENANT, Console, Problems, viewer_token
+from tests.definitions import identity_map
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -52,19 +53,9 @@ steps:
   - {id: done, type: succeed, input: answer}
 """
 
-FAN = """
-id: fan
-inputSchema: {type: object, properties: {items: {type: array, items: {type: integer}}}}
-steps:
-  - id: each
-    type: map
-    items: input.items
-    iterator:
-      steps:
-        - {id: double, type: transform, expression: "input", end: true}
-    next: done
-  - {id: done, type: succeed}
-"""
+FAN = identity_map(
+    "fan", then="done", input_schema="{type: object, properties: {items: {type: array, items: {type: integer}}}}"
+)
 
 HOSTILE = """
 id: hostile

@@ -127,7 +127,7 @@ def _head(harness: Harness, execution_id: str) -> Execution | None:
 
 def _children(harness: Harness, head: Execution) -> dict[str, Execution]:
     """The iterations of ``head``'s map and parallel steps, by ``instance.index``."""
-    page = harness.adapters.executions.list_executions(TENANT, 10_000, None, (), None, parent_key=head.key)
+    page = harness.adapters.executions.list_iterations(TENANT, head.key, 10_000, None, ())
     return {child.key.split(".", 1)[1]: child for child in page.items}
 
 

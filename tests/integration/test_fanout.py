@@ -340,10 +340,10 @@ def test_each_iteration_counts_once_through_crashes_and_redelivery(harness: Harn
         )
         with pytest.raises(Crash):
             while True:  # a call with fewer writes than ``at`` does not crash: deliver it again
-                crashing.record(T, parent, instance, index, index not in failing, result(index), total)
+                crashing.record(T, parent, instance, result(index), total)
                 crashing.client.writes = 0
                 crashing.client.at = 1
-        after = store.record(T, parent, instance, index, index not in failing, result(index), total)  # redelivery
+        after = store.record(T, parent, instance, result(index), total)  # redelivery
         if after is not None and after.done >= total:
             woke += 1
         counter = store.counter(T, parent, instance)
@@ -374,7 +374,7 @@ def test_failures_past_tolerance_show_before_any_bucket_is_full(harness: Harness
     seen = []
     for index in (5, 150, 151, 420):  # failures in three buckets, none of them full
         error = {"index": index, "succeeded": False, "error": "Boom", "cause": None}
-        after = store.record(T, parent, instance, index, False, error, 1000)
+        after = store.record(T, parent, instance, error, 1000)
         assert after is not None
         seen.append(after.failed)
     assert seen == [1, 2, 3, 4]
@@ -409,13 +409,13 @@ def test_a_late_failure_count_never_lowers_a_newer_one(harness: Harness) -> None
             def call(**kwargs: Any) -> Any:
                 if not self.done and str(kwargs.get("UpdateExpression", "")).startswith("SET failures."):
                     self.done = True
-                    store.record(T, parent, instance, b_index, False, failure(b_index), 100)  # B, all of it
+                    store.record(T, parent, instance, failure(b_index), 100)  # B, all of it
                 return method(**kwargs)
 
             return call
 
     a = DynamoIterationStore(BIsFaster(store.client), store.table)
-    after = a.record(T, parent, instance, a_index, False, failure(a_index), 100)
+    after = a.record(T, parent, instance, failure(a_index), 100)
     assert after is not None and after.failed == 2
     counter = store.counter(T, parent, instance)
     assert counter is not None and counter.failed == 2

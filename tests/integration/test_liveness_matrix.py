@@ -26,7 +26,7 @@ from sedo.domain.execution import TERMINAL_STATES
 from sedo.domain.language import load_text
 from sedo.entrypoints.local.capacity import PartitionBuckets, Rates
 from sedo.entrypoints.local.throughput import PartitionLimiter
-from tests.definitions import echo_wait_echo
+from tests.definitions import echo_wait_echo, identity_map
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
@@ -38,17 +38,7 @@ SIX = "id: six\nsteps:\n" + "".join(
     + (f"next: s{i + 1}}}\n" if i < 5 else "end: true}\n")
     for i in range(6)
 )
-UNBOUNDED = """
-id: unbounded
-steps:
-  - id: each
-    type: map
-    items: input.items
-    iterator:
-      steps:
-        - {id: double, type: transform, expression: "input", end: true}
-    end: true
-"""
+UNBOUNDED = identity_map("unbounded")
 #: Items of the unbounded map (no maxConcurrency): more than one fan-out page (500).
 MAP_ITEMS = 600
 ASK = """

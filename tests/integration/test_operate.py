@@ -4,11 +4,8 @@ search attributes, bulk operations (issue 18's acceptance)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -17,6 +14,7 @@ import pytest
 from sedo.config import Settings
 from sedo.domain.language import load_text
 from tests.support import Harness, api_client, events_of, serve_api
+from tests.targets import JsonTarget, serving
 
 pytestmark = pytest.mark.integration
 
@@ -121,17 +119,7 @@ def test_an_alias_routes_by_weight_and_a_named_start_always_picks_the_same_versi
 # --- redrive ----------------------------------------------------------------------------
 
 
-def answer(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-    """A JSON response from a test target."""
-    payload = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
-    handler.wfile.write(payload)
-
-
-class Flaky(BaseHTTPRequestHandler):
+class Flaky(JsonTarget):
     """Answers 500 to its first ``fail_first`` calls, then 200."""
 
     calls = 0
@@ -140,21 +128,7 @@ class Flaky(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         Flaky.calls += 1
-        answer(self, 500 if Flaky.calls <= Flaky.fail_first else 200, {"call": Flaky.calls})
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def serving(handler: type[BaseHTTPRequestHandler], path: str) -> Iterator[str]:
-    """A test target on 127.0.0.1, for as long as the block runs."""
-    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}{path}"
-        finally:
-            server.shutdown()
+        self.answer(500 if Flaky.calls <= Flaky.fail_first else 200, {"call": Flaky.calls})
 
 
 @pytest.fixture
@@ -360,7 +334,7 @@ def test_a_bulk_operation_never_touches_another_tenant(harness: Harness, http: h
     assert http.get(f"/sedo/tenants/{T}/bulk/{accepted.json()['id']}").status_code == 404
 
 
-class PerItem(BaseHTTPRequestHandler):
+class PerItem(JsonTarget):
     """Answers 500 to the first call for an odd ``n``, 200 otherwise; counts the calls per ``n``."""
 
     calls: dict[int, int] = {}
@@ -368,10 +342,7 @@ class PerItem(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         n = int(json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))["n"])
         PerItem.calls[n] = PerItem.calls.get(n, 0) + 1
-        answer(self, 500 if n % 2 and PerItem.calls[n] == 1 else 200, {"n": n, "call": PerItem.calls[n]})
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(500 if n % 2 and PerItem.calls[n] == 1 else 200, {"n": n, "call": PerItem.calls[n]})
 
 
 @pytest.mark.parametrize("concurrency", [0, 1])

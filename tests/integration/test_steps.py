@@ -4,9 +4,7 @@ catch, timeouts, callbacks and stale tokens. Delays are read from the messages, 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from sedo.domain.errors import Conflict
 from sedo.domain.language import load_text
 from tests.support import Harness, events_of
+from tests.targets import JsonTarget, serving
 
 pytestmark = pytest.mark.integration
 
@@ -271,7 +270,7 @@ def test_bad_expression_at_run_time_is_catchable(harness: Harness) -> None:
 # --- HTTP targets ------------------------------------------------------------------------
 
 
-class Target(BaseHTTPRequestHandler):
+class Target(JsonTarget):
     calls: list[dict[str, Any]] = []
     fail_first = 0
 
@@ -280,26 +279,14 @@ class Target(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"null")
         Target.calls.append({"body": body, "key": self.headers.get("Idempotency-Key")})
         status = 503 if len(Target.calls) <= Target.fail_first else 200
-        payload = json.dumps({"echo": body, "call": len(Target.calls)}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(status, {"echo": body, "call": len(Target.calls)})
 
 
 @pytest.fixture
 def http_target() -> Any:
     Target.calls = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Target)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/work"
-    server.shutdown()
-    server.server_close()
+    with serving(Target, "/work") as url:
+        yield url
 
 
 def test_http_target_with_retry_and_idempotency_keys(harness: Harness, http_target: str) -> None:

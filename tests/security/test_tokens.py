@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from sedo.entrypoints.api.app import create_app
 from sedo.entrypoints.api.auth import verifier_from_settings
 from sedo.entrypoints.cli import main
 from tests.support import mint, signing_key
+from tests.targets import JsonTarget
 
 # --- the tenants claim -------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ class Issuer:
         self.claimed_issuer: str | None = None
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonTarget):
             def do_GET(self) -> None:
                 issuer.hits.append(self.path)
                 if self.path == "/.well-known/openid-configuration":
@@ -159,15 +160,7 @@ class Issuer:
                 else:
                     self.send_error(404)
                     return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
+                self.answer(200, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

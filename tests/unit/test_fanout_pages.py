@@ -5,6 +5,8 @@ workers on one page, and the step ending while a page writes."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -94,6 +96,17 @@ class World:
             self.collect()
             rounds += 1
             assert rounds < 100_000
+
+    @contextmanager
+    def replacing(self, method: str, around: Callable[..., Any]) -> Iterator[None]:
+        """While the block runs, the iteration store's ``method`` calls ``around(own, *args)``
+        instead (``own``: the store's own method)."""
+        own = getattr(self.store, method)
+        setattr(self.store, method, lambda *args: around(own, *args))
+        try:
+            yield
+        finally:
+            setattr(self.store, method, own)
 
     def children(self) -> list[Any]:
         heads, _ = self.store.children("t", self.key, 3, 0, 100_000)
@@ -201,11 +214,12 @@ def test_a_crash_between_writing_the_heads_and_sending_their_starts() -> None:
 
 def test_a_page_taken_over_after_a_crash_never_overwrites_a_started_child() -> None:
     world, fanout = fanned_out(600)
-    store, finish = world.store, world.store.finish_page
-    store.finish_page = lambda *args: (_ for _ in ()).throw(RuntimeError("killed"))  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="killed"):  # crashed after sending: done never marked
-        world.deliver(fanout)
-    store.finish_page = finish  # type: ignore[method-assign]
+
+    def killed(finish: Callable[..., None], *args: Any) -> None:
+        raise RuntimeError("killed")
+
+    with world.replacing("finish_page", killed), pytest.raises(RuntimeError, match="killed"):
+        world.deliver(fanout)  # crashed after sending: done never marked
     world.collect()
     for _ in range(50):  # some children start and advance
         world.deliver(world.take("start"))
@@ -224,17 +238,16 @@ def test_a_page_taken_over_after_a_crash_never_overwrites_a_started_child() -> N
 
 def test_a_second_worker_on_a_page_being_written_writes_nothing() -> None:
     world, fanout = fanned_out(300)
-    store, put = world.store, world.store.put_children
     meanwhile: list[Processed] = []
 
-    def put_while_another_delivery_runs(heads: Any) -> None:
+    def put_while_another_delivery_runs(put: Callable[[Any], None], heads: Any) -> None:
         if not meanwhile:
             meanwhile.append(world.deliver(fanout))  # the same page, at the same time
             assert world.children() == []  # it wrote no head
         put(heads)
 
-    store.put_children = put_while_another_delivery_runs  # type: ignore[method-assign]
-    world.deliver(fanout)
+    with world.replacing("put_children", put_while_another_delivery_runs):
+        world.deliver(fanout)
     sent = world.collect()
     later = [m for m in sent if m["kind"] == "fanout"]
     assert len(later) == 1 and later[0]["due"]  # the second looks again after the lease
@@ -245,19 +258,16 @@ def test_a_second_worker_on_a_page_being_written_writes_nothing() -> None:
 
 def test_a_page_whose_lease_runs_out_stops_writing() -> None:
     world, fanout = fanned_out(450)
-    store, put = world.store, world.store.put_children
     calls: list[int] = []
 
-    def slow_put(heads: Any) -> None:
+    def slow_put(put: Callable[[Any], None], heads: Any) -> None:
         calls.append(len(heads))
         put(heads)
         world.clock.advance(40)  # a slow (throttled) write: the first page's writes take 40 s
 
-    store.put_children = slow_put  # type: ignore[method-assign]
-    with pytest.raises(PageLeaseEnding):
+    with world.replacing("put_children", slow_put), pytest.raises(PageLeaseEnding):
         world.deliver(fanout)
     assert calls == [25]  # one BatchWriteItem's worth, then the lease check stopped it
-    store.put_children = put  # type: ignore[method-assign]
     world.clock.advance(PAGE_LEASE_SECONDS)
     world.deliver(fanout, receive_count=2)
     world.collect()
@@ -269,9 +279,8 @@ def test_a_step_that_ends_while_a_page_writes_starts_none_of_it() -> None:
     """The parent is cancelled and its sweep runs after the page wrote 100 of its 500 heads:
     the sweep cancels those, the page sees the closed counter and sweeps the rest."""
     world, fanout = fanned_out(600)
-    store, put = world.store, world.store.put_children
 
-    def put_then_cancel(heads: Any) -> None:
+    def put_then_cancel(put: Callable[[Any], None], heads: Any) -> None:
         put(heads)
         if len(world.children()) == 100:
             world.api.executions.cancel("t", world.id, "stop")
@@ -282,8 +291,8 @@ def test_a_step_that_ends_while_a_page_writes_starts_none_of_it() -> None:
                 world.deliver(sweep)
             assert sum(c.state == "ExecutionCancelled" for c in world.children()) == 100
 
-    store.put_children = put_then_cancel  # type: ignore[method-assign]
-    world.deliver(fanout)
+    with world.replacing("put_children", put_then_cancel):
+        world.deliver(fanout)
     sent = world.collect()
     assert world.starts == Counter() and not [m for m in sent if m["kind"] == "fanout"]
     assert [m["kind"] for m in sent] == ["sweep"]

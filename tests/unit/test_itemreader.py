@@ -67,22 +67,31 @@ def test_an_empty_object_has_no_items(fmt: str, data: bytes) -> None:
     assert read_all("json", b" [ ] ", 100) == [] and read_all("csv", b"a,b\n", 100) == []
 
 
-@pytest.mark.parametrize(
-    ("fmt", "data", "message"),
-    [
-        ("jsonl", b'{"a": 1}\n{"a": 2}\n{"a": \n', "line 3: not JSON"),
-        ("jsonl", b"1\n\nNaN\n", "line 3: not JSON"),
-        ("csv", b"a,b\n1,2\n3\n", "line 3: 1 field(s); the header has 2"),
-        ("csv", b'a,b\n1,2\n"3,4\n', "line 3: a quoted field is not closed"),
-        ("csv", b'a,b\n1,"x"y,2\n', "line 2: not a CSV record"),
-        ("csv", b"a,a\n1,2\n", "line 1: the header row needs distinct"),
-        ("json", b"[1, 2,, 3]", "element 2: an empty element"),
-        ("json", b"[1, 2,]", "element 2: an empty element"),
-        ("json", b"[1, {bad}]", "element 1: not JSON"),
-        ("json", b'{"a": 1}', "a json item source must be a JSON array"),
-        ("json", b"[1, 2", "element 1: the array or a string in it is not closed"),
-        ("json", b"[1] 2", "text after the end of the array"),
+#: Malformed objects by format: the bytes, and what the error says of them.
+MALFORMED: dict[str, list[tuple[bytes, str]]] = {
+    "jsonl": [
+        (b'{"a": 1}\n{"a": 2}\n{"a": \n', "line 3: not JSON"),
+        (b"1\n\nNaN\n", "line 3: not JSON"),
     ],
+    "csv": [
+        (b"a,b\n1,2\n3\n", "line 3: 1 field(s); the header has 2"),
+        (b'a,b\n1,2\n"3,4\n', "line 3: a quoted field is not closed"),
+        (b'a,b\n1,"x"y,2\n', "line 2: not a CSV record"),
+        (b"a,a\n1,2\n", "line 1: the header row needs distinct"),
+    ],
+    "json": [
+        (b"[1, 2,, 3]", "element 2: an empty element"),
+        (b"[1, 2,]", "element 2: an empty element"),
+        (b"[1, {bad}]", "element 1: not JSON"),
+        (b'{"a": 1}', "a json item source must be a JSON array"),
+        (b"[1, 2", "element 1: the array or a string in it is not closed"),
+        (b"[1] 2", "text after the end of the array"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "message"), [(fmt, data, message) for fmt, cases in MALFORMED.items() for data, message in cases]
 )
 def test_a_malformed_item_is_named_by_its_line_or_element(fmt: str, data: bytes, message: str) -> None:
     for step in (12, 10_000):

@@ -17,6 +17,14 @@ BY_DEFINITION_INDEX = "byDefinition"
 BY_DUE_INDEX = "byDue"
 
 
+class TableStore:
+    """A store over one DynamoDB table: the client it calls and the table's name."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+
 def execution_key(tenant_id: str, key: str) -> dict[str, dict[str, str]]:
     """Where a head lives: a partition of its own, top-level or a child (see layout.py)."""
     return head_key(tenant_id, key)

@@ -141,23 +141,23 @@ class DynamoExecutionStore:
             self.client.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
 
     def list_executions(
-        self,
-        tenant_id: str,
-        limit: int,
-        token: str | None,
-        states: Sequence[str],
-        definition_id: str | None,
-        parent_key: str | None = None,
+        self, tenant_id: str, limit: int, token: str | None, states: Sequence[str], definition_id: str | None
     ) -> Page:
         """Top-level executions newest first, through the list items (or, for one definition,
-        the ``byDefinition`` index); with ``parent_key``, that execution's iterations in (step
-        attempt, index) order, through its fan-outs' child index (listing.py)."""
+        the ``byDefinition`` index; listing.py)."""
         listing = Listing(self.client, self.table)
         position = tokens.decode(tenant_id, token)
-        if parent_key is not None:
-            items, following = listing.children(tenant_id, parent_key, limit, position, set(states))
-        else:
-            items, following = listing.top_level(tenant_id, limit, position, set(states), definition_id)
+        items, following = listing.top_level(tenant_id, limit, position, set(states), definition_id)
+        return Page(items, tokens.encode(tenant_id, following))
+
+    def list_iterations(
+        self, tenant_id: str, parent_key: str, limit: int, token: str | None, states: Sequence[str]
+    ) -> Page:
+        """The execution's iterations in (step attempt, index) order, through its fan-outs'
+        child index (listing.py)."""
+        listing = Listing(self.client, self.table)
+        position = tokens.decode(tenant_id, token)
+        items, following = listing.children(tenant_id, parent_key, limit, position, set(states))
         return Page(items, tokens.encode(tenant_id, following))
 
     def _history_item(self, head: Execution) -> dict[str, Any]:

@@ -12,14 +12,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sedo.adapters.dynamodb.common import _s, batch_get
+from sedo.adapters.dynamodb.common import TableStore, _s, batch_get
 
 
-class DynamoItemIndex:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class DynamoItemIndex(TableStore):
     @staticmethod
     def _key(tenant_id: str, parent_key: str, instance: int, chunk: int) -> dict[str, Any]:
         return {"pk": _s(f"{tenant_id}#{parent_key}#{instance}#x"), "sk": _s(f"{chunk:06d}")}

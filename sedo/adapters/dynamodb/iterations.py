@@ -10,7 +10,16 @@ from itertools import islice
 from typing import Any
 
 from sedo.adapters.dynamodb import layout
-from sedo.adapters.dynamodb.common import _n, _s, all_items, batch_get, batch_write, conditional, execution_key
+from sedo.adapters.dynamodb.common import (
+    TableStore,
+    _n,
+    _s,
+    all_items,
+    batch_get,
+    batch_write,
+    conditional,
+    execution_key,
+)
 from sedo.adapters.dynamodb.executions import child_index_item, head_item
 from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.adapters.dynamodb.listing import Listing
@@ -19,7 +28,7 @@ from sedo.domain.iterations import child_key
 from sedo.service_layer.ports import IterationCounter, PageLease
 
 
-class DynamoIterationStore:
+class DynamoIterationStore(TableStore):
     """Fan-out records in the executions table. The parent's partition holds what is
     written a constant number of times per step attempt: the counter (``sk=map#instance``)
     and one lease per page of the start (``page#instance#after``). What is written or read
@@ -31,10 +40,6 @@ class DynamoIterationStore:
 
     CHUNK = layout.CHUNK
     BUCKET = layout.BUCKET
-
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
 
     def _update(self, key: dict[str, Any], **request: Any) -> dict[str, Any] | None:
         """A conditional UpdateItem of ``key`` in this table; None when its condition refused it."""
@@ -104,14 +109,7 @@ class DynamoIterationStore:
         return json.loads(chunk["items"]["S"])[index % self.CHUNK]
 
     def record(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        succeeded: bool,
-        result: dict[str, Any],
-        total: int,
+        self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int
     ) -> IterationCounter | None:
         """Four idempotent writes, no transaction (constant size, whatever the item count):
 
@@ -127,6 +125,7 @@ class DynamoIterationStore:
         Redelivery repeats them all: what a crash left undone is done, the rest is refused.
         The counter's ``done`` reaches ``total`` only through step 4 of the last bucket, after
         every result and failure is written. A success whose bucket is not full reads nothing."""
+        index, succeeded = int(result["index"]), bool(result["succeeded"])
         document = json.dumps(result, separators=(",", ":"))
         self._put(
             {

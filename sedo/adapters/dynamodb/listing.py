@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from sedo.adapters.dynamodb import layout
-from sedo.adapters.dynamodb.common import BY_DEFINITION_INDEX, _s, all_items, batch_get
+from sedo.adapters.dynamodb.common import BY_DEFINITION_INDEX, TableStore, _s, all_items, batch_get
 from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.domain.errors import BadRequest
 from sedo.domain.execution import Execution
@@ -42,11 +42,7 @@ def _position(position: dict[str, Any] | None, *names: str) -> tuple[Any, ...] |
     return values
 
 
-class Listing:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class Listing(TableStore):
     # -- top-level ------------------------------------------------------------------------
 
     def top_level(

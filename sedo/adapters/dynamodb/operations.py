@@ -20,17 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sedo.adapters import tokens
-from sedo.adapters.dynamodb.common import _n, _s, batch_write, conditional, put_once
+from sedo.adapters.dynamodb.common import TableStore, _n, _s, batch_write, conditional, put_once
 from sedo.service_layer.operate_ports import Alias, BulkOperation
 
 ALIAS_PREFIX = "alias#"
 
 
-class DynamoAliasStore:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class DynamoAliasStore(TableStore):
     @staticmethod
     def _key(tenant_id: str, definition_id: str, name: str) -> dict[str, Any]:
         return {"pk": _s(f"{tenant_id}#{definition_id}"), "sk": _s(ALIAS_PREFIX + name)}
@@ -87,11 +83,7 @@ def _index_pk(tenant_id: str, name: str, value: str) -> str:
     return f"{tenant_id}#attr#{name}#{value}"
 
 
-class DynamoSearchIndex:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class DynamoSearchIndex(TableStore):
     def put(self, tenant_id: str, key: str, definition_id: str, values: Mapping[str, str]) -> None:
         requests = [
             {
@@ -135,11 +127,7 @@ def _bulk_key(tenant_id: str, operation_id: str) -> dict[str, Any]:
     return {"pk": _s(f"{tenant_id}#bulk"), "sk": _s(operation_id)}
 
 
-class DynamoBulkStore:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class DynamoBulkStore(TableStore):
     @staticmethod
     def _item(operation: BulkOperation) -> dict[str, Any]:
         body = operation.describe()

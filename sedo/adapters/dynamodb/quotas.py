@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sedo.adapters.dynamodb.common import _n, _s, batch_get, conditional
+from sedo.adapters.dynamodb.common import TableStore, _n, _s, batch_get, conditional
 from sedo.service_layer.quotas import Quotas
 
 
-class DynamoQuotaStore:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class DynamoQuotaStore(TableStore):
     @staticmethod
     def _quotas_key(tenant_id: str) -> dict[str, Any]:
         return {"pk": _s(f"{tenant_id}#quotas"), "sk": _s("quotas")}

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sedo.adapters.dynamodb.common import _n, _s, all_items
+from sedo.adapters.dynamodb.common import TableStore, _n, _s, all_items
 
 #: Days the ledger is kept (DynamoDB TTL on expiresAt).
 LEDGER_RETENTION_DAYS = 400
@@ -27,11 +27,7 @@ def _expiry() -> dict[str, str]:
     return _n(int(time.time()) + LEDGER_RETENTION_DAYS * 86400)
 
 
-class DynamoUsageStore:
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
+class DynamoUsageStore(TableStore):
     def add(self, tenant_id: str, day: str, shard: int, amounts: Mapping[str, float]) -> None:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":e": _expiry()}

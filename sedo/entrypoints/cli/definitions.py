@@ -9,16 +9,24 @@ import click
 from rich.table import Table
 
 from sedo.entrypoints.cli.local import check_file, definition_files, media_type, report_problems
-from sedo.entrypoints.cli.output import FAILED, OK, USAGE, api_errors, emit_json, json_option, say, stdout, warn
+from sedo.entrypoints.cli.output import (
+    FAILED,
+    OK,
+    USAGE,
+    api_command,
+    emit_json,
+    json_option,
+    say,
+    stdout,
+    warn,
+)
 from sedo.entrypoints.cli.output import plain as p
 from sedo.entrypoints.cli.profiles import connect
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def push(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> int:
     """Store definition files: a new definition, or a new version of an existing one.
 
@@ -74,9 +82,7 @@ def push(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> int:
 @click.command()
 @click.argument("definition_id", required=False)
 @click.option("--version", type=int, help="A version other than the latest (with an ID).")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def definitions(ctx: click.Context, definition_id: str | None, version: int | None, as_json: bool) -> int:
     """List the tenant's definitions, or show one (its document as YAML)."""
     with connect(ctx) as client:
@@ -110,9 +116,7 @@ def definitions(ctx: click.Context, definition_id: str | None, version: int | No
 
 @click.command()
 @click.argument("definition_id")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def delete(ctx: click.Context, definition_id: str, as_json: bool) -> int:
     """Delete a definition: no new executions; running ones finish on their version."""
     with connect(ctx) as client:

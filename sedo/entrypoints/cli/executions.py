@@ -18,9 +18,8 @@ from sedo.entrypoints.cli.output import (
     FAILED,
     OK,
     UsageProblem,
-    api_errors,
+    api_command,
     emit_json,
-    json_option,
     read_json_argument,
     say,
     stdout,
@@ -144,9 +143,7 @@ class _Null:
 @click.option("--wait", is_flag=True, help="Follow the execution until it ends; exit 0 only if it succeeded.")
 @click.option("--wait-timeout", type=float, default=None, metavar="SECONDS", help="With --wait: give up after this.")
 @click.option("--interval", type=float, default=0.5, show_default=True, help="With --wait: seconds between polls.")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def run(
     ctx: click.Context,
     definition_id: str,
@@ -194,9 +191,7 @@ def run(
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="A search attribute's value (repeatable).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many, newest first.")
 @click.option("--ids", "-q", "only_ids", is_flag=True, help="Print only the ids, one a line.")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def executions(
     ctx: click.Context,
     definition_id: str | None,
@@ -239,9 +234,7 @@ def executions(
 
 @click.command()
 @click.argument("execution_id")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def show(ctx: click.Context, execution_id: str, as_json: bool) -> int:
     """Show one execution: where it is, its input, and its output or error."""
     with connect(ctx) as client:
@@ -303,9 +296,7 @@ def _event_line(event: dict[str, Any]) -> str:
 @click.argument("execution_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until the execution ends.")
 @click.option("--interval", type=float, default=0.5, show_default=True, help="With --follow: seconds between polls.")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def history(ctx: click.Context, execution_id: str, follow: bool, interval: float, as_json: bool) -> int:
     """Print an execution's history events (with --follow, as they happen)."""
     printed = 0
@@ -337,9 +328,7 @@ def history(ctx: click.Context, execution_id: str, follow: bool, interval: float
 @click.command()
 @click.argument("execution_id")
 @click.option("--reason", default=None, help="Why (recorded in the history).")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def cancel(ctx: click.Context, execution_id: str, reason: str | None, as_json: bool) -> int:
     """Cancel a running or waiting execution (again: no change)."""
     with connect(ctx) as client:
@@ -368,9 +357,7 @@ def _task_token(client: Any, execution_id: str, step_id: str, token: str | None)
 @click.argument("step_id")
 @click.option("--output", "output", default="null", metavar="JSON|@file", help="The step's result.")
 @click.option("--token", "task_token", default=None, help="The task token (default: the one the execution shows).")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def complete(
     ctx: click.Context, execution_id: str, step_id: str, output: str, task_token: str | None, as_json: bool
 ) -> int:
@@ -393,9 +380,7 @@ def complete(
 )
 @click.option("--cause", default=None, help="What went wrong, in words.")
 @click.option("--token", "task_token", default=None, help="The task token (default: the one the execution shows).")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def fail(
     ctx: click.Context,
     execution_id: str,

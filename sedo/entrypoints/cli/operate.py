@@ -10,7 +10,16 @@ from typing import Any
 import click
 from rich.table import Table
 
-from sedo.entrypoints.cli.output import FAILED, OK, UsageProblem, api_errors, emit_json, json_option, say, stdout
+from sedo.entrypoints.cli.output import (
+    FAILED,
+    OK,
+    UsageProblem,
+    api_command,
+    api_errors,
+    emit_json,
+    say,
+    stdout,
+)
 from sedo.entrypoints.cli.output import plain as p
 from sedo.entrypoints.cli.profiles import connect
 
@@ -69,9 +78,7 @@ def alias() -> None:
 @click.argument("name")
 @click.option("--route", "routes", multiple=True, metavar="VERSION=WEIGHT", help="A version and its weight (1 or 2).")
 @click.option("--description", default=None)
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def alias_set(
     ctx: click.Context, definition_id: str, name: str, routes: tuple[str, ...], description: str | None, as_json: bool
 ) -> int:
@@ -88,9 +95,7 @@ def alias_set(
 @alias.command("show")
 @click.argument("definition_id")
 @click.argument("name")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def alias_show(ctx: click.Context, definition_id: str, name: str, as_json: bool) -> int:
     """Show one alias and its routing."""
     fetch = lambda client: client.get_alias(definition_id, name)  # noqa: E731
@@ -99,9 +104,7 @@ def alias_show(ctx: click.Context, definition_id: str, name: str, as_json: bool)
 
 @alias.command("list")
 @click.argument("definition_id")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def alias_list(ctx: click.Context, definition_id: str, as_json: bool) -> int:
     """List DEFINITION_ID's aliases."""
 
@@ -130,9 +133,7 @@ def alias_delete(ctx: click.Context, definition_id: str, name: str) -> int:
 def _control_command(action: str, summary: str) -> click.Command:
     @click.command(name=action, help=summary)
     @click.argument("execution_id")
-    @json_option
-    @click.pass_context
-    @api_errors
+    @api_command
     def command(ctx: click.Context, execution_id: str, as_json: bool) -> int:
         def render(execution: dict[str, Any]) -> None:
             extra = f" (redriven {execution['redriveCount']}x)" if execution.get("redriveCount") else ""
@@ -181,9 +182,7 @@ def _show_operation(operation: dict[str, Any]) -> None:
 @click.option("--name", default=None, help="An idempotency key: the same name starts the operation once.")
 @click.option("--wait", is_flag=True, help="Follow its progress until it is done.")
 @click.option("--interval", type=float, default=1.0, show_default=True, help="With --wait: seconds between polls.")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def bulk_start(
     ctx: click.Context,
     action: str,
@@ -224,9 +223,7 @@ def bulk_start(
 
 @bulk.command("show")
 @click.argument("operation_id")
-@json_option
-@click.pass_context
-@api_errors
+@api_command
 def bulk_show(ctx: click.Context, operation_id: str, as_json: bool) -> int:
     """Show a bulk operation's progress (matched, done, failed)."""
     return _answer(ctx, as_json, lambda client: client.get_bulk(operation_id), _show_operation)

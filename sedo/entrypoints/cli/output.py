@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -115,6 +115,12 @@ def api_errors(function: F) -> F:
             raise SystemExit(FAILED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def api_command(function: F) -> F:
+    """What a command that calls the API takes: ``--json``, the click context (for
+    ``connect``) and :func:`api_errors` (a message and an exit status, never a traceback)."""
+    return json_option(cast(F, click.pass_context(api_errors(function))))
 
 
 def show_problem(exc: Any) -> None:
