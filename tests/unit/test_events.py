@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -344,3 +345,24 @@ def test_a_prepared_batch_is_logged_at_once_and_reads_each_sources_subscriptions
     assert sorted(e["detail"]["w"] for e in fan_in[0]["output"]) == [1, 2]
     assert len(world.executions(definition="orders")) == 1
     assert sorted(r.key for r in world.store.logged_events(T, "workers", 0)) == ["b2-1", "b2-2"]  # once each
+
+
+def test_a_rejected_trigger_is_a_metric_through_the_projects_emitter(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RejectedTriggers: an EMF blob (sedo/entrypoints/metrics.py's Emitter) in namespace sedo,
+    a Count with the tenantId dimension; none for an event that starts its execution, and none
+    unless metrics are on (on Lambda, or SEDO_METRICS=1)."""
+    World(ORDERS).events.handle(event("shop.orders", "OrderPlaced", {"nope": 1}))
+    assert '"_aws"' not in capsys.readouterr().out  # metrics off: nothing written
+    monkeypatch.setenv("SEDO_METRICS", "1")
+    world = World(ORDERS)
+    capsys.readouterr()
+    world.events.handle(event("shop.orders", "OrderPlaced", {"orderId": "ok"}))
+    world.events.handle(event("shop.orders", "OrderPlaced", {"nope": 1}))
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (directive,) = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "sedo"
+    assert directive["Metrics"] == [{"Name": "RejectedTriggers", "Unit": "Count"}]
+    assert sorted(directive["Dimensions"][0]) == ["service", "tenantId"]  # service: on every sedo metric
+    assert (blob["tenantId"], blob["service"], blob["RejectedTriggers"]) == (T, "sedo", [1.0])
