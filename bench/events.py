@@ -10,14 +10,15 @@ execution succeeded (seen by the processor's observer seam, which costs the emul
 nothing; the store's listing confirms it once at the end), and on until both queues are
 drained (sedo's own status-change events come back to the events handler too: their
 requests belong to the event's cost). Reported: events started per second (ESM start to
-the last success), the requests sedo made per event by service and operation (counted with
-botocore hooks on the adapters' clients, as bench/instrument.py does), and the cost per million events on
-AWS: EventBridge's price per event put (the event itself and sedo's own two status-change
-events per execution) plus sedo's requests at list prices (sedo/prices.yaml; a DynamoDB
-write of these small items is one write unit, a read one read unit; Lambda duration is
-left out, as it depends on the deployment). Numbers from an emulator on a shared machine:
-compare runs on the same machine. Part of `make bench` (``events`` in the results,
-:func:`markdown`); not of `make test`. Alone, it prints JSON.
+the last success), the requests sedo made per event by service and operation (counted
+with botocore hooks on the adapters' clients, as bench/instrument.py does), and the cost
+per million events on AWS: EventBridge's price per event put (the event itself and sedo's
+own two status-change events per execution) plus sedo's requests at list prices
+(sedo/prices.yaml; a DynamoDB write of these small items is one write unit, a read one
+read unit, a batch's one per item; Lambda duration is left out, as it depends on the
+deployment). Numbers from an emulator on a shared machine: compare runs on the same
+machine. Part of `make bench` (``events`` in the results, :func:`markdown`); not of
+`make test`. Alone, it prints JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from sedo.domain.execution import SUCCEEDED
 from sedo.service_layer.observe import WakeReport
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+#: Batch operations, and the suffix of their item counts (what DynamoDB charges: a unit per item).
+BATCHES, ITEMS = {"BatchWriteItem", "BatchGetItem"}, "#items"
 DEFINITION = {
     "id": "bench-events",
     "triggers": [{"event": {"source": ["bench.shop"], "detail-type": ["OrderPlaced"]}, "input": "detail"}],
@@ -69,9 +72,13 @@ def run(n: int, workers: int) -> dict[str, Any]:
     lock = threading.Lock()
 
     def count(service: str, made: Any) -> None:
-        def before(model: Any, **_: Any) -> None:
+        def before(model: Any, params: dict[str, Any], **_: Any) -> None:
             with lock:
                 counts[f"{service}:{model.name}"] += 1
+                if model.name in BATCHES:  # priced per item, not per request
+                    counts[f"{service}:{model.name}{ITEMS}"] += sum(
+                        len(v if model.name == "BatchWriteItem" else v["Keys"]) for v in params["RequestItems"].values()
+                    )
 
         made.meta.events.register("before-call", before)
 
@@ -195,9 +202,12 @@ def _count_succeeded(executions: Any) -> int:
 
 def _report(n: int, workers: int, seconds: float, counts: Counter[str]) -> dict[str, Any]:
     prices = yaml.safe_load((REPO_ROOT / "sedo" / "prices.yaml").read_text())
-    per_event = {op: round(c / n, 2) for op, c in sorted(counts.items())}
-    writes = sum(c for op, c in counts.items() if op.startswith("dynamodb:") and op.split(":")[1] in WRITES)
-    reads = sum(c for op, c in counts.items() if op.startswith("dynamodb:")) - writes
+    per_event = {op: round(c / n, 2) for op, c in sorted(counts.items()) if not op.endswith(ITEMS)}
+    units = {  # a batch's items, else one per request
+        op: counts.get(op + ITEMS, c) for op, c in counts.items() if op.startswith("dynamodb:") and ITEMS not in op
+    }
+    writes = sum(c for op, c in units.items() if op.split(":")[1] in WRITES)
+    reads = sum(units.values()) - writes
     sqs = sum(c for op, c in counts.items() if op.startswith("sqs:"))
     invocations = sum(c for op, c in counts.items() if op.startswith("lambda:"))
     put = counts.get("events:PutEvents", 0)  # sedo's status changes (each call here puts one or two)
@@ -223,7 +233,8 @@ def _report(n: int, workers: int, seconds: float, counts: Counter[str]) -> dict[
         "putEventsCallsPerEvent": round(put / n, 2),
         "costPerMillionEventsUsd": {k: round(v, 2) for k, v in cost.items()} | {"total": round(sum(cost.values()), 2)},
         "note": "Lambda duration is not included (it depends on memory and the deployment); "
-        "DynamoDB priced at one unit per request (the items are small)",
+        "DynamoDB priced at one unit per request, per item of a batch (the items are small)",
+        "dynamodbUnitsPerEvent": {"write": round(writes / n, 2), "read": round(reads / n, 2)},
     }
 
 
