@@ -72,15 +72,20 @@ def run(n: int, workers: int) -> dict[str, Any]:
     lock = threading.Lock()
 
     def count(service: str, made: Any) -> None:
-        def before(model: Any, params: dict[str, Any], **_: Any) -> None:
+        def before(model: Any, **_: Any) -> None:
             with lock:
                 counts[f"{service}:{model.name}"] += 1
-                if model.name in BATCHES:  # priced per item, not per request
+
+        def items(model: Any, params: dict[str, Any], **_: Any) -> None:
+            if model.name in BATCHES:  # priced per item, not per request
+                batch = params.get("RequestItems") or {}
+                with lock:
                     counts[f"{service}:{model.name}{ITEMS}"] += sum(
-                        len(v if model.name == "BatchWriteItem" else v["Keys"]) for v in params["RequestItems"].values()
+                        len(v) if isinstance(v, list) else len(v.get("Keys", [])) for v in batch.values()
                     )
 
         made.meta.events.register("before-call", before)
+        made.meta.events.register(f"before-parameter-build.{service}", items)
 
     with MotoServer() as moto:
         settings = provision(moto.endpoint, stage="bench-events")
