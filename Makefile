@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 help:
 	@echo "make run    - start the local stack (moto + API on 127.0.0.1:3000 + processor), Ctrl-C stops it"
 	@echo "make test   - lint, type-check and run the whole test suite"
-	@echo "make bench  - measure cost, throughput and latency (writes bench/results/latest.json)"
+	@echo "make bench  - measure cost, throughput, latency and events (writes bench/results/latest.json)"
 	@echo "make fuzz   - fuzz the REST API with schemathesis from openapi/sedo.yaml (FUZZ_EXAMPLES, FUZZ_SEED)"
 	@echo "make chaos  - the fault matrix at CHAOS_EXECUTIONS (1000) executions per workload and fault, fresh seed (SEDO_FAULT_SEED replays)"
 	@echo "make sam-check - lint template.yaml (sam validate --lint, cfn-lint + IAM rule) and sam build it"

@@ -8,6 +8,8 @@ One run, against one moto server on 127.0.0.1 (see bench/README.md for every met
    source mapping, with real queue timers; every AWS request counted and priced;
 3. throughput: executions of every workload pre-loaded, then processed flat out;
 4. ceiling: the same per-wake-up mix of bare SQS and DynamoDB calls, no orchestration.
+5. events (issue 15, bench/events.py): ``--events`` events on the bus start executions through
+   the events handler, on a moto server of its own once the first is down.
 
 Writes bench/results/latest.json (and a timestamped copy) and prints a markdown summary.
 The stack is bench/harness.py, the figures and the document bench/report.py; this module
@@ -31,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fairness, instrument, longwaits, pricing, report
+from bench import events, fairness, instrument, longwaits, pricing, report
 from bench.harness import TENANT, Bench, say
 from bench.stats import summary_ms, windowed_rate
 from bench.workload import Workload, load_all, stage_s3
@@ -42,6 +44,8 @@ COLD_IMPORT_MODULES = ("processor.handler", "sedo.entrypoints.api.app")
 QUICK_SCALE, QUICK_ITEMS, QUICK_THROUGHPUT_EXECUTIONS = 0.1, 20, 12
 #: ``--quick``: year-long waits and scaled long waits (bench/longwaits.py).
 QUICK_YEAR_WAITS, QUICK_SCALED_WAITS = 5, 6
+#: ``--quick``: events put for the events workload (bench/events.py).
+QUICK_EVENTS = 30
 
 
 # -- cold imports -----------------------------------------------------------------------------
@@ -344,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fairness-probes", type=int, default=10, help="the quiet tenant's timed executions")
     parser.add_argument(
+        "--events", type=int, default=200, help="events put for the events workload, bench/events.py (0: none)"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         default=os.environ.get("SEDO_BENCH_QUICK", "") == "1",
@@ -357,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         args.year_waits = min(args.year_waits, QUICK_YEAR_WAITS)
         args.scaled_waits = min(args.scaled_waits, QUICK_SCALED_WAITS)
         args.fairness_burst, args.fairness_probes = min(args.fairness_burst, 30), min(args.fairness_probes, 4)
+        args.events = min(args.events, QUICK_EVENTS)
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for noisy in ("sedo", "connexion", "uvicorn", "botocore", "urllib3"):
@@ -403,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if fair is not None:
         doc["fairness"] = fair
+    # events (issue 15): a stack of its own (a second moto server), once the main one is down
+    triggered = events.run(args.events, args.workers) if args.events > 0 else None
+    if triggered is not None:
+        doc["events"] = triggered
+        say(f"events: {triggered['events']} events, {triggered['eventsStartedPerSecond']:g} started per second")
     report.write(doc, output, started_at)
-    print(report.markdown(doc) + fairness.markdown(fair))
+    print(report.markdown(doc) + fairness.markdown(fair) + events.markdown(triggered))
     return 0

@@ -321,7 +321,7 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
         quotas=quotas,
         usage=usage,
     )
-    events = event_service(adapters)
+    events = event_service(adapters, settings=settings)
     if events is not None:  # events (issue 15): the trigger index follows definitions; status changes
         definitions.triggers = events.index
         executions.events = events
@@ -337,33 +337,21 @@ def api_services(adapters: Adapters, settings: Settings | None = None) -> ApiSer
     )
 
 
-def event_service(adapters: Adapters, starter: Any = None) -> EventService | None:
-    """Events (issue 15): None when the adapters have no event store."""
+def event_service(adapters: Adapters, starter: Any = None, settings: Settings | None = None) -> EventService | None:
+    """Events (issue 15): None when the adapters have no event store. Its metrics
+    (``RejectedTriggers``) go through the project's Emitter (sedo/entrypoints/metrics.py)."""
     if adapters.events is None:
         return None
+    from sedo.entrypoints import metrics
     from sedo.service_layer.events import EventService
 
+    counted = None
+    if metrics.metrics_enabled():
+        emitter = metrics.Emitter(tenant_dimension=settings.metrics_tenant_dimension if settings else True)
+        counted = metrics.tenant_count(emitter)
     return EventService(
-        adapters.events, adapters.queue, adapters.clock, adapters.bus, adapters.bus_name, starter, _metric
+        adapters.events, adapters.queue, adapters.clock, adapters.bus, adapters.bus_name, starter, counted
     )
-
-
-def _metric(name: str, tenant_id: str, value: int) -> None:
-    """A CloudWatch metric in embedded metric format (one JSON log line; namespace sedo)."""
-    import json
-    import time
-
-    record = {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {"Namespace": "sedo", "Dimensions": [["tenantId"]], "Metrics": [{"Name": name, "Unit": "Count"}]}
-            ],
-        },
-        "tenantId": tenant_id,
-        name: value,
-    }
-    print(json.dumps(record), flush=True)
 
 
 def events_handler(adapters: Adapters, settings: Settings | None = None) -> EventService:
@@ -373,7 +361,7 @@ def events_handler(adapters: Adapters, settings: Settings | None = None) -> Even
     def start(tenant_id: str, definition_id: str, data: Any, name: str) -> bool:
         return services.executions.start(tenant_id, definition_id, data, name)[1]
 
-    events = event_service(adapters, start)
+    events = event_service(adapters, start, settings)
     if events is None:
         raise RuntimeError("the events handler needs an event store")
     return events
@@ -424,7 +412,7 @@ def processor(
         observer=processor_observer(adapters, settings, observer),
         payloads=payload_service(adapters),
         s3=adapters.s3maps,
-        events=event_service(adapters),
+        events=event_service(adapters, settings=settings),
         bulk=lambda: _bulk_runner(adapters, settings),
         on_finished=quotas.finished if quotas is not None else None,
     )

@@ -30,6 +30,13 @@ class MemoryEventStore:
     def log_event(self, tenant_id: str, source: str, key: str, at_ms: int, event: Mapping[str, Any]) -> None:
         self.log.setdefault((tenant_id, source), []).append(Received(key, at_ms, copy.deepcopy(dict(event))))
 
+    def log_events(self, logged: Sequence[tuple[str, str, Received]]) -> None:
+        kept = {(t, s, r.key, r.at_ms): (t, s, r) for t, s, r in logged}  # one item per key, as in DynamoDB
+        for tenant_id, source, received in kept.values():
+            self.log.setdefault((tenant_id, source), []).append(
+                Received(received.key, received.at_ms, copy.deepcopy(dict(received.event)))
+            )
+
     def logged_events(self, tenant_id: str, source: str, since_ms: int) -> list[Received]:
         return sorted((r for r in self.log.get((tenant_id, source), []) if r.at_ms >= since_ms), key=lambda r: r.at_ms)
 

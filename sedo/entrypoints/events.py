@@ -24,7 +24,7 @@ from sedo.config import Settings
 from sedo.domain.errors import TooManyRequests
 from sedo.domain.limits import MAX_SQS_DELAY_SECONDS
 from sedo.entrypoints.processor import THROTTLE_DELAY, partial_batch, throttled
-from sedo.service_layer.events import EventService
+from sedo.service_layer.events import EventService, Prepared
 from sedo.service_layer.ports import Queue
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -47,16 +47,38 @@ def parse(body: str) -> dict[str, Any]:
 
 def make_handler(events: EventService, logger: Any, again: Queue | None = None) -> Handler:
     """``again``: the events queue; a throttled event is put back on it after a short jittered
-    delay (a new message, so throttles never count toward maxReceiveCount), as the processor does."""
+    delay (a new message, so throttles never count toward maxReceiveCount), as the processor does.
 
-    def record_handler(record: SQSRecord) -> dict[str, Any]:
+    A batch's events are first logged together and its subscriptions read once
+    (:meth:`EventService.prepare`); should that fail, each event does both on its own."""
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        prepared = _prepare(event.get("Records") or [])
+        return partial_batch(lambda record: record_handler(record, prepared))(event, context)
+
+    def _prepare(records: list[dict[str, Any]]) -> Prepared | None:
+        bodies = []
+        for record in records:
+            try:
+                bodies.append(parse(str(record.get("body"))))
+            except PoisonEvent:
+                continue  # its record fails on its own
+        try:
+            return events.prepare(bodies)
+        except Exception as exc:
+            logger.warning(
+                "could not log the batch at once; its events are handled one by one", extra={"error": str(exc)}
+            )
+            return None
+
+    def record_handler(record: SQSRecord, prepared: Prepared | None) -> dict[str, Any]:
         try:
             event = parse(record.body)
         except PoisonEvent:
             logger.error("poison event; it reaches the events DLQ", extra={"messageId": record.message_id})
             raise
         try:
-            outcome = events.handle(event)
+            outcome = events.handle(event, prepared)
         except TooManyRequests as exc:  # a start over the tenant's quota: retried later, never dropped
             if again is None:
                 raise
@@ -73,7 +95,7 @@ def make_handler(events: EventService, logger: Any, again: Queue | None = None) 
         logger.info("event handled", extra={"eventId": event.get("id"), **outcome})
         return outcome
 
-    return partial_batch(record_handler)
+    return handler
 
 
 def handler_from_env() -> Handler:

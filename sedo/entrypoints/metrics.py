@@ -3,7 +3,8 @@
 Metrics go to the ``sedo`` namespace (``POWERTOOLS_METRICS_NAMESPACE``) as EMF blobs in the
 functions' log lines, one blob per tenant and Lambda batch (the processor's
 :class:`MetricsObserver`, fed by the observer seam sedo/service_layer/observe.py, writes when
-the batch ends) and one per refused or started execution in the API:
+the batch ends), one per refused or started execution in the API and one per rejected
+trigger in the events handler:
 
 | metric | unit | dimensions | from |
 |---|---|---|---|
@@ -15,6 +16,7 @@ the batch ends) and one per refused or started execution in the API:
 | ``Throttles`` | Count | service, tenantId | wake-ups AWS throttled (retried shortly) |
 | ``QuotaRefusals`` | Count | service, tenantId, quota | starts and creates refused by a quota (API) |
 | ``StrandedExecutions`` | Count | service | executions the sweeper found overdue and re-sent (sweeper) |
+| ``RejectedTriggers`` | Count | service, tenantId | events a trigger could not start an execution from (events handler) |
 
 ``WakeUps``, ``Transitions``, ``Throttles`` and ``StepFailures`` are also published with the
 ``service`` dimension only: the deployment's totals, which the alarms watch.
@@ -147,6 +149,16 @@ def quota_refused(emitter: Emitter) -> Callable[[str, str], None]:
     return refused
 
 
+def tenant_count(emitter: Emitter) -> Callable[[str, str, int], None]:
+    """The event service's metric sink (sedo/service_layer/events.py ``Metric``): a Count of
+    ``name`` for a tenant, one EMF blob per call (``RejectedTriggers``)."""
+
+    def count(name: str, tenant_id: str, value: int) -> None:
+        emitter.emit({"tenantId": tenant_id}, {name: ("Count", float(value))})
+
+    return count
+
+
 def stranded(emitter: Emitter, count: int) -> None:
     """The sweeper found ``count`` executions whose awaited wake-up was missing, and re-sent it."""
     emitter.emit({}, {"StrandedExecutions": ("Count", float(count))})
@@ -173,4 +185,13 @@ def traced(handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable
     return wrapped
 
 
-__all__ = ["Emitter", "MetricsObserver", "metrics_enabled", "quota_refused", "stranded", "traced", "tracer"]
+__all__ = [
+    "Emitter",
+    "MetricsObserver",
+    "metrics_enabled",
+    "quota_refused",
+    "stranded",
+    "tenant_count",
+    "traced",
+    "tracer",
+]

@@ -70,6 +70,10 @@ class EventStore(Protocol):
     # -- recent events of a tenant, for lookback (and the race with a step starting to wait)
     def log_event(self, tenant_id: str, source: str, key: str, at_ms: int, event: Mapping[str, Any]) -> None: ...
 
+    def log_events(self, logged: Sequence[tuple[str, str, Received]]) -> None:
+        """Log (tenant, source, event) at once (an events handler's batch); raises if any was not logged."""
+        ...
+
     def logged_events(self, tenant_id: str, source: str, since_ms: int) -> list[Received]: ...
 
     # -- waiting event steps ----------------------------------------------------------------

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -101,6 +102,15 @@ class TriggerIndex:
         return triggers
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A batch's events as :meth:`EventService.prepare` logged them: (tenant, source, key) -> when;
+    and the subscriptions of each (tenant, source), read after the last of them was logged."""
+
+    logged: dict[tuple[str, str, str], int] = dataclasses.field(default_factory=dict)
+    subscriptions: dict[tuple[str, str], list[Subscription]] = dataclasses.field(default_factory=dict)
+
+
 class EventService:
     def __init__(
         self,
@@ -124,17 +134,42 @@ class EventService:
 
     # -- one event from the bus -----------------------------------------------------------
 
-    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def prepare(self, events: Sequence[Mapping[str, Any]]) -> Prepared:
+        """An events handler's batch, before its events are handled one by one: all of them
+        logged in one write, then each (tenant, source)'s subscriptions read once. Read after
+        every event of the batch was logged, they serve each of them as :meth:`handle`'s own
+        read would: a step subscribing later reads the log after subscribing, and finds them."""
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        logged: dict[tuple[str, str, str], Received] = {}
+        for event in events:
+            tenant, source = tenant_of(event), event.get("source")
+            if tenant is not None and isinstance(source, str):
+                key = event_key(event)
+                logged[(tenant, source, key)] = Received(key, now_ms, event)
+        if not logged:
+            return Prepared()
+        self.store.log_events([(tenant, source, received) for (tenant, source, _), received in logged.items()])
+        pairs = dict.fromkeys((tenant, source) for tenant, source, _ in logged)
+        return Prepared({k: now_ms for k in logged}, {pair: self.store.subscriptions(*pair) for pair in pairs})
+
+    def handle(self, event: Mapping[str, Any], prepared: Prepared | None = None) -> dict[str, Any]:
         """Route one event; raises (so the record is retried, then dead-lettered) only when a
-        dependency failed. What the event itself gets wrong is recorded, never raised."""
+        dependency failed. What the event itself gets wrong is recorded, never raised.
+        ``prepared``: its batch's :meth:`prepare` (then it is logged already)."""
         tenant = tenant_of(event)
         source = event.get("source")
         if tenant is None or not isinstance(source, str):
             log.warning("event names no single tenant; it reaches nobody", extra={"eventId": event.get("id")})
             return {"tenantId": None, "started": 0, "delivered": 0, "rejected": 0}
         key = event_key(event)
-        now_ms = int(self.clock.now().timestamp() * 1000)
-        self.store.log_event(tenant, source, key, now_ms, event)
+        at_ms = prepared.logged.get((tenant, source, key)) if prepared is not None else None
+        if at_ms is None:
+            now_ms = int(self.clock.now().timestamp() * 1000)
+            self.store.log_event(tenant, source, key, now_ms, event)
+            subscriptions = self.store.subscriptions(tenant, source)  # after logging it: see prepare
+        else:
+            assert prepared is not None
+            now_ms, subscriptions = at_ms, prepared.subscriptions[(tenant, source)]
         started = rejected = 0
         for trigger in self.index.lookup(tenant, source):
             if matches(trigger.pattern, event):
@@ -143,7 +178,7 @@ class EventService:
                 else:
                     rejected += 1
         delivered = 0
-        for subscription in self.store.subscriptions(tenant, source):
+        for subscription in subscriptions:
             received = Received(key, now_ms, event)
             if self._deliver(tenant, source, subscription, received):
                 delivered += 1

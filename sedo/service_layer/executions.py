@@ -135,10 +135,12 @@ class ExecutionService:
         key = new_execution_key(int(self.clock.now().timestamp() * 1000))
         if name is not None:
             digest = input_hash(input)
+            fresh_key = key
             key, held_digest = self.executions.claim_name(tenant_id, definition_id, name, key, digest)
             if held_digest != digest:
                 raise Conflict(f"execution name {name!r} was already used for {definition_id!r} with a different input")
-            existing = self.executions.get(tenant_id, key)
+            # the name was just claimed for a new key: nothing can be stored under it yet
+            existing = None if key == fresh_key else self.executions.get(tenant_id, key)
             if existing is not None:
                 if existing.state == SUBMITTED and existing.seq == 0:
                     self._flush_start(existing, named=True)  # an earlier attempt may not have sent it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -313,3 +314,55 @@ def test_an_event_that_races_the_subscription_is_not_lost() -> None:
     world.events.after_commit(head)  # the late flush: subscribes, then reads the log
     world.pump()
     assert world.executions()[0]["state"] == "ExecutionSucceeded"
+
+
+def test_a_prepared_batch_is_logged_at_once_and_reads_each_sources_subscriptions_once() -> None:
+    """The events handler's batch (EventService.prepare): the same starts and deliveries as
+    one event at a time, duplicates within the batch included, with one log write and one
+    subscription read per (tenant, source)."""
+    world = World(FAN_IN, ORDERS)
+    world.api.executions.start(T, "fan-in", {"batch": "b2", "workers": 2})
+    world.pump()
+    calls: list[str] = []
+    for name in ("log_event", "log_events", "subscriptions"):
+        original = getattr(world.store, name)
+
+        def counted(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            calls.append(_name)
+            return _original(*args)
+
+        setattr(world.store, name, counted)
+    done = [event("workers", "WorkerDone", {"batch": "b2", "w": i}, eid=f"b2-{i}") for i in (1, 2)]
+    placed = event("shop.orders", "OrderPlaced", {"orderId": "o-77"})
+    batch = [done[0], placed, done[1], done[0], placed]  # duplicate deliveries in the same batch
+    prepared = world.events.prepare(batch)
+    outcomes = [world.events.handle(e, prepared) for e in batch]
+    assert sorted(calls) == ["log_events", "subscriptions", "subscriptions"]
+    assert [o["started"] for o in outcomes] == [0, 1, 0, 0, 1]  # the name deduplicates the second start
+    world.pump()
+    fan_in = world.executions(definition="fan-in")
+    assert [h["state"] for h in fan_in] == ["ExecutionSucceeded"]
+    assert sorted(e["detail"]["w"] for e in fan_in[0]["output"]) == [1, 2]
+    assert len(world.executions(definition="orders")) == 1
+    assert sorted(r.key for r in world.store.logged_events(T, "workers", 0)) == ["b2-1", "b2-2"]  # once each
+
+
+def test_a_rejected_trigger_is_a_metric_through_the_projects_emitter(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RejectedTriggers: an EMF blob (sedo/entrypoints/metrics.py's Emitter) in namespace sedo,
+    a Count with the tenantId dimension; none for an event that starts its execution, and none
+    unless metrics are on (on Lambda, or SEDO_METRICS=1)."""
+    World(ORDERS).events.handle(event("shop.orders", "OrderPlaced", {"nope": 1}))
+    assert '"_aws"' not in capsys.readouterr().out  # metrics off: nothing written
+    monkeypatch.setenv("SEDO_METRICS", "1")
+    world = World(ORDERS)
+    capsys.readouterr()
+    world.events.handle(event("shop.orders", "OrderPlaced", {"orderId": "ok"}))
+    world.events.handle(event("shop.orders", "OrderPlaced", {"nope": 1}))
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (directive,) = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "sedo"
+    assert directive["Metrics"] == [{"Name": "RejectedTriggers", "Unit": "Count"}]
+    assert sorted(directive["Dimensions"][0]) == ["service", "tenantId"]  # service: on every sedo metric
+    assert (blob["tenantId"], blob["service"], blob["RejectedTriggers"]) == (T, "sedo", [1.0])

@@ -12,15 +12,20 @@ from botocore.exceptions import ClientError
 from sedo.adapters.memory import MemoryQueue
 from sedo.domain.errors import TooManyRequests
 from sedo.entrypoints.events import make_handler
-from sedo.service_layer.events import EventService
+from sedo.service_layer.events import EventService, Prepared
 
 
 class Routing:
     def __init__(self, fail: BaseException | None = None) -> None:
         self.handled: list[dict[str, Any]] = []
+        self.batches: list[list[str]] = []
         self.fail = fail
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, events: list[dict[str, Any]]) -> Prepared:
+        self.batches.append([e["id"] for e in events])
+        return Prepared()
+
+    def handle(self, event: dict[str, Any], prepared: Prepared | None = None) -> dict[str, Any]:
         if self.fail is not None:
             raise self.fail
         self.handled.append(event)
@@ -41,6 +46,7 @@ def test_a_poison_record_fails_alone() -> None:
     result = handler({"Records": batch}, None)
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["a", "c"]
     assert [e["id"] for e in routing.handled] == ["e1"]
+    assert routing.batches == [["e1"]]  # the batch's events are prepared together, poison left out
 
 
 def test_a_throttled_event_is_put_back_not_failed() -> None:
