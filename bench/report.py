@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cloud, instrument, pricing
-from bench.harness import Bench, PhaseLog, WakeUpSample
+from bench import cloud, instrument, pricing, search
+from bench.harness import TENANT, Bench, PhaseLog, WakeUpSample
 from bench.stats import GOAL_LATENESS_P99_MS, round_to, summary_ms
 from bench.workload import Workload
 from sedo.config import REPO_ROOT
@@ -345,6 +345,7 @@ def markdown(doc: dict[str, Any]) -> str:
         ]
     from bench import longwaits
 
+    lines += search.markdown_lines(doc)
     lines += cloud.markdown_lines(doc)
     lines += longwaits.markdown_lines(doc)
     if doc["throughput"].get("wakeUpsPerSecond") is None:
@@ -436,9 +437,14 @@ def document(
     emulator_timers: dict[str, Any],
     cold: dict[str, Any],
     long_waits: dict[str, Any] | None = None,
+    baselines: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The results document (schema ``sedo-bench/1``, bench/README.md) of a finished run."""
+    """The results document (schema ``sedo-bench/1``, bench/README.md) of a finished run;
+    ``baselines``: by workload name, the run without its search attributes (``searchBaseline``)."""
     results = [workload_result(bench, w, r, prices, sizing) for w, r in runs]
+    for (workload, run), result in zip(runs, results, strict=True):
+        if workload.name in (baselines or {}):
+            result["searchIndex"] = search_index(bench, workload, run, (baselines or {})[workload.name], prices, sizing)
     cost_samples = [s for s in bench.samples if s.phase.startswith("cost:") and s.result == "committed"]
     all_committed = [s for s in bench.samples if s.result == "committed"]
     sfn_price = float(prices[STEP_FUNCTIONS]["standard_per_million_transitions"])
@@ -493,6 +499,26 @@ def document(
         "coldImport": cold,
         "errors": {"count": len(bench.errors), "first": bench.errors[:20]},
     }
+
+
+def search_index(
+    bench: Bench,
+    workload: Workload,
+    run: dict[str, Any],
+    baseline: dict[str, Any],
+    prices: dict[str, Any],
+    sizing: pricing.LambdaSizing,
+) -> dict[str, Any]:
+    """``workloads[].searchIndex`` (bench/search.py): the run with search attributes against its baseline."""
+    return search.figures(
+        (usage_of(bench, run["phase"]), len(run["ids"])),
+        (usage_of(bench, baseline["phase"]), len(baseline["ids"])),
+        list(workload.document.get("searchAttributes") or {}),
+        prices,
+        sizing,
+        table=bench.settings.executions_table,
+        tenant=TENANT,
+    )
 
 
 def timer_lateness(cost_samples: list[WakeUpSample], long_waits: dict[str, Any] | None) -> dict[str, Any]:

@@ -385,12 +385,20 @@ def main(argv: list[str] | None = None) -> int:
         def count(w: Workload) -> int:
             return max(1, round(w.executions * scale))
 
-        runs = [(w, cost_run(bench, w, count(w))) for w in workloads if w.throughput]
+        baselines: dict[str, dict[str, Any]] = {}  # searchBaseline: the runs without search attributes
+
+        def measured(w: Workload) -> tuple[Workload, dict[str, Any]]:
+            run = cost_run(bench, w, count(w))
+            if w.search_baseline:  # right after it, on the same tables
+                baselines[w.name] = cost_run(bench, w.without_search(), count(w))
+            return w, run
+
+        runs = [measured(w) for w in workloads if w.throughput]
         throughput, ceiling = throughput_and_ceiling(bench, runs, args.throughput_executions, scale, args.rounds)
         fair = fairness.run(bench, args.fairness_burst, args.fairness_probes)  # a second tenant while one bursts
         # before the fan-outs too: the sweeper queries the due index once a second
         long_waits = longwaits.run(bench, args.year_waits, args.scaled_waits, prices, sizing, quick=args.quick)
-        runs += [(w, cost_run(bench, w, count(w))) for w in workloads if not w.throughput]
+        runs += [measured(w) for w in workloads if not w.throughput]
         runs.sort(key=lambda run: workloads.index(run[0]))
         emulator_timers = timer_baseline(bench)
         output: Path = args.output
@@ -408,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             emulator_timers=emulator_timers,
             cold=cold,
             long_waits=long_waits,
+            baselines=baselines,
         )
     if fair is not None:
         doc["fairness"] = fair

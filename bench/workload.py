@@ -13,6 +13,9 @@ and the fault-injection tests run a chosen few. A workload file holds:
 ``patch``
     Optional: ``{stepId: {field: value}}`` replaced in the definition's steps, e.g.
     to shorten a 45 s wait to 3 s.
+``merge``
+    Optional: fields deep-merged into the definition document (mappings merge, anything
+    else replaces), e.g. ``searchAttributes`` and the input schema's properties they read.
 ``input``
     The execution input (the same for every execution). Anywhere inside it,
     ``{$range: N}`` stands for the list ``[0, 1, ..., N-1]`` (large map inputs).
@@ -27,6 +30,10 @@ and the fault-injection tests run a chosen few. A workload file holds:
     ``false``: leave it out of the throughput rounds (fan-outs, whose iterations dwarf them).
 ``timeout``
     Seconds its cost run may take (default 300).
+``searchBaseline``
+    ``true``: after its cost run, run it again with the definition's ``searchAttributes``
+    removed (the same input and count, under the id ``<id>-plain``); the results' ``searchIndex``
+    is what the search index adds (bench/search.py).
 ``s3``
     Optional, for a map over S3: ``{bucket, key, results}``. Before its run the bench creates
     the buckets ``bucket`` and ``results`` in the emulator and writes ``items`` JSON lines
@@ -67,6 +74,7 @@ class Workload:
     items: int | None = None
     timeout: float = 300.0
     s3: dict[str, Any] | None = None
+    search_baseline: bool = False
 
     @property
     def fans_out(self) -> bool:
@@ -82,6 +90,13 @@ class Workload:
         document = copy.deepcopy(self.document)
         document["id"] = definition_id
         return replace(self, document=document)
+
+    def without_search(self) -> Workload:
+        """The same workload with no ``searchAttributes`` (the baseline of ``searchBaseline``)."""
+        document = copy.deepcopy(self.document)
+        document.pop("searchAttributes", None)
+        document["id"] = f"{self.definition_id}-plain"
+        return replace(self, name=f"{self.name}-plain", document=document, search_baseline=False)
 
     def with_waits(self, seconds: int) -> Workload:
         """The same workload with every ``seconds`` wait set to ``seconds`` (throughput runs)."""
@@ -114,6 +129,14 @@ def _apply_patch(document: dict[str, Any], patch: dict[str, Any], source: str) -
         steps[step_id].update(fields)
 
 
+def _merge(document: dict[str, Any], extra: dict[str, Any]) -> None:
+    for name, value in extra.items():
+        if isinstance(value, dict) and isinstance(document.get(name), dict):
+            _merge(document[name], value)
+        else:
+            document[name] = copy.deepcopy(value)
+
+
 def load(path: Path, range_cap: int | None = None) -> Workload:
     raw = yaml.safe_load(path.read_text())
     source = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
@@ -123,6 +146,7 @@ def load(path: Path, range_cap: int | None = None) -> Workload:
     else:
         document = copy.deepcopy(definition)
     _apply_patch(document, raw.get("patch") or {}, source)
+    _merge(document, raw.get("merge") or {})
     return Workload(
         name=str(raw.get("name") or path.stem),
         description=str(raw.get("description") or ""),
@@ -135,6 +159,7 @@ def load(path: Path, range_cap: int | None = None) -> Workload:
         items=_capped(int(raw["items"]), range_cap) if raw.get("items") else None,
         timeout=float(raw.get("timeout", 300)),
         s3=dict(raw["s3"]) if raw.get("s3") else None,
+        search_baseline=bool(raw.get("searchBaseline", False)),
     )
 
 
