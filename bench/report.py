@@ -489,7 +489,7 @@ def document(
         "throughput": throughput,
         "ceiling": ceiling,
         "ratioToCeiling": throughput.pop("ratioToCeiling"),
-        "scale": cloud.scale(bench, runs),
+        "scale": cloud.scale(bench, [(w, r) for w, r in runs if not w.search_baseline]),  # bench/search.py
         "latency": latency(all_committed),
         "latencyLightLoad": latency(cost_samples),
         "timerLatenessMs": summary_ms([s.lateness for s in cost_samples if s.lateness is not None]),

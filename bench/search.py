@@ -11,13 +11,18 @@ and priced with sedo/prices.yaml (bench/pricing.py). ``figures`` puts side by si
   depend on timing (Lambda durations, how the event source batched the processor's
   invocations, and the logs those invocations wrote) differ from run to run even with nothing
   changed: ``countedDeltaUsdPerMillionExecutions`` leaves them out.
+
+Every execution of the run has the same input, so the same attribute values: one index
+partition per value takes a share of every start (``startsPerSecondPerValue``). The cloud
+model (bench/cloud.py) leaves such workloads out: a constant value would set its per-tenant
+bound, which real inputs spread over many values.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench import pricing
+from bench import model, pricing
 from bench.instrument import Tally
 
 #: An index entry's partition key is ``<tenant>`` + this + ``<name>#<value>``.
@@ -27,15 +32,21 @@ TIMING_LINES = frozenset({"lambdaProcessorRequests", "lambdaProcessorDuration", 
 MILLION = 1_000_000
 
 
-def index_writes(tally: Tally, table: str, tenant: str) -> tuple[int, float]:
-    """The search index items ``tally`` wrote in ``table`` for ``tenant``, and their write units."""
+def index_writes(tally: Tally, table: str, tenant: str) -> tuple[int, float, float]:
+    """The search index items ``tally`` wrote in ``table`` for ``tenant``, their write units,
+    and the units of the index partition (one attribute value) that took the most."""
     prefix = tenant + INDEX_INFIX
     loads = [
         load
         for (name, index, partition, _), load in tally.items.items()
         if name == table and not index and partition.startswith(prefix) and load.wcu
     ]
-    return len(loads), sum(load.wcu for load in loads)
+    partitions = [
+        load.wcu
+        for (name, index, partition), load in tally.partitions.items()
+        if name == table and not index and partition.startswith(prefix)
+    ]
+    return len(loads), sum(load.wcu for load in loads), max(partitions, default=0.0)
 
 
 def _calls(tally: Tally) -> dict[str, int]:
@@ -54,10 +65,11 @@ def figures(
     *,
     table: str,
     tenant: str,
+    partition_wcu: float = model.Limits().partition_wcu,
 ) -> dict[str, Any]:
     """``workloads[].searchIndex``: each run is (its usage, its executions)."""
     (usage, executions), (plain, plain_executions) = with_attributes, without_attributes
-    items, wcu = index_writes(usage.tally, table, tenant)
+    items, wcu, hottest = index_writes(usage.tally, table, tenant)
     if attributes and not items:
         raise RuntimeError(f"the run with search attributes {attributes} wrote no index item in {table}")
 
@@ -68,19 +80,22 @@ def figures(
     plain_lines = per_million(pricing.cost(plain, prices, sizing), plain_executions)
     delta = {k: with_lines[k] - plain_lines[k] for k in with_lines}
     counted = sum(v for k, v in delta.items() if k != "total" and k not in TIMING_LINES)
+    index_usd = wcu / executions * float(prices["dynamodb"]["write_request_unit_per_million"])
     calls, plain_calls = _calls(usage.tally), _calls(plain.tally)
     requests = {
         name: round(calls.get(name, 0) / executions - plain_calls.get(name, 0) / plain_executions, 4)
         for name in sorted(set(calls) | set(plain_calls))
     }
-    write_price = float(prices["dynamodb"]["write_request_unit_per_million"])
     return {
         "attributes": sorted(attributes),
         "executions": executions,
         "baselineExecutions": plain_executions,
         "indexItemsPerExecution": round(items / executions, 4),
         "indexWcuPerExecution": round(wcu / executions, 4),
-        "indexWritesUsdPerMillionExecutions": round(wcu / executions * write_price, 4),
+        "indexWritesUsdPerMillionExecutions": round(index_usd, 4),
+        # every execution of the run has the same values: one value's partition takes its
+        # share of every start, and a partition takes at most partition_wcu units a second
+        "startsPerSecondPerValue": round(partition_wcu / (hottest / executions), 1) if hottest else None,
         "perExecutionDelta": {
             "wcu": round(usage.tally.wcu / executions - plain.tally.wcu / plain_executions, 4),
             "rcu": round(usage.tally.rcu / executions - plain.tally.rcu / plain_executions, 4),
@@ -92,6 +107,9 @@ def figures(
             "delta": _rounded(delta),
         },
         "countedDeltaUsdPerMillionExecutions": round(counted, 4),
+        # what else the two runs' counted requests differ in (e.g. an item of the tenant's
+        # the first of them created, a larger head): 0 when the index is all of it
+        "countedDeltaBesidesIndexUsdPerMillionExecutions": round(counted - index_usd, 4),
     }
 
 
