@@ -2,8 +2,8 @@
 local stack's limits on (tests/conftest.py installs them). Every execution ends, succeeded or
 failed with a named error; none stays running; none is doubled.
 
-Rows (issue 13): six 60 KB step outputs; a map with no maxConcurrency (600 items here, more
-than one fan-out page; tests/integration/test_fanout_pages.py runs 1,000, and 10,000 by hand);
+Rows (issue 13): six 60 KB step outputs; a map with no maxConcurrency over 3,000 items (six fan-out
+pages; tests/integration/test_fanout_pages.py runs 1,000, and 10,000 by hand);
 a tenant's burst that throttles its partition; a map over S3 whose queue is purged while it
 indexes and runs; a wake-up that can never be
 processed (it reaches the DLQ); the execution queue purged while executions wait and run; a
@@ -39,8 +39,8 @@ SIX = "id: six\nsteps:\n" + "".join(
     for i in range(6)
 )
 UNBOUNDED = identity_map("unbounded")
-#: Items of the unbounded map (no maxConcurrency): more than one fan-out page (500).
-MAP_ITEMS = 600
+#: Items of the unbounded map (no maxConcurrency), as issue 13 asks: six fan-out pages (500 each).
+MAP_ITEMS = 3000
 ASK = """
 id: ask
 steps:
