@@ -46,7 +46,7 @@ class MotoServer:
     def start(self, timeout: float = 30.0, log: Path | None = None) -> MotoServer:
         output: Any = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "sedo.entrypoints.local.motoserver", "-H", self.host, "-p", str(self.port)],
             stdout=output,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
