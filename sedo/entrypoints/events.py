@@ -20,10 +20,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from sedo import bootstrap
+from sedo.adapters.aws import throttled
 from sedo.config import Settings
 from sedo.domain.errors import TooManyRequests
 from sedo.domain.limits import MAX_SQS_DELAY_SECONDS
-from sedo.entrypoints.processor import THROTTLE_DELAY, partial_batch, throttled
+from sedo.entrypoints.processor import THROTTLE_DELAY, partial_batch
 from sedo.service_layer.events import EventService, Prepared
 from sedo.service_layer.ports import Queue
 

@@ -135,7 +135,7 @@ def _add(counts: dict[str, Any], name: str, value: float) -> None:
 
 
 def _throttled(error: BaseException) -> bool:
-    from sedo.entrypoints.processor import throttled
+    from sedo.adapters.aws import throttled
 
     return throttled(error)
 
