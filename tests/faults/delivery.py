@@ -171,7 +171,10 @@ class Delivery:
         return failed
 
     def deliver_late(self, harness: Harness) -> None:
-        """The held-back copies, after everything finished: all must be dropped as stale."""
+        """The held-back copies, after everything finished. Each is dropped as stale, or, when
+        it is an older receipt of the very SQS message that produced its execution's head,
+        re-flushes that head's outbox (sedo/service_layer/processing.py): what that sends
+        again is for the caller to drain, and must be stale in turn."""
         for message in self.held:
             self._invoke(harness, [message])
 
