@@ -321,8 +321,11 @@ MAX_RUNNING_SHARDS = 256
 MAX_STARTS_PER_SHARD = 100
 #: ...at most this many.
 MAX_START_SHARDS = 16
-#: The usage ledger's shards per tenant: a batch's counts land on one of them at random.
-MAX_USAGE_SHARDS = 8
+#: The usage ledger's shards per tenant: a batch's counts land on one of them at random. A
+#: ledger write is 1-2 WCU per Lambda batch, so 16 keep a tenant's ledger under 1,000 WCU/s per
+#: key past 10,000 transitions/s (bench/README.md, perTenant). Reads sum every shard, so a
+#: ledger written with fewer shards (8 before) reads whole.
+MAX_USAGE_SHARDS = 16
 #: The days one usage request may span.
 MAX_USAGE_DAYS = 93
 #: The largest quota an admin may set (each of the three).
