@@ -156,6 +156,8 @@ def markdown_lines(doc: dict[str, Any]) -> list[str]:
         + " |"
     )
     s = doc["scale"]
+    if not s.get("workloads"):  # e.g. a run of the search baseline alone
+        return [*lines, "", "### Cloud model", "", "- no workload of this run feeds the cloud model"]
     lines += [
         "",
         "### Cloud model (DynamoDB, Lambda and event source limits at template.yaml's defaults)",

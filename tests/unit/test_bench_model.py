@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import model, pricing
+from bench import cloud, model, pricing
 from bench.instrument import Index, Load, Recorder, Table, Tally
 from sedo.domain.execution import new_execution_key
 
@@ -224,6 +224,14 @@ def test_the_headline_figures_are_the_lowest_over_workloads() -> None:
     assert result["perMapItemsPerSecondAtDefaults"] == 30
     assert result["perDeploymentTransitionsPerSecond"] == 300
     assert (result["hottestKeyWcuPerTransition"], result["hottestKeyWorkload"]) == (1.6, "a")
+
+
+def test_a_run_without_modeled_workloads_says_so_instead_of_naming_none() -> None:
+    alternatives = {name: {"perMillionTransitionsUsd": None} for name in cloud.ALTERNATIVES}
+    doc = {"workloads": [], "summary": {"alternatives": alternatives}, "scale": {**model.overall({}, {}), "workloads": {}}}
+    text = "\n".join(cloud.markdown_lines(doc))
+    assert "None" not in text
+    assert "no workload of this run feeds the cloud model" in text
 
 
 # -- the alternatives' prices --------------------------------------------------------------------
