@@ -228,7 +228,11 @@ def test_the_headline_figures_are_the_lowest_over_workloads() -> None:
 
 def test_a_run_without_modeled_workloads_says_so_instead_of_naming_none() -> None:
     alternatives = {name: {"perMillionTransitionsUsd": None} for name in cloud.ALTERNATIVES}
-    doc = {"workloads": [], "summary": {"alternatives": alternatives}, "scale": {**model.overall({}, {}), "workloads": {}}}
+    doc = {
+        "workloads": [],
+        "summary": {"alternatives": alternatives},
+        "scale": {**model.overall({}, {}), "workloads": {}},
+    }
     text = "\n".join(cloud.markdown_lines(doc))
     assert "None" not in text
     assert "no workload of this run feeds the cloud model" in text
