@@ -54,16 +54,20 @@ def make_handler(events: EventService, logger: Any, again: Queue | None = None) 
     (:meth:`EventService.prepare`); should that fail, each event does both on its own."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        prepared = _prepare(event.get("Records") or [])
-        return partial_batch(lambda record: record_handler(record, prepared))(event, context)
+        records = event.get("Records") or []
+        parsed = {str(r.get("messageId")): _parsed(str(r.get("body"))) for r in records}  # each body once
+        prepared = _prepare([e for e in parsed.values() if not isinstance(e, PoisonEvent)])
+        return partial_batch(lambda record: record_handler(record, parsed.get(record.message_id), prepared))(
+            event, context
+        )
 
-    def _prepare(records: list[dict[str, Any]]) -> Prepared | None:
-        bodies = []
-        for record in records:
-            try:
-                bodies.append(parse(str(record.get("body"))))
-            except PoisonEvent:
-                continue  # its record fails on its own
+    def _parsed(body: str) -> dict[str, Any] | PoisonEvent:
+        try:
+            return parse(body)
+        except PoisonEvent as exc:
+            return exc  # its record fails on its own
+
+    def _prepare(bodies: list[dict[str, Any]]) -> Prepared | None:
         try:
             return events.prepare(bodies)
         except Exception as exc:
@@ -72,12 +76,13 @@ def make_handler(events: EventService, logger: Any, again: Queue | None = None) 
             )
             return None
 
-    def record_handler(record: SQSRecord, prepared: Prepared | None) -> dict[str, Any]:
-        try:
-            event = parse(record.body)
-        except PoisonEvent:
+    def record_handler(
+        record: SQSRecord, parsed: dict[str, Any] | PoisonEvent | None, prepared: Prepared | None
+    ) -> dict[str, Any]:
+        event = _parsed(record.body) if parsed is None else parsed  # None: a record without a messageId
+        if isinstance(event, PoisonEvent):
             logger.error("poison event; it reaches the events DLQ", extra={"messageId": record.message_id})
-            raise
+            raise event
         try:
             outcome = events.handle(event, prepared)
         except TooManyRequests as exc:  # a start over the tenant's quota: retried later, never dropped

@@ -7,10 +7,12 @@ import json
 import logging
 from typing import Any, cast
 
+import pytest
 from botocore.exceptions import ClientError
 
 from sedo.adapters.memory import MemoryQueue
 from sedo.domain.errors import TooManyRequests
+from sedo.entrypoints import events as events_entrypoint
 from sedo.entrypoints.events import make_handler
 from sedo.service_layer.events import EventService, Prepared
 
@@ -47,6 +49,21 @@ def test_a_poison_record_fails_alone() -> None:
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["a", "c"]
     assert [e["id"] for e in routing.handled] == ["e1"]
     assert routing.batches == [["e1"]]  # the batch's events are prepared together, poison left out
+
+
+def test_each_body_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = events_entrypoint.parse
+
+    def counting(body: str) -> dict[str, Any]:
+        calls.append(body)
+        return real(body)
+
+    monkeypatch.setattr(events_entrypoint, "parse", counting)
+    handler = make_handler(cast(EventService, Routing()), logging.getLogger("test"))
+    bodies = [json.dumps({**EVENT, "id": f"e{i}"}) for i in range(3)]
+    handler({"Records": [record(str(i), body) for i, body in enumerate(bodies)]}, None)
+    assert sorted(calls) == sorted(bodies)
 
 
 def test_a_throttled_event_is_put_back_not_failed() -> None:
