@@ -197,6 +197,16 @@ class Tally:
     def requests(self, service: str | None = None) -> int:
         return sum(n for (s, _), n in self.calls.items() if service is None or s == service)
 
+    def ops_per(self, count: float) -> dict[str, dict[str, float]]:
+        """Calls per ``count`` (wake-up, hop, execution, sweep) by service and operation; idle polls apart."""
+        out: dict[str, dict[str, float]] = {}
+        for (service, op), n in sorted(self.calls.items()):
+            if service == "sqs" and op == "ReceiveMessage":
+                n -= self.sqs_idle_polls
+            if n:
+                out.setdefault(service, {})[op] = round(n / max(1, count), 4)
+        return out
+
 
 class _Local(threading.local):
     aws_seconds: float = 0.0

@@ -119,17 +119,6 @@ def _tally(bench: Bench, phase: str, components: tuple[str, ...]) -> instrument.
     return total
 
 
-def _ops(tally: instrument.Tally, count: float) -> dict[str, dict[str, float]]:
-    """Calls per ``count`` by service and operation (idle polls apart)."""
-    out: dict[str, dict[str, float]] = {}
-    for (service, op), n in sorted(tally.calls.items()):
-        if service == "sqs" and op == "ReceiveMessage":
-            n -= tally.sqs_idle_polls
-        if n:
-            out.setdefault(service, {})[op] = round(n / count, 4)
-    return out
-
-
 def _beyond(tally: instrument.Tally, idle: instrument.Tally, idle_runs: int, runs: int) -> dict[str, Any]:
     """What ``runs`` sweeps did beyond ``runs`` fixed (idle) sweeps: calls, units, SQS."""
     scale = runs / max(1, idle_runs)
@@ -331,7 +320,7 @@ def _sweeper_cost(
         "schedule": f"rate({SWEEP_EVERY_SECONDS // 60} minute)",
         "memoryMb": sweeper_sizing.processor_memory_mb,
         "perRun": {
-            "requests": _ops(tally, runs),
+            "requests": tally.ops_per(runs),
             "rcu": round(tally.rcu / runs, 4),
             "wcu": round(tally.wcu / runs, 4),
             "billedMs": round(billed, 1),
@@ -412,7 +401,7 @@ def _year_result(
             "wakeUps": _per(len(bench.committed(phase)), count),
             "awsRequests": _per(workflow.requests() - workflow.sqs_idle_polls + sum(beyond["calls"].values()), count),
             "requests": {
-                **{c: _ops(bench.recorder.tally(phase, c), count) for c in ("api", "processor", "esm")},
+                **{c: bench.recorder.tally(phase, c).ops_per(count) for c in ("api", "processor", "esm")},
                 "sweeper": {
                     service: {op: round(n / count, 4) for (s, op), n in sorted(beyond["calls"].items()) if s == service}
                     for service in sorted({s for s, _ in beyond["calls"]})
@@ -490,7 +479,7 @@ def _rearm_cost(
         "reArmsPerYear": REARMS_PER_YEAR,
         "reArmsMeasured": done,
         "perReArm": {
-            "requests": _ops(tally, max(1, done)),
+            "requests": tally.ops_per(done),
             "wcu": _per(tally.wcu, done),
             "rcu": _per(tally.rcu, done),
             "sqsBilledRequests": _per(tally.sqs_billed, done),

@@ -371,6 +371,18 @@ def table_bounds(
     return tightest(candidates, "transitions")
 
 
+#: Each of :class:`Template`'s fields: its template.yaml parameter, and the default when the
+#: template has none.
+PARAMETERS: dict[str, tuple[str, int | float]] = {
+    "max_concurrency": ("ProcessorMaxConcurrency", 10),
+    "batch_size": ("BatchSize", 10),
+    "timeout_seconds": ("ProcessorTimeoutSeconds", 30.0),
+    "batching_window_seconds": ("MaxBatchingWindowSeconds", 0.0),
+    "memory_mb": ("ProcessorMemorySize", 512),
+    "threads": ("ProcessorThreads", 1),
+}
+
+
 @dataclass(frozen=True)
 class Template:
     """The processor's settings at template.yaml's defaults."""
@@ -384,24 +396,14 @@ class Template:
 
     @classmethod
     def from_defaults(cls, defaults: Mapping[str, Any]) -> Template:
-        return cls(
-            max_concurrency=int(defaults.get("ProcessorMaxConcurrency", 10)),
-            batch_size=int(defaults.get("BatchSize", 10)),
-            timeout_seconds=float(defaults.get("ProcessorTimeoutSeconds", 30)),
-            batching_window_seconds=float(defaults.get("MaxBatchingWindowSeconds", 0)),
-            memory_mb=int(defaults.get("ProcessorMemorySize", 512)),
-            threads=int(defaults.get("ProcessorThreads", 1)),
-        )
+        """The settings from template.yaml's parameter defaults (each read as its field's type)."""
+        values: dict[str, Any] = {
+            name: type(default)(defaults.get(parameter, default)) for name, (parameter, default) in PARAMETERS.items()
+        }
+        return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "ProcessorMaxConcurrency": self.max_concurrency,
-            "BatchSize": self.batch_size,
-            "ProcessorTimeoutSeconds": self.timeout_seconds,
-            "MaxBatchingWindowSeconds": self.batching_window_seconds,
-            "ProcessorMemorySize": self.memory_mb,
-            "ProcessorThreads": self.threads,
-        }
+        return {parameter: getattr(self, name) for name, (parameter, _) in PARAMETERS.items()}
 
 
 def invocation_seconds(template: Template, work: Work) -> float:

@@ -26,17 +26,6 @@ STEP_FUNCTIONS = "step_functions"
 # -- figures ----------------------------------------------------------------------------------
 
 
-def ops_per(tally: instrument.Tally, count: int) -> dict[str, dict[str, float]]:
-    """Calls per unit (wake-up, hop, execution) by service and operation; idle polls apart."""
-    out: dict[str, dict[str, float]] = {}
-    for (service, op), n in sorted(tally.calls.items()):
-        if service == "sqs" and op == "ReceiveMessage":
-            n -= tally.sqs_idle_polls
-        if n:
-            out.setdefault(service, {})[op] = round(n / max(1, count), 4)
-    return out
-
-
 def usage_of(bench: Bench, phase: str) -> pricing.Usage:
     log_ = bench.phases.get(phase, PhaseLog())
     granularity = 1
@@ -84,7 +73,7 @@ def workload_result(
             "wakeUpsProcessed": per(len(samples)),
             "awsRequests": per(tally.requests() - tally.sqs_idle_polls),
             "requests": {
-                component: ops_per(bench.recorder.tally(phase, component), executions)
+                component: bench.recorder.tally(phase, component).ops_per(executions)
                 for component in ("api", "processor", "esm")
             },
             "dynamodb": {
@@ -178,8 +167,8 @@ def throughput_summary(
             for s, c in zip(sedo_rounds, ceiling_rounds, strict=True)
         ],
         "opsPerWakeUp": {
-            "processor": ops_per(total(sedo_phases, "processor"), wakeups),
-            "esm": ops_per(total(sedo_phases, "esm"), wakeups),
+            "processor": total(sedo_phases, "processor").ops_per(wakeups),
+            "esm": total(sedo_phases, "esm").ops_per(wakeups),
         },
         "latency": latency([s for s in bench.samples if s.phase in sedo_phases and s.result == "committed"]),
         "wakeUpResults": dict(Counter(s.result for s in bench.samples if s.phase in sedo_phases)),
@@ -193,7 +182,7 @@ def throughput_summary(
         "elapsedSeconds": round(sum(r["elapsedSeconds"] for r in ceiling_rounds), 3),
         "wakeUpsPerSecond": round(statistics.median(r["wakeUpsPerSecond"] for r in ceiling_rounds), 2),
         "itemBytes": ceiling_rounds[-1]["itemBytes"],
-        "opsPerWakeUp": ops_per(total([r["phase"] for r in ceiling_rounds]), hops_total),
+        "opsPerWakeUp": total([r["phase"] for r in ceiling_rounds]).ops_per(hops_total),
     }
     return throughput, ceiling_summary
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sedo.domain.definition import Definition, parse_definition, scoped
@@ -15,21 +15,15 @@ from sedo.service_layer.ports import Clock, DefinitionHead, DefinitionStore, Pag
 from sedo.service_layer.quotas import QuotaService
 
 
+@dataclass
 class DefinitionService:
-    def __init__(
-        self,
-        store: DefinitionStore,
-        clock: Clock,
-        options: LanguageOptions | None = None,
-        quotas: QuotaService | None = None,
-    ) -> None:
-        #: Tenants' quotas: a create past maxDefinitions is refused (sedo/service_layer/quotas.py).
-        self.quotas = quotas
-        self.store = store
-        self.clock = clock
-        self.options = options or LanguageOptions()
-        #: The trigger index (issue 15; sedo/service_layer/events.py), set by the composition root.
-        self.triggers: Any = None
+    store: DefinitionStore
+    clock: Clock
+    options: LanguageOptions = field(default_factory=LanguageOptions)
+    #: Tenants' quotas: a create past maxDefinitions is refused (sedo/service_layer/quotas.py).
+    quotas: QuotaService | None = None
+    #: The trigger index (issue 15; sedo/service_layer/events.py), set by the composition root.
+    triggers: Any = field(default=None, init=False)
 
     def create(self, tenant_id: str, document: Any) -> dict[str, Any]:
         definition = load_definition(document, options=self.options)

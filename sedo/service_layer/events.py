@@ -111,26 +111,21 @@ class Prepared:
     subscriptions: dict[tuple[str, str], list[Subscription]] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass
 class EventService:
-    def __init__(
-        self,
-        store: EventStore,
-        queue: Queue,
-        clock: Clock,
-        bus: EventBus | None = None,
-        bus_name: str = "default",
-        starter: Starter | None = None,
-        metric: Metric | None = None,
-        index: TriggerIndex | None = None,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.clock = clock
-        self.bus = bus
-        self.bus_name = bus_name
-        self.starter = starter
-        self.metric = metric or (lambda name, tenant, value: None)
-        self.index = index or TriggerIndex(store, clock)
+    store: EventStore
+    queue: Queue
+    clock: Clock
+    bus: EventBus | None = None
+    bus_name: str = "default"
+    starter: Starter | None = None
+    #: Counts RejectedTriggers by tenant; None: not counted.
+    metric: Metric | None = None
+    #: The trigger index over ``store``; the composition root hands it to the definitions.
+    index: TriggerIndex = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = TriggerIndex(self.store, self.clock)
 
     # -- one event from the bus -----------------------------------------------------------
 
@@ -223,7 +218,8 @@ class EventService:
                     "errors": errors[:20],
                 },
             )
-            self.metric("RejectedTriggers", tenant, 1)
+            if self.metric is not None:
+                self.metric("RejectedTriggers", tenant, 1)
             log.info("trigger rejected the event", extra={"tenantId": tenant, "definitionId": trigger.definition_id})
             return False
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sedo.domain import liveness
+from sedo.domain.apinames import api_fields
 from sedo.domain.execution import Execution, WakeUp
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.timefmt import parse_ts
@@ -49,15 +50,7 @@ class SweepReport:
     executions: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "due": self.due,
-            "resent": self.resent,
-            "armed": self.armed,
-            "fanInChecks": self.fan_in_checks,
-            "rescheduled": self.rescheduled,
-            "kept": self.kept,
-            "lostRaces": self.lost_races,
-        }
+        return api_fields(self, "due", "resent", "armed", "fan_in_checks", "rescheduled", "kept", "lost_races")
 
 
 class Sweeper:
