@@ -37,6 +37,7 @@ from sedo.domain.iterations import (
     split_child_key,
     start_page,
 )
+from sedo.domain.payloads import Claims, Source
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.flush import flush
@@ -192,16 +193,17 @@ class IterationService:
         keys = [child_key(parent.key, parent.instance, i) for i in candidates]
         existing = self.store.existing_children(parent.tenant_id, keys)
         missing = [i for i, key in zip(candidates, keys, strict=True) if key not in existing]
+        items: list[tuple[Any, Source | None]]
         if inputs is None:  # a map over S3: the page's items, read in few ranged reads
             read = self._s3maps().inputs_or_fail(
                 parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing
             )
-            items, missing = (read, missing) if read is not None else ([], [])
+            items, missing = (list(read), missing) if read is not None else ([], [])
         else:
-            items = [inputs[i] for i in missing]
+            items = [(inputs[i], None) for i in missing]
         created = [
-            self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
-            for i, item in zip(missing, items, strict=True)
+            self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter, source)
+            for i, (item, source) in zip(missing, items, strict=True)
         ]
         for result in replayed.values():  # a redrive: what succeeded before is taken over
             self._count(parent.tenant_id, parent.key, parent.instance, counter, result)
@@ -265,8 +267,17 @@ class IterationService:
             raise PageLeaseEnding("this fan-out page's lease is ending: its writes stop, a later delivery goes on")
 
     def _new_child(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        index: int,
+        item: Any,
+        counter: IterationCounter,
+        source: Source | None = None,
     ) -> Execution:
+        """A new child's head as stored; a map over S3's (``source``: where its input is in the
+        item source) references its input there, so the head stays small (one write unit)."""
         meta = counter.meta or {}
         *parent_scope, step_id = meta["scope"]
         child = engine.start_execution(
@@ -285,16 +296,24 @@ class IterationService:
             if carried in meta:  # attempt whose succeeded results are taken over (_replays)
                 child.fan[carried] = meta[carried]
         if self.payloads is not None:
-            child = self.payloads.dehydrate(child)
+            claims = Claims.at_source(item, source, child.key) if source is not None else None
+            child = self.payloads.dehydrate(child, claims)
         return child
 
     def _start_child(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        index: int,
+        item: Any,
+        counter: IterationCounter,
+        source: Source | None = None,
     ) -> None:
         """Start iteration ``index`` (a finishing sibling's successor), unless the step
         attempt closed: the closed marker is read after the head is written, so a sweep that
         began after the close lists this child, or this call cancels it."""
-        child = self._new_child(tenant_id, parent_key, instance, index, item, counter)
+        child = self._new_child(tenant_id, parent_key, instance, index, item, counter, source)
         if not self.executions.create(child):
             existing = self.executions.get(tenant_id, child.key)
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:
@@ -387,7 +406,8 @@ class IterationService:
                     item = self.store.item(tenant_id, parent_key, instance, following)
                     self._start_child(tenant_id, parent_key, instance, following, item, fan)
                 elif read := self._s3maps().inputs_or_fail(tenant_id, parent_key, instance, meta, [following]):
-                    self._start_child(tenant_id, parent_key, instance, following, read[0], fan)
+                    item, source = read[0]
+                    self._start_child(tenant_id, parent_key, instance, following, item, fan, source)
                 return
             result = {**taken, "index": following}
 
