@@ -229,10 +229,15 @@ class S3Maps:
         try:
             return self.inputs(tenant_id, parent_key, instance, meta, indices)
         except (ObjectError, ItemReaderError) as exc:
-            self.store.close(tenant_id, parent_key, instance)
-            failure = {"error": failures.ITEM_READER_FAILED, "cause": str(exc)}
-            self.queue.send([fan_in(tenant_id, parent_key, instance, "unreadable", failure=failure)])
+            self.unreadable(tenant_id, parent_key, instance, str(exc))
             return None
+
+    def unreadable(self, tenant_id: str, parent_key: str, instance: int, cause: str) -> None:
+        """The item source cannot be read as the map read it: close the step attempt (no child
+        starts from now on) and fail it with ``cause`` (its ``fanin``; the sweep cancels the rest)."""
+        self.store.close(tenant_id, parent_key, instance)
+        failure = {"error": failures.ITEM_READER_FAILED, "cause": cause}
+        self.queue.send([fan_in(tenant_id, parent_key, instance, "unreadable", failure=failure)])
 
     def inputs(
         self, tenant_id: str, parent_key: str, instance: int, meta: dict[str, Any], indices: Sequence[int]

@@ -476,6 +476,12 @@ class IterationService:
             )
             self.queue.send([wake.to_body()])
 
+    def source_changed(self, child: Execution, cause: str) -> None:
+        """A child's input can no longer be read from its item source as the map read it: the
+        step attempt fails with ``cause``, as when a fan-out page cannot read its items."""
+        parent_key, instance, _ = split_child_key(child.key)
+        self._s3maps().unreadable(child.tenant_id, parent_key, instance, cause)
+
     def _s3maps(self) -> S3Maps:
         if self.s3maps is None:
             raise RuntimeError("a map over S3 (itemReader, resultWriter), and no S3 access configured")

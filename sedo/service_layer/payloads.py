@@ -58,13 +58,15 @@ class PayloadService:
         source = ref.source
         assert source is not None
         if self.objects is None:
-            raise SourceChanged(f"the input at {source.where()} cannot be read: no S3 access configured")
+            raise SourceChanged(f"{source.where()}: cannot be read, no S3 access is configured")
         try:
             text = payloads.encode(read_source(self.objects, source))
-        except (ObjectError, ItemReaderError) as exc:
-            raise SourceChanged(f"the input at {source.where()} cannot be read as the map read it: {exc}") from None
+        except ObjectError as exc:  # it names the object
+            raise SourceChanged(str(exc)) from None
+        except ItemReaderError as exc:
+            raise SourceChanged(f"{source.where()}, {exc}") from None
         if len(text) != ref.bytes or payloads.digest(text) != ref.sha256:
-            raise SourceChanged(f"the input at {source.where()} changed since the map read it (its digest differs)")
+            raise SourceChanged(f"{source.where()}: the items changed since the map read them")
         return text
 
     def hydrate(self, head: Execution) -> tuple[Execution, Claims]:

@@ -284,7 +284,10 @@ class WakeUpProcessor:
 
     def _source_changed(self, delivery: _Delivery, head: Execution, cause: str) -> Processed:
         """Fail a child whose input cannot be read again from its item source as the map read
-        it (States.ItemReaderFailed); its fan-out counts the failure like any other."""
+        it (States.ItemReaderFailed), and first its map step with the same cause (no sibling
+        starts; the child's result is recorded in the closed step attempt)."""
+        if head.parent_key is not None and not head.finished:
+            self._iterations().source_changed(head, cause)
         if head.pending_events:
             self.executions.put_history(head)  # as on a dead letter: the history has no gap
         commit = dead_letter_commit(head, self.clock.now(), cause, error=failures.ITEM_READER_FAILED)
