@@ -176,7 +176,8 @@ def position_cost(value: Any) -> int:
     """What a value at a claim position adds to the stored head (at most :data:`REF_BYTES` if
     it is kept apart), computed without serialising more than the threshold of it."""
     if looks_like_ref(value):
-        return REF_BYTES
+        ref = as_ref(value)  # a source reference weighs what it names (a CSV header: up to 16 KiB)
+        return len(encode(value)) if ref is not None and ref.source is not None else REF_BYTES
     size = _capped_size(value, limits.CLAIM_THRESHOLD_BYTES)
     return REF_BYTES if size is None else size
 

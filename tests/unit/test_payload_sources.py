@@ -131,3 +131,10 @@ def test_a_source_replaced_or_other_bytes_under_the_same_range_are_a_clear_error
         payload_service.resolve("t", "p.1.0", Ref(wrong.sha256, wrong.bytes, source=where).to_value())
     with pytest.raises(SourceChanged, match="no S3 access"):
         PayloadService(MemoryPayloadStore()).resolve("t", "p.1.0", wrong.to_value())
+
+
+def test_a_source_reference_costs_the_head_what_it_weighs() -> None:
+    header = tuple(f"column{i}" for i in range(500))  # a wide CSV header travels in the reference
+    value = ref_to(BATCH, source(header=header)).to_value()
+    assert payloads.position_cost(value) == len(payloads.encode(value)) > 5000
+    assert payloads.position_cost(Ref("a" * 64, 10).to_value()) == payloads.REF_BYTES
