@@ -69,6 +69,10 @@ PUT_CHUNK = 25
 REPLAY_CACHE = 4
 
 
+#: A child's input, and where it is in its map's item source (None: not a map over S3).
+Sourced = tuple[Any, Source | None]
+
+
 class PageLeaseEnding(RuntimeError):
     """A fan-out page ran out of lease time before it was written: a later delivery goes on."""
 
@@ -193,7 +197,7 @@ class IterationService:
         keys = [child_key(parent.key, parent.instance, i) for i in candidates]
         existing = self.store.existing_children(parent.tenant_id, keys)
         missing = [i for i, key in zip(candidates, keys, strict=True) if key not in existing]
-        items: list[tuple[Any, Source | None]]
+        items: list[Sourced]
         if inputs is None:  # a map over S3: the page's items, read in few ranged reads
             read = self._s3maps().inputs_or_fail(
                 parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing
@@ -202,8 +206,8 @@ class IterationService:
         else:
             items = [(inputs[i], None) for i in missing]
         created = [
-            self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter, source)
-            for i, (item, source) in zip(missing, items, strict=True)
+            self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
+            for i, item in zip(missing, items, strict=True)
         ]
         for result in replayed.values():  # a redrive: what succeeded before is taken over
             self._count(parent.tenant_id, parent.key, parent.instance, counter, result)
@@ -267,23 +271,18 @@ class IterationService:
             raise PageLeaseEnding("this fan-out page's lease is ending: its writes stop, a later delivery goes on")
 
     def _new_child(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        item: Any,
-        counter: IterationCounter,
-        source: Source | None = None,
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
     ) -> Execution:
-        """A new child's head as stored; a map over S3's (``source``: where its input is in the
-        item source) references its input there, so the head stays small (one write unit)."""
+        """A new child's head as stored, its input ``item`` with where it is in a map's item
+        source (or None): a map over S3's child references its input there, so its head stays
+        small (one write unit)."""
+        value, source = item
         meta = counter.meta or {}
         *parent_scope, step_id = meta["scope"]
         child = engine.start_execution(
             tenant_id=tenant_id,
             definition=DefinitionRef(str(meta["definitionId"]), int(meta["definitionVersion"])),
-            input=item,
+            input=value,
             key=child_key(parent_key, instance, index),
             now=self.clock.now(),
             nonce=secrets.token_hex(16),
@@ -296,24 +295,17 @@ class IterationService:
             if carried in meta:  # attempt whose succeeded results are taken over (_replays)
                 child.fan[carried] = meta[carried]
         if self.payloads is not None:
-            claims = Claims.at_source(item, source, child.key) if source is not None else None
+            claims = Claims.at_source(value, source, child.key) if source is not None else None
             child = self.payloads.dehydrate(child, claims)
         return child
 
     def _start_child(
-        self,
-        tenant_id: str,
-        parent_key: str,
-        instance: int,
-        index: int,
-        item: Any,
-        counter: IterationCounter,
-        source: Source | None = None,
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
     ) -> None:
         """Start iteration ``index`` (a finishing sibling's successor), unless the step
         attempt closed: the closed marker is read after the head is written, so a sweep that
         began after the close lists this child, or this call cancels it."""
-        child = self._new_child(tenant_id, parent_key, instance, index, item, counter, source)
+        child = self._new_child(tenant_id, parent_key, instance, index, item, counter)
         if not self.executions.create(child):
             existing = self.executions.get(tenant_id, child.key)
             if existing is None or existing.seq != 0 or existing.state != SUBMITTED:
@@ -404,10 +396,9 @@ class IterationService:
                 meta = fan.meta or {}
                 if "reader" not in meta:
                     item = self.store.item(tenant_id, parent_key, instance, following)
-                    self._start_child(tenant_id, parent_key, instance, following, item, fan)
+                    self._start_child(tenant_id, parent_key, instance, following, (item, None), fan)
                 elif read := self._s3maps().inputs_or_fail(tenant_id, parent_key, instance, meta, [following]):
-                    item, source = read[0]
-                    self._start_child(tenant_id, parent_key, instance, following, item, fan, source)
+                    self._start_child(tenant_id, parent_key, instance, following, read[0], fan)
                 return
             result = {**taken, "index": following}
 

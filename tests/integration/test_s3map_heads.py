@@ -18,7 +18,7 @@ from sedo.adapters.dynamodb.headdoc import head_of
 from sedo.adapters.dynamodb.units import item_size
 from sedo.domain import payloads
 from sedo.domain.language import load_text
-from tests.integration.test_s3map import bucket
+from tests.integration.test_s3map import bucket, written
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
@@ -99,13 +99,7 @@ def test_child_heads_stay_under_one_kb_and_the_results_are_the_real_ones(harness
     expected = [{"orders": BATCH, "amount": sum(o["amount"] for o in b)} for b in batches]
     manifest = execution["output"]
     assert (manifest["total"], manifest["succeeded"], manifest["failed"]) == (3, 3, 0)
-    stored = json.loads(s3.get_object(Bucket=results, Key=manifest["manifest"])["Body"].read())
-    assert stored == manifest
-    lines = [
-        json.loads(line)
-        for key in manifest["results"]
-        for line in s3.get_object(Bucket=results, Key=key)["Body"].read().decode().splitlines()
-    ]
+    lines = written(s3, results, manifest)
     assert [(line["index"], line["status"], line["output"]) for line in lines] == [
         (i, "succeeded", e) for i, e in enumerate(expected)
     ]
