@@ -20,8 +20,9 @@ from sedo.service_layer.payloads import PayloadService, SourceChanged
 DEFINITION = parse_definition(
     {"id": "flow", "steps": [{"id": "a", "type": "transform", "expression": "input", "end": True}]}, 1
 )
-LINES = b'{"id": 1}\n{"id": 2}\n{"id": 3}\n'
-BATCH = {"items": [{"id": 1}, {"id": 2}, {"id": 3}]}
+ITEMS = [{"id": i, "amount": i % 97} for i in range(1, 31)]
+LINES = b"".join(json.dumps(item).encode() + b"\n" for item in ITEMS)
+BATCH = {"items": ITEMS}  # about 800 bytes: inline, it would be most of a write unit
 
 
 def child_head(input: Any) -> Execution:
@@ -31,7 +32,7 @@ def child_head(input: Any) -> Execution:
 
 
 def source(etag: str = '"e"', header: tuple[str, ...] | None = None) -> Source:
-    return Source("items", "in.jsonl", etag, "jsonl", header, True, 0, len(LINES), 1, 3)
+    return Source("items", "in.jsonl", etag, "jsonl", header, True, 0, len(LINES), 1, len(ITEMS))
 
 
 def ref_to(value: Any, where: Source) -> Ref:
@@ -44,7 +45,7 @@ def test_a_source_reference_round_trips_through_its_stored_form() -> None:
         ref = ref_to(BATCH, where)
         stored = payloads.decode(payloads.encode(ref.to_value()))
         assert payloads.as_ref(stored) == ref
-        assert stored["sedo:ref"]["source"]["range"] == [0, len(LINES), 1, 3]
+        assert stored["sedo:ref"]["source"]["range"] == [0, len(LINES), 1, len(ITEMS)]
     assert payloads.as_ref(Ref("a" * 64, 5).to_value()) == Ref("a" * 64, 5)  # no source: as before
 
 
@@ -77,7 +78,7 @@ def test_a_well_formed_user_source_reference_comes_back_as_the_users_value() -> 
 
 
 def test_dehydrate_references_a_claimed_input_at_its_source_whatever_its_size_and_writes_nothing() -> None:
-    head = child_head(BATCH)  # 50 bytes: far below the claim threshold
+    head = child_head(BATCH)  # far below the claim threshold
     stored, new = payloads.dehydrate(head, Claims.at_source(BATCH, source(), head.key))
     reference = ref_to(BATCH, source()).to_value()
     assert stored.input == stored.stash["input"] == stored.pending_events[0]["input"] == reference
@@ -138,3 +139,10 @@ def test_a_source_reference_costs_the_head_what_it_weighs() -> None:
     value = ref_to(BATCH, source(header=header)).to_value()
     assert payloads.position_cost(value) == len(payloads.encode(value)) > 5000
     assert payloads.position_cost(Ref("a" * 64, 10).to_value()) == payloads.REF_BYTES
+
+
+@pytest.mark.parametrize("item", [0, None, "a short line", {"n": 1}])
+def test_an_input_no_larger_than_its_reference_stays_inline(item: Any) -> None:
+    head = child_head(item)  # stash.index is 0: an identical object must not become a reference
+    stored, new = payloads.dehydrate(head, Claims.at_source(item, source(), head.key))
+    assert stored.input == stored.stash["input"] == item and stored.stash["index"] == 0 and new == {}
