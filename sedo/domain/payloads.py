@@ -219,13 +219,13 @@ class Claims:
 
     @classmethod
     def at_source(cls, value: Any, source: Source, head_key: str) -> Claims:
-        """Claims that ``value`` (a new child's input) is at ``source``, whatever its size; none
-        when the value is no larger than its reference (a number, a short line: kept inline)."""
-        text = encode(value)
+        """Claims that ``value`` (a new child's input) is at ``source``, whatever its size, when
+        it is an object or an array. A number, string, boolean or null stays inline: it is small,
+        and may be the very object other positions hold (``stash.index`` 0 and an item 0)."""
         claims = cls()
-        ref = Ref(digest(text), len(text), source=source)
-        if len(text) > len(encode(ref.to_value())):
-            claims.remember(value, ref, head_key)
+        if isinstance(value, dict | list):
+            text = encode(value)
+            claims.remember(value, Ref(digest(text), len(text), source=source), head_key)
         return claims
 
     def ref_for(self, value: Any) -> Ref | None:

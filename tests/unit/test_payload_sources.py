@@ -22,7 +22,7 @@ DEFINITION = parse_definition(
 )
 ITEMS = [{"id": i, "amount": i % 97} for i in range(1, 31)]
 LINES = b"".join(json.dumps(item).encode() + b"\n" for item in ITEMS)
-BATCH = {"items": ITEMS}  # about 800 bytes: inline, it would be most of a write unit
+BATCH = {"items": ITEMS}
 
 
 def child_head(input: Any) -> Execution:
@@ -141,8 +141,14 @@ def test_a_source_reference_costs_the_head_what_it_weighs() -> None:
     assert payloads.position_cost(Ref("a" * 64, 10).to_value()) == payloads.REF_BYTES
 
 
-@pytest.mark.parametrize("item", [0, None, "a short line", {"n": 1}])
-def test_an_input_no_larger_than_its_reference_stays_inline(item: Any) -> None:
+@pytest.mark.parametrize("item", [0, None, True, "a line"])
+def test_an_input_that_is_no_object_or_array_stays_inline(item: Any) -> None:
     head = child_head(item)  # stash.index is 0: an identical object must not become a reference
     stored, new = payloads.dehydrate(head, Claims.at_source(item, source(), head.key))
     assert stored.input == stored.stash["input"] == item and stored.stash["index"] == 0 and new == {}
+
+
+def test_a_small_object_is_referenced_at_its_source_too() -> None:
+    head = child_head({"n": 1})
+    stored, new = payloads.dehydrate(head, Claims.at_source(head.input, source(), head.key))
+    assert payloads.as_ref(stored.input) == ref_to({"n": 1}, source()) and new == {}
