@@ -470,8 +470,9 @@ class IterationService:
     def source_changed(self, child: Execution, cause: str) -> None:
         """A child's input can no longer be read from its item source as the map read it: the
         step attempt fails with ``cause``, as when a fan-out page cannot read its items."""
-        parent_key, instance, _ = split_child_key(child.key)
-        self._s3maps().unreadable(child.tenant_id, parent_key, instance, cause)
+        if self.s3maps is not None:  # without S3 access only the child fails (its cause says why)
+            parent_key, instance, _ = split_child_key(child.key)
+            self.s3maps.unreadable(child.tenant_id, parent_key, instance, cause)
 
     def _s3maps(self) -> S3Maps:
         if self.s3maps is None:
