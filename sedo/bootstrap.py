@@ -273,7 +273,9 @@ def payload_service(adapters: Adapters) -> PayloadService:
     from sedo.adapters.memory import MemoryPayloadStore
     from sedo.service_layer.payloads import PayloadService
 
-    return PayloadService(adapters.payloads if adapters.payloads is not None else MemoryPayloadStore())
+    store = adapters.payloads if adapters.payloads is not None else MemoryPayloadStore()
+    # A map-over-S3 child's input is referenced where it is in the item source, and read there.
+    return PayloadService(store, adapters.s3maps.objects if adapters.s3maps is not None else None)
 
 
 @dataclass(frozen=True)

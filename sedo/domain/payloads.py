@@ -15,6 +15,14 @@ written at all. A reference may name another execution of the same tenant (``key
 map's child whose result is too large for the fan-out's result item is referenced where
 the child stored it.
 
+A reference may also name a **source** (``"source": {...}``): a child of a map over S3 keeps
+its input (and so ``stash.input`` and its ExecutionSubmitted event's input, the same value)
+where it is in the item source, whatever its size: the object (bucket, key, the ETag the map
+pinned), its format, CSV header and batching, and the child's byte range, first item number
+and item count (:class:`Source`). Nothing is stored apart for it; resolving reads the range
+again and checks its digest and size, so an object changed under the map is an error, never
+other data. A value resolved from a source keeps its reference when the head is stored again.
+
 Everything here is pure: :mod:`sedo.service_layer.payloads` does the reads and writes.
 """
 
@@ -38,18 +46,74 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a map-over-S3 child's input is in its item source: the object as the map pinned
+    it (``etag``), how it is read (``format``, the CSV ``header``, ``batched`` with an
+    itemBatcher), and the child's bytes ``[start, end)``, first item ``number`` and ``count``."""
+
+    bucket: str
+    key: str
+    etag: str
+    format: str
+    header: tuple[str, ...] | None
+    batched: bool
+    start: int
+    end: int
+    number: int
+    count: int
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"bucket": self.bucket, "key": self.key, "etag": self.etag, "format": self.format}
+        if self.header is not None:
+            body["header"] = list(self.header)
+        if self.batched:
+            body["batched"] = True
+        body["range"] = [self.start, self.end, self.number, self.count]
+        return body
+
+    @classmethod
+    def from_body(cls, body: Any) -> Source | None:
+        """The source ``body`` names, or None when it is not one sedo writes."""
+        if not isinstance(body, dict):
+            return None
+        texts = [body.get(k) for k in ("bucket", "key", "etag", "format")]
+        header, batched, span = body.get("header"), body.get("batched", False), body.get("range")
+        if not all(isinstance(t, str) for t in texts) or not isinstance(batched, bool):
+            return None
+        if header is not None and not (isinstance(header, list) and all(isinstance(h, str) for h in header)):
+            return None
+        if not (isinstance(span, list) and len(span) == 4 and all(_natural(n) for n in span)):
+            return None
+        bucket, key, etag, fmt = (str(t) for t in texts)
+        start, end, number, count = (int(n) for n in span)
+        names = tuple(header) if header is not None else None
+        return cls(bucket, key, etag, fmt, names, batched, start, end, number, count)
+
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.key} bytes {self.start}-{self.end}"
+
+
+def _natural(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@dataclass(frozen=True)
 class Ref:
     """Where a value kept apart is: its digest and size, and the execution holding it
-    (``key``; None: the execution whose head holds the reference)."""
+    (``key``; None: the execution whose head holds the reference), or the item source it
+    is read from (``source``: nothing is stored apart)."""
 
     sha256: str
     bytes: int
     key: str | None = None
+    source: Source | None = None
 
     def to_value(self) -> dict[str, Any]:
         body: dict[str, Any] = {"sha256": self.sha256, "bytes": self.bytes}
         if self.key is not None:
             body["key"] = self.key
+        if self.source is not None:
+            body["source"] = self.source.to_body()
         return {REF_KEY: body}
 
     def owner(self, head_key: str) -> str:
@@ -70,7 +134,10 @@ def as_ref(value: Any) -> Ref | None:
         return None
     if key is not None and not isinstance(key, str):
         return None
-    return Ref(sha, size, key)
+    source = Source.from_body(body["source"]) if "source" in body else None
+    if "source" in body and source is None:
+        return None
+    return Ref(sha, size, key, source)
 
 
 def encode(value: Any) -> str:
@@ -109,7 +176,8 @@ def position_cost(value: Any) -> int:
     """What a value at a claim position adds to the stored head (at most :data:`REF_BYTES` if
     it is kept apart), computed without serialising more than the threshold of it."""
     if looks_like_ref(value):
-        return REF_BYTES
+        ref = as_ref(value)  # a source reference weighs what it names (a CSV header: up to 16 KiB)
+        return len(encode(value)) if ref is not None and ref.source is not None else REF_BYTES
     size = _capped_size(value, limits.CLAIM_THRESHOLD_BYTES)
     return REF_BYTES if size is None else size
 
@@ -139,10 +207,26 @@ class Claims:
 
     resolved: dict[int, tuple[Any, Ref]] = field(default_factory=dict)
     stored: set[tuple[str, str]] = field(default_factory=set)
+    #: Values an item source holds, by digest: an equal value is referenced there too.
+    sources: dict[str, Ref] = field(default_factory=dict)
 
     def remember(self, value: Any, ref: Ref, head_key: str) -> None:
         self.resolved[id(value)] = (value, ref)
-        self.stored.add((ref.owner(head_key), ref.sha256))
+        if ref.source is not None:  # the store does not hold it: it is read from the source
+            self.sources[ref.sha256] = ref
+        else:
+            self.stored.add((ref.owner(head_key), ref.sha256))
+
+    @classmethod
+    def at_source(cls, value: Any, source: Source, head_key: str) -> Claims:
+        """Claims that ``value`` (a new child's input) is at ``source``, whatever its size, when
+        it is an object or an array. A number, string, boolean or null stays inline: it is small,
+        and may be the very object other positions hold (``stash.index`` 0 and an item 0)."""
+        claims = cls()
+        if isinstance(value, dict | list):
+            text = encode(value)
+            claims.remember(value, Ref(digest(text), len(text), source=source), head_key)
+        return claims
 
     def ref_for(self, value: Any) -> Ref | None:
         entry = self.resolved.get(id(value))
@@ -238,9 +322,10 @@ def dehydrate(head: Execution, claims: Claims | None = None) -> tuple[Execution,
             return value
         text = encode(value)
         sha = digest(text)
-        if (head.key, sha) not in claims.stored:
+        at_source = claims.sources.get(sha)
+        if at_source is None and (head.key, sha) not in claims.stored:
             new[sha] = text
-        reference = Ref(sha, len(text)).to_value()
+        reference = (at_source or Ref(sha, len(text))).to_value()
         made[id(value)] = (value, reference)
         return reference
 
@@ -268,6 +353,7 @@ __all__ = [
     "REF_KEY",
     "Claims",
     "Ref",
+    "Source",
     "as_ref",
     "decode",
     "dehydrate",

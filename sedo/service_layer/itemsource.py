@@ -41,6 +41,7 @@ from sedo.domain.limits import (
     MAX_MAP_ITEMS,
     MAX_RESULT_OBJECT_LINES,
 )
+from sedo.domain.payloads import Source
 from sedo.domain.protocol import WakeKind
 from sedo.domain.steps.map import fan_in_limits
 from sedo.service_layer.ports import IterationCounter, IterationStore, Queue
@@ -222,40 +223,37 @@ class S3Maps:
 
     def inputs_or_fail(
         self, tenant_id: str, parent_key: str, instance: int, meta: dict[str, Any], indices: Sequence[int]
-    ) -> list[Any] | None:
+    ) -> list[tuple[Any, Source]] | None:
         """:meth:`inputs`; None when the source can no longer be read (replaced since it was
         indexed, deleted): then the step is closed and its ``fanin`` fails it with the cause."""
         try:
             return self.inputs(tenant_id, parent_key, instance, meta, indices)
         except (ObjectError, ItemReaderError) as exc:
-            self.store.close(tenant_id, parent_key, instance)
-            failure = {"error": failures.ITEM_READER_FAILED, "cause": str(exc)}
-            self.queue.send([fan_in(tenant_id, parent_key, instance, "unreadable", failure=failure)])
+            self.unreadable(tenant_id, parent_key, instance, str(exc))
             return None
+
+    def unreadable(self, tenant_id: str, parent_key: str, instance: int, cause: str) -> None:
+        """The item source cannot be read as the map read it: close the step attempt (no child
+        starts from now on) and fail it with ``cause`` (its ``fanin``; the sweep cancels the rest)."""
+        self.store.close(tenant_id, parent_key, instance)
+        failure = {"error": failures.ITEM_READER_FAILED, "cause": cause}
+        self.queue.send([fan_in(tenant_id, parent_key, instance, "unreadable", failure=failure)])
 
     def inputs(
         self, tenant_id: str, parent_key: str, instance: int, meta: dict[str, Any], indices: Sequence[int]
-    ) -> list[Any]:
-        """The inputs of children ``indices`` of a map over an item source, in order."""
+    ) -> list[tuple[Any, Source]]:
+        """The inputs of children ``indices`` of a map over an item source, in order, each with
+        where it is (the child's head references it there: sedo/domain/payloads.py)."""
         reader = meta["reader"]
         chunks = self.index.get(tenant_id, parent_key, instance, sorted({i // INDEX_CHUNK for i in indices}))
-        wanted = [Child.from_list(chunks[i // INDEX_CHUNK][i % INDEX_CHUNK]) for i in indices]
-        found: list[Any] = []
-        group: list[Child] = []
+        wanted = [source_of(reader, Child.from_list(chunks[i // INDEX_CHUNK][i % INDEX_CHUNK])) for i in indices]
+        found: list[tuple[Any, Source]] = []
+        group: list[Source] = []
         for kid in [*wanted, None]:
             if group and (kid is None or kid.end - group[0].start > MAX_ITEM_READER_RANGE_BYTES):
                 start = group[0].start
-                try:
-                    data = self.objects.get_range(reader["bucket"], reader["key"], start, group[-1].end, reader["etag"])
-                except ObjectError as exc:
-                    raise ObjectError(f"s3://{reader['bucket']}/{reader['key']}: {exc}") from None
-                batched = reader.get("batch") is not None
-                for c in group:
-                    found.append(
-                        child_input(
-                            reader["format"], data[c.start - start : c.end - start], c, reader["header"], batched
-                        )
-                    )
+                data = _read(self.objects, group[0], group[-1].end)
+                found.extend((_parsed(c, data[c.start - start : c.end - start]), c) for c in group)
                 group = []
             if kid is not None:
                 group.append(kid)
@@ -315,6 +313,43 @@ class S3Maps:
             line.update(error=None if ok else result.get("error"), cause=None if ok else result.get("cause"))
             lines.append(_compact(line) + "\n")
         return "".join(lines).encode()
+
+
+def source_of(reader: dict[str, Any], child: Child) -> Source:
+    """Where ``child`` of a map with ``reader`` (its counter's ``reader``) is."""
+    header = reader.get("header")
+    return Source(
+        bucket=str(reader["bucket"]),
+        key=str(reader["key"]),
+        etag=str(reader["etag"]),
+        format=str(reader["format"]),
+        header=tuple(header) if header is not None else None,
+        batched=reader.get("batch") is not None,
+        start=child.start,
+        end=child.end,
+        number=child.number,
+        count=child.count,
+    )
+
+
+def read_source(objects: ObjectStore, source: Source) -> Any:
+    """A child's input read again from where it is (one ranged GetObject, guarded by the ETag
+    the map pinned): ObjectError when the object changed or is gone, ItemReaderError when its
+    bytes are not the items any more."""
+    return _parsed(source, _read(objects, source, source.end))
+
+
+def _read(objects: ObjectStore, first: Source, end: int) -> bytes:
+    try:
+        return objects.get_range(first.bucket, first.key, first.start, end, first.etag)
+    except ObjectError as exc:
+        raise ObjectError(f"s3://{first.bucket}/{first.key}: {exc}") from None
+
+
+def _parsed(source: Source, data: bytes) -> Any:
+    child = Child(source.start, source.end, source.number, source.count)
+    header = list(source.header) if source.header is not None else None
+    return child_input(source.format, data, child, header, source.batched)
 
 
 def results_prefix(writer: dict[str, Any], parent: Execution, step_id: str) -> str:

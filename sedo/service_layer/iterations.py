@@ -37,6 +37,7 @@ from sedo.domain.iterations import (
     split_child_key,
     start_page,
 )
+from sedo.domain.payloads import Claims, Source
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.flush import flush
@@ -66,6 +67,10 @@ PAGE_WRITE_MARGIN_SECONDS = 90
 PUT_CHUNK = 25
 #: Failed attempts whose results a processor keeps at hand for redriven map steps.
 REPLAY_CACHE = 4
+
+
+#: A child's input, and where it is in its map's item source (None: not a map over S3).
+Sourced = tuple[Any, Source | None]
 
 
 class PageLeaseEnding(RuntimeError):
@@ -192,13 +197,14 @@ class IterationService:
         keys = [child_key(parent.key, parent.instance, i) for i in candidates]
         existing = self.store.existing_children(parent.tenant_id, keys)
         missing = [i for i, key in zip(candidates, keys, strict=True) if key not in existing]
+        items: list[Sourced]
         if inputs is None:  # a map over S3: the page's items, read in few ranged reads
             read = self._s3maps().inputs_or_fail(
                 parent.tenant_id, parent.key, parent.instance, counter.meta or {}, missing
             )
-            items, missing = (read, missing) if read is not None else ([], [])
+            items, missing = (list(read), missing) if read is not None else ([], [])
         else:
-            items = [inputs[i] for i in missing]
+            items = [(inputs[i], None) for i in missing]
         created = [
             self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
             for i, item in zip(missing, items, strict=True)
@@ -265,14 +271,18 @@ class IterationService:
             raise PageLeaseEnding("this fan-out page's lease is ending: its writes stop, a later delivery goes on")
 
     def _new_child(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
     ) -> Execution:
+        """A new child's head as stored, its input ``item`` with where it is in a map's item
+        source (or None): a map over S3's child references its input there, so its head stays
+        small (one write unit)."""
+        value, source = item
         meta = counter.meta or {}
         *parent_scope, step_id = meta["scope"]
         child = engine.start_execution(
             tenant_id=tenant_id,
             definition=DefinitionRef(str(meta["definitionId"]), int(meta["definitionVersion"])),
-            input=item,
+            input=value,
             key=child_key(parent_key, instance, index),
             now=self.clock.now(),
             nonce=secrets.token_hex(16),
@@ -285,11 +295,12 @@ class IterationService:
             if carried in meta:  # attempt whose succeeded results are taken over (_replays)
                 child.fan[carried] = meta[carried]
         if self.payloads is not None:
-            child = self.payloads.dehydrate(child)
+            claims = Claims.at_source(value, source, child.key) if source is not None else None
+            child = self.payloads.dehydrate(child, claims)
         return child
 
     def _start_child(
-        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Any, counter: IterationCounter
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
     ) -> None:
         """Start iteration ``index`` (a finishing sibling's successor), unless the step
         attempt closed: the closed marker is read after the head is written, so a sweep that
@@ -385,7 +396,7 @@ class IterationService:
                 meta = fan.meta or {}
                 if "reader" not in meta:
                     item = self.store.item(tenant_id, parent_key, instance, following)
-                    self._start_child(tenant_id, parent_key, instance, following, item, fan)
+                    self._start_child(tenant_id, parent_key, instance, following, (item, None), fan)
                 elif read := self._s3maps().inputs_or_fail(tenant_id, parent_key, instance, meta, [following]):
                     self._start_child(tenant_id, parent_key, instance, following, read[0], fan)
                 return
@@ -455,6 +466,13 @@ class IterationService:
                 data={"instance": instance, "after": following},
             )
             self.queue.send([wake.to_body()])
+
+    def source_changed(self, child: Execution, cause: str) -> None:
+        """A child's input can no longer be read from its item source as the map read it: the
+        step attempt fails with ``cause``, as when a fan-out page cannot read its items."""
+        if self.s3maps is not None:  # without S3 access only the child fails (its cause says why)
+            parent_key, instance, _ = split_child_key(child.key)
+            self.s3maps.unreadable(child.tenant_id, parent_key, instance, cause)
 
     def _s3maps(self) -> S3Maps:
         if self.s3maps is None:

@@ -14,8 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 from sedo.domain import limits, payloads
+from sedo.domain.errors import Conflict
 from sedo.domain.execution import Execution
+from sedo.domain.itemreader import ItemReaderError
 from sedo.domain.payloads import Claims, Ref
+from sedo.service_layer.itemsource import ObjectError, ObjectStore, read_source
 from sedo.service_layer.ports import PayloadStore
 
 #: What a fan-out result item holds besides a child's output (index, flags, keys).
@@ -26,21 +29,45 @@ class PayloadMissing(RuntimeError):
     """A reference whose value is not stored (expired, or a bug): the wake-up cannot run."""
 
 
+class SourceChanged(PayloadMissing, Conflict):
+    """A map-over-S3 child's input cannot be read again from its item source as it was (the
+    object was replaced or deleted since the map read it): the child fails, naming why."""
+
+
 class PayloadService:
-    def __init__(self, store: PayloadStore) -> None:
+    def __init__(self, store: PayloadStore, objects: ObjectStore | None = None) -> None:
         self.store = store
+        #: Where the inputs of maps over S3 are read again (references with a source).
+        self.objects = objects
 
     # -- reading -------------------------------------------------------------------
 
     def _texts(self, tenant_id: str, head_key: str, refs: Sequence[Ref]) -> dict[tuple[str, str], str]:
         if not refs:
             return {}
-        wanted = list(dict.fromkeys((r.owner(head_key), r.sha256, r.bytes) for r in refs))
-        found = self.store.get(tenant_id, wanted)
+        sourced = {(r.owner(head_key), r.sha256): r for r in refs if r.source is not None}
+        wanted = list(dict.fromkeys((r.owner(head_key), r.sha256, r.bytes) for r in refs if r.source is None))
+        found = self.store.get(tenant_id, wanted) if wanted else {}
         missing = [f"{key}/{sha}" for key, sha, _ in wanted if (key, sha) not in found]
         if missing:
             raise PayloadMissing(f"values kept apart are not stored (expired?): {', '.join(missing)}")
-        return found
+        return {**found, **{where: self._from_source(ref) for where, ref in sourced.items()}}
+
+    def _from_source(self, ref: Ref) -> str:
+        """The stored text of a value referenced at its item source, read and checked."""
+        source = ref.source
+        assert source is not None
+        if self.objects is None:
+            raise SourceChanged(f"{source.where()}: cannot be read, no S3 access is configured")
+        try:
+            text = payloads.encode(read_source(self.objects, source))
+        except ObjectError as exc:  # it names the object
+            raise SourceChanged(str(exc)) from None
+        except ItemReaderError as exc:
+            raise SourceChanged(f"{source.where()}, {exc}") from None
+        if len(text) != ref.bytes or payloads.digest(text) != ref.sha256:
+            raise SourceChanged(f"{source.where()}: the items changed since the map read them")
+        return text
 
     def hydrate(self, head: Execution) -> tuple[Execution, Claims]:
         """The head with its input, stash and output resolved; what was resolved (for
@@ -103,5 +130,5 @@ class PayloadService:
         if hydrated is None and not too_large:
             value = self.resolve(stored.tenant_id, stored.key, stored.output)
         if too_large or payloads.looks_like_ref(value):
-            return replace(stored, output=Ref(ref.sha256, ref.bytes, stored.key).to_value())
+            return replace(stored, output=replace(ref, key=stored.key).to_value())
         return replace(stored, output=value)

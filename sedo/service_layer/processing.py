@@ -31,7 +31,7 @@ from sedo.service_layer.flush import flush
 from sedo.service_layer.itemsource import S3MapPorts
 from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.observe import WakeObserver, observed, timed_engine
-from sedo.service_layer.payloads import PayloadService
+from sedo.service_layer.payloads import PayloadService, SourceChanged
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
 
 
@@ -242,7 +242,10 @@ class WakeUpProcessor:
         if deadletters.marked_for(head, delivery.wake):
             return self._redrive(delivery, head)
         definition = self.definition(head.tenant_id, head.definition_id, head.definition_version, head.scope)
-        hydrated, claims = (head, Claims()) if head.finished else self.payloads.hydrate(head)
+        try:
+            hydrated, claims = (head, Claims()) if head.finished else self.payloads.hydrate(head)
+        except SourceChanged as exc:  # a map-over-S3 child whose object changed: it fails, never runs on other data
+            return self._source_changed(delivery, head, str(exc))
         wake = self._resolved(delivery.wake, head, claims)
         decision = self.decide(definition, hydrated, wake)
         if isinstance(decision, Stale):
@@ -277,6 +280,23 @@ class WakeUpProcessor:
         if self.events is not None:
             self.events.moved_on(head, stored)  # an event step that stopped waiting forgets its subscription
         self._after_commit(stored, decision.head)
+        return Processed.COMMITTED
+
+    def _source_changed(self, delivery: _Delivery, head: Execution, cause: str) -> Processed:
+        """Fail a child whose input cannot be read again from its item source as the map read
+        it (States.ItemReaderFailed), and first its map step with the same cause (no sibling
+        starts; the child's result is recorded in the closed step attempt)."""
+        if head.parent_key is not None and not head.finished:
+            self._iterations().source_changed(head, cause)
+        if head.pending_events:
+            self.executions.put_history(head)  # as on a dead letter: the history has no gap
+        commit = dead_letter_commit(head, self.clock.now(), cause, error=failures.ITEM_READER_FAILED)
+        commit.head.produced_by_message = delivery.message_id
+        if not self.executions.commit(commit.head, commit.expected_seq):
+            return Processed.CONFLICT
+        context = {**delivery.context, "cause": cause}
+        self.log.error("a child's input changed in its item source; child failed", extra=context)
+        self._after_commit(commit.head, None)
         return Processed.COMMITTED
 
     def _redrive(self, delivery: _Delivery, head: Execution) -> Processed:

@@ -113,14 +113,19 @@ def test_results_and_manifest_in_s3_survive_redelivery_without_double_counting(h
     assert execution["state"] == "ExecutionSucceeded", execution
     manifest = execution["output"]
     assert (manifest["total"], manifest["succeeded"], manifest["failed"]) == (7, 7, 0)
-    stored = json.loads(s3.get_object(Bucket=results, Key=manifest["manifest"])["Body"].read())
-    assert stored == manifest
-    lines = [
-        json.loads(line)
-        for key in manifest["results"]
-        for line in s3.get_object(Bucket=results, Key=key)["Body"].read().decode().splitlines()
-    ]
+    lines = written(s3, results, manifest)
     assert [line["index"] for line in lines] == list(range(7))
     assert [line["output"] for line in lines] == [sum(range(i, min(i + 3, 20))) for i in range(0, 20, 3)]
     listed = s3.list_objects_v2(Bucket=results, Prefix="runs/")["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted([*manifest["results"], manifest["manifest"]])
+
+
+def written(s3: Any, results: str, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result lines a map wrote to S3, once its stored manifest is checked to be its output."""
+    stored = json.loads(s3.get_object(Bucket=results, Key=manifest["manifest"])["Body"].read())
+    assert stored == manifest
+    return [
+        json.loads(line)
+        for key in manifest["results"]
+        for line in s3.get_object(Bucket=results, Key=key)["Body"].read().decode().splitlines()
+    ]
