@@ -3,6 +3,10 @@
 Reads are ranged GetObject calls guarded by the ETag the map saw when it began, so a
 source replaced while its map runs fails the step instead of mixing two versions. Writes
 are plain PutObject calls of fixed keys: a repeated write stores the same bytes again.
+
+An answer that is only for now (SlowDown past S3's 5,500 reads a second per prefix, a 5xx)
+is raised as it is, not as :class:`ObjectError`: the wake-up is retried like any throttled
+one (sedo/entrypoints/processor.py) instead of failing its map.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from sedo.adapters.aws import transient
 from sedo.service_layer.itemsource import ObjectError
 
 
@@ -33,6 +38,8 @@ class S3Objects:
         try:
             response = self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
+            if transient(exc):
+                raise
             raise ObjectError(_reason(exc, "cannot be read")) from None
         return int(response["ContentLength"]), str(response["ETag"])
 
@@ -42,6 +49,8 @@ class S3Objects:
         try:
             response = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", IfMatch=etag)
         except ClientError as exc:
+            if transient(exc):
+                raise
             raise ObjectError(_reason(exc, "cannot be read")) from None
         body: bytes = response["Body"].read()
         return body
@@ -50,6 +59,8 @@ class S3Objects:
         try:
             self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         except ClientError as exc:
+            if transient(exc):
+                raise
             raise ObjectError(_reason(exc, "cannot be written")) from None
 
 
