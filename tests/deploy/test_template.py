@@ -480,6 +480,12 @@ def evaluated(moto_endpoint: str) -> Any:
     return run
 
 
+def _role(iam: Any, processor_role: str, function: str) -> str:
+    """The role of another function of the same stack as ``processor_role``."""
+    stage = processor_role.split("-Processor", 1)[0]
+    return next(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{stage}-{function}"))
+
+
 def test_invoke_permission_names_exactly_the_allow_listed_functions(evaluated: Any) -> None:
     names = [f"target-{n}" for n in range(10)]
     _, iam, role = evaluated({"InvokeAllowList": ",".join(names), "QueueVisibilityTimeoutSeconds": "30"})
@@ -525,6 +531,11 @@ def test_maps_over_s3_may_read_and_write_exactly_the_buckets_the_parameters_name
         assert statement["Action"] == action
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         assert sorted(r for r in resources if r is not None) == [f"arn:aws:s3:::{b}/*" for b in buckets]
+    # The API shows a child's input, kept as a reference to its range of the source: it reads, never writes.
+    api = _role(iam, role, "ApiFunction")
+    (statement,) = iam.get_role_policy(RoleName=api, PolicyName="map-item-buckets")["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "s3:GetObject"
+    assert "map-result-buckets" not in iam.list_role_policies(RoleName=api)["PolicyNames"]
     _, iam, role = evaluated({"QueueVisibilityTimeoutSeconds": "30"})
     assert not {"map-item-buckets", "map-result-buckets"} & set(iam.list_role_policies(RoleName=role)["PolicyNames"])
     for name in ("MapItemBucket", "MapResultBucket"):
