@@ -8,6 +8,13 @@ was seen to keep its count and lose its member (a map's completion bucket then n
 and a 10,000-item map never finished). ``python -m sedo.entrypoints.local.motoserver`` runs
 moto's own server (same arguments) with one lock around DynamoDB's write requests, from
 reading the item to answering. Reads stay concurrent, as on DynamoDB.
+
+It also keeps moto's SQS from counting every message of a queue where it needs one setting
+(:func:`install_sqs`): moto builds a queue's whole attribute map, whose approximate counts
+walk every message, twice for each message it receives (to read the retention period), twice
+per attribute a ``GetQueueAttributes`` names, and once per message sent. A receive then
+costs O(batch x queue length) and a send O(queue length), so a run whose queues hold
+thousands of messages slowed down with the square of its size. The answers are unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.utils import camelcase_to_underscores, unix_time
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.exceptions import InvalidAttributeName
+from moto.sqs.models import Message, Queue, SQSBackend
 
 #: DynamoDB's requests that write items (PartiQL statements may write too).
 WRITES = (
@@ -52,8 +62,66 @@ def install() -> None:
             setattr(DynamoHandler, name, wrapped)
 
 
+_settings_only = threading.local()
+
+
+class _Settings:
+    """What ``Queue.attributes.get(name)`` answers for a setting, without the counts."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self.queue, camelcase_to_underscores(name), default)
+        return str(value).lower() if isinstance(value, bool) else value
+
+
+def install_sqs() -> None:
+    """Answer SQS from the setting asked for, not from a fresh count of the queue (once)."""
+    if getattr(SQSBackend, "_sedo_settings_only", False):
+        return
+    every_attribute = Queue.attributes
+    send_message = SQSBackend.send_message
+
+    def attributes(self: Queue) -> Any:
+        if getattr(_settings_only, "on", False):
+            return _Settings(self)  # send_message reads ContentBasedDeduplication only
+        return every_attribute.fget(self)  # type: ignore[attr-defined]
+
+    def sending(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        _settings_only.on = True
+        try:
+            return send_message(self, *args, **kwargs)
+        finally:
+            _settings_only.on = False
+
+    def retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+    get_queue_attributes = SQSBackend.get_queue_attributes
+
+    def named_attributes(self: SQSBackend, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+        if not attribute_names or "All" in attribute_names:
+            return get_queue_attributes(self, queue_name, attribute_names)
+        queue = self.get_queue(queue_name)
+        valid = set(queue.BASE_ATTRIBUTES + queue.FIFO_ATTRIBUTES + queue.KMS_ATTRIBUTES)
+        invalid = next((name for name in attribute_names if name not in valid), None)
+        if invalid is not None:
+            raise InvalidAttributeName(invalid)
+        every = queue.attributes  # once, not twice per name
+        return {name: every[name] for name in attribute_names if every.get(name) is not None}
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.send_message = sending  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = named_attributes  # type: ignore[method-assign]
+    SQSBackend._sedo_settings_only = True  # type: ignore[attr-defined]
+
+
 def main() -> None:
     install()
+    install_sqs()
     from moto.server import main as moto_main
 
     moto_main()
