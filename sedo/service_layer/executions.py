@@ -11,6 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec
 
 from sedo.domain import engine, limits, operate, payloads, signals
@@ -30,11 +31,11 @@ from sedo.domain.segment import Budget
 from sedo.service_layer.definitions import DefinitionService
 from sedo.service_layer.flush import flush
 from sedo.service_layer.iterations import IterationService
-from sedo.service_layer.observe import metered
+from sedo.service_layer.observe import metered, metered_so_far
 from sedo.service_layer.payloads import PayloadService
 from sedo.service_layer.ports import Clock, ExecutionStore, Page, Queue
 from sedo.service_layer.quotas import QuotaService
-from sedo.service_layer.usage import UsageLedger
+from sedo.service_layer.usage import UsageLedger, start_amounts, with_start_usage
 
 log = logging.getLogger("sedo.executions")
 
@@ -45,24 +46,17 @@ Started = tuple[dict[str, Any], bool]
 def _metered_start(
     start: Callable[Concatenate[ExecutionService, str, P], Started],
 ) -> Callable[Concatenate[ExecutionService, str, P], Started]:
-    """Wrap :meth:`ExecutionService.start`: a start that created an execution goes into the tenant's
-    usage ledger (one execution started, the requests it made and its API time)."""
+    """Wrap :meth:`ExecutionService.start` in a metered block: a start that creates an execution
+    puts what it used (one execution started, its requests and its API time up to the send) in
+    its start message, and the processor's meter adds that to the ledger when the message's
+    wake-up commits (:meth:`ExecutionService._send_metered`): no ledger write of its own."""
 
     @functools.wraps(start)
     def metered_start(self: ExecutionService, tenant_id: str, /, *args: P.args, **kwargs: P.kwargs) -> Started:
         if self.usage is None:
             return start(self, tenant_id, *args, **kwargs)
-        began = time.perf_counter()
-        with metered() as used:
-            started, created = start(self, tenant_id, *args, **kwargs)
-        if created:
-            amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
-            amounts["apiMs"] = (time.perf_counter() - began) * 1000
-            try:
-                self.usage.record(tenant_id, amounts, "apiMs")
-            except Exception:  # the execution is started: a meter's failure must not undo that
-                log.exception("could not record the start of %s in the usage ledger", started["id"])
-        return started, created
+        with metered():
+            return start(self, tenant_id, *args, **kwargs)
 
     return metered_start
 
@@ -181,12 +175,15 @@ class ExecutionService:
             if slot and self.quotas is not None:  # nothing was started: its slot goes back
                 self.quotas.release(tenant_id, key)
             raise
-        self._flush_start(head, named=name is not None)
+        self._flush_start(head, named=name is not None, new=True)
         return self._started(head), True
 
-    def _flush_start(self, head: Execution, named: bool) -> None:
+    def _flush_start(self, head: Execution, named: bool, new: bool = False) -> None:
         try:
-            flush(head, self.executions, self.queue)
+            if new and self.usage is not None:
+                self._send_metered(head, self.usage)
+            else:
+                flush(head, self.executions, self.queue)
         except Exception as exc:
             log.exception("could not queue execution %s", head.id)
             # Undo the half-start so nothing is left without a way forward; a retry
@@ -199,12 +196,33 @@ class ExecutionService:
             hint = "retry with the same name" if named else "retry"
             raise Unavailable(f"the execution could not be queued; nothing was started, {hint}") from exc
 
-    def _cancelled(self, head: Execution) -> None:
-        """The API ended the execution (the processor never sees this commit): into the ledger."""
+    def _send_metered(self, head: Execution, ledger: UsageLedger) -> None:
+        """A new execution's first flush: its start message carries the start's usage so far (the
+        API's time up to here; what this process carried for the tenant). What the send itself
+        uses (its request, its time) is carried into the tenant's next start from this process."""
+        so_far = metered_so_far()
+        used, seconds = so_far if so_far is not None else ({}, 0.0)
+        carried = ledger.take_carried(head.tenant_id)
+        sent = replace(head, outbox=with_start_usage(head.outbox, start_amounts(used, seconds, carried)))
+        try:
+            began = time.perf_counter()
+            with metered() as sending:
+                flush(sent, self.executions, self.queue)
+        except BaseException:
+            ledger.carry(head.tenant_id, carried)  # nothing was started: it stays for the next start
+            raise
+        ledger.carry(head.tenant_id, {**sending, "apiMs": (time.perf_counter() - began) * 1000})
+
+    def _cancelled(self, head: Execution, unstarted: bool) -> None:
+        """The API ended the execution (the processor never sees this commit): into the ledger.
+        Cancelled ``unstarted`` (before its start's wake-up committed, which now never will),
+        it counts as started here: its start message's amounts never count."""
         if self.usage is None:
             return
         transitions = sum(1 for event in head.pending_events if event.get("type") == STEP_STARTED)
         amounts = {f"executionsFinished.{head.state}": 1.0, "transitions": float(transitions)}
+        if unstarted:
+            amounts["executionsStarted"] = 1.0
         try:
             self.usage.record(head.tenant_id, amounts, "apiMs")
         except Exception:  # the execution is cancelled: a meter's failure must not undo that
@@ -397,6 +415,6 @@ class ExecutionService:
                     self.events.moved_on(head, commit.head)
                     self.events.flushed(commit.head)
                 self.finished(commit.head)
-                self._cancelled(commit.head)
+                self._cancelled(commit.head, unstarted=commit.expected_seq == 0)
                 return self._describe(commit.head)
         raise Unavailable(f"execution {execution_id!r} is changing too fast to cancel; retry")

@@ -120,9 +120,10 @@ class PerTenant(Generic[T]):
 class _Trace:
     """What one observed wake-up measured so far (one per ``process`` call)."""
 
-    __slots__ = ("decision", "engine", "invoke", "lateness", "usage")
+    __slots__ = ("began", "decision", "engine", "invoke", "lateness", "usage")
 
     def __init__(self) -> None:
+        self.began = time.perf_counter()
         self.engine = 0.0
         self.invoke = 0.0
         self.decision: Decision | None = None
@@ -199,6 +200,15 @@ def metered() -> Iterator[dict[str, float]]:
         yield trace.usage
     finally:
         _current.reset(token)
+
+
+def metered_so_far() -> tuple[dict[str, float], float] | None:
+    """What the enclosing :func:`metered` block (or observed wake-up) counted so far and its time
+    so far (seconds); None outside one."""
+    trace = _current.get()
+    if trace is None:
+        return None
+    return dict(trace.usage), time.perf_counter() - trace.began
 
 
 def timed_engine(wake: WakeUp, now: datetime, decide: Callable[[], Decision]) -> Decision:

@@ -9,13 +9,21 @@ Recorded without a write per transition and without a hot key:
   records), and writes it when the batch ends: one ``UpdateItem ADD`` per tenant in the
   batch, on one of :data:`~sedo.domain.limits.MAX_USAGE_SHARDS` shard items of the day
   chosen at random;
-- the API adds an execution's start (its AWS requests, one API Gateway request and the API
-  function's time) with one such write.
+- an execution's start (one execution started, its AWS requests, one API Gateway request and
+  the API function's time up to the send) rides in its first wake-up (the ``usage`` field of
+  the start message, :func:`with_start_usage`), and the meter adds it to the batch's sums
+  when that wake-up commits: no write of its own. What the send itself costs (its request,
+  the time after it) cannot be in the message it sends: it is carried into the tenant's next
+  start from the same process (:meth:`UsageLedger.take_carried`);
+- the API's cancel writes its own (one such write).
 
-Only a wake-up that *committed* counts its transitions and a finished execution, and a
-commit happens once whatever the redeliveries (the head's ``seq`` guard), so duplicates and
-redeliveries never count twice. A batch whose invocation dies before it ends (a timeout, a
-crash) loses its counts: the ledger is a meter, not the history (which stays exact).
+Only a wake-up that *committed* counts its transitions, a finished execution and a start it
+carries, and a commit happens once whatever the redeliveries (the head's ``seq`` guard), so
+duplicates and redeliveries never count twice. The ledger is a meter, not the history (which
+stays exact): a batch whose invocation dies before it ends (a timeout, a crash) loses its
+counts, and a start whose first wake-up never commits loses its start's counts (the message
+was lost and the sweeper re-sent the head's copy, which carries none; a pause got there
+first; it dead-lettered). A cancel that got there first counts the execution as started.
 
 The cost is priced at read time from sedo/prices.yaml (sedo/pricing.py), like ``make bench``;
 each write of the ledger counts itself (one request and its write unit).
@@ -23,11 +31,12 @@ each write of the ledger counts itself (one request and its write unit).
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -42,6 +51,8 @@ from sedo.service_layer.ports import Clock
 LEDGER_WRITE = {"requests.dynamodb.UpdateItem": 1.0, "dynamodbWriteUnits": 1.0}
 #: ...and the day index's put, once per process, tenant and day.
 DAY_INDEX_WRITE = {"requests.dynamodb.PutItem": 1.0, "dynamodbWriteUnits": 1.0}
+#: The start message's field with the start's usage (only the nonzero amounts).
+START_USAGE = "usage"
 
 
 class UsageStore(Protocol):
@@ -63,6 +74,39 @@ def add_into(total: dict[str, float], amounts: Mapping[str, float]) -> None:
         total[name] = total.get(name, 0.0) + amount
 
 
+def with_start_usage(outbox: Sequence[dict[str, Any]], amounts: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The start's outbox as sent: its start message carries ``amounts`` (a copy; the head keeps
+    its outbox without them, so a wake-up the sweeper re-sends carries none)."""
+    compact = {name: round(amount, 3) for name, amount in amounts.items() if round(amount, 3)}
+    return [{**message, START_USAGE: compact} if message.get("kind") == "start" else message for message in outbox]
+
+
+def start_amounts(used: Mapping[str, float], seconds: float, carried: Mapping[str, float]) -> dict[str, float]:
+    """What an execution's start message carries into the ledger: one execution started, one API
+    Gateway request, the requests ``used`` so far, the API function's ``seconds`` so far, and what
+    the process ``carried`` for the tenant (:meth:`UsageLedger.take_carried`)."""
+    amounts = {**used, "executionsStarted": 1.0, "apiRequests": 1.0}
+    amounts["apiMs"] = amounts.get("apiMs", 0.0) + seconds * 1000
+    add_into(amounts, carried)
+    return amounts
+
+
+def start_usage(body: Any) -> dict[str, float]:
+    """The start's usage a wake-up carries (nothing for any other message, or one sent before
+    starts carried theirs); what is not a name and a finite number is ignored."""
+    carried = body.get(START_USAGE) if isinstance(body, dict) else None
+    if not isinstance(carried, dict):
+        return {}
+    return {
+        name: float(amount)
+        for name, amount in carried.items()
+        if isinstance(name, str)
+        and isinstance(amount, int | float)
+        and not isinstance(amount, bool)
+        and math.isfinite(amount)
+    }
+
+
 class UsageLedger:
     """Writes and reads the ledger; prices what it read."""
 
@@ -70,7 +114,8 @@ class UsageLedger:
         self.store = store
         self.clock = clock
         self._registered: set[tuple[str, str]] = set()
-        self._carried: dict[tuple[str, str], float] = {}
+        #: Per tenant, what this process used that its last write or start message could not hold.
+        self._carried: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
 
     def today(self) -> str:
@@ -85,7 +130,7 @@ class UsageLedger:
         with self._lock:
             new = (tenant_id, day) not in self._registered
             self._registered.add((tenant_id, day))
-            carried = self._carried.pop((tenant_id, timed), 0.0)
+            carried = self._carried.get(tenant_id, {}).pop(timed, 0.0)
         total = dict(amounts)
         add_into(total, LEDGER_WRITE)
         total[timed] = total.get(timed, 0.0) + carried
@@ -93,9 +138,17 @@ class UsageLedger:
             self.store.register(tenant_id, day)
             add_into(total, DAY_INDEX_WRITE)
         self.store.add(tenant_id, day, random.randrange(limits.MAX_USAGE_SHARDS), total)
+        self.carry(tenant_id, {timed: (time.perf_counter() - began) * 1000})
+
+    def carry(self, tenant_id: str, amounts: Mapping[str, float]) -> None:
+        """Keep ``amounts`` for the tenant's next write or start from this process."""
         with self._lock:
-            key = (tenant_id, timed)
-            self._carried[key] = self._carried.get(key, 0.0) + (time.perf_counter() - began) * 1000
+            add_into(self._carried.setdefault(tenant_id, {}), amounts)
+
+    def take_carried(self, tenant_id: str) -> dict[str, float]:
+        """What this process carried for the tenant, for its next start message."""
+        with self._lock:
+            return self._carried.pop(tenant_id, {})
 
     # -- reading -------------------------------------------------------------------------
 
@@ -216,6 +269,7 @@ class UsageMeter:
         decision = report.decision
         if report.result != "committed" or not isinstance(decision, Commit):
             return
+        add_into(amounts, start_usage(report.body))  # the start it carries counts once: with its commit
         head = decision.head
         events = head.pending_events
         amounts["transitions"] = amounts.get("transitions", 0.0) + sum(
@@ -245,4 +299,12 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-__all__ = ["UsageLedger", "UsageMeter", "UsageStore", "describe_day"]
+__all__ = [
+    "UsageLedger",
+    "UsageMeter",
+    "UsageStore",
+    "describe_day",
+    "start_amounts",
+    "start_usage",
+    "with_start_usage",
+]
