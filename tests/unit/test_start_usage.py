@@ -19,13 +19,8 @@ from sedo.service_layer.processing import Processed, WakeUpProcessor
 T = "t"
 #: The start message's field with the start's amounts: part of the wire format, in-flight messages keep it.
 START_USAGE = "usage"
-DEFINITION = {
-    "id": "two",
-    "steps": [
-        {"id": "a", "type": "echo", "message": "a", "next": "b"},
-        {"id": "b", "type": "wait", "seconds": 5, "end": True},
-    ],
-}
+ECHO = {"id": "a", "type": "echo", "message": "a", "next": "b"}
+DEFINITION = {"id": "two", "steps": [ECHO, {"id": "b", "type": "wait", "seconds": 5, "end": True}]}
 
 
 class LedgerWrites:
