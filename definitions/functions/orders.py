@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sedo.adapters.invokers import attempt_of
+
 
 class PaymentDeclined(Exception):
     pass
@@ -18,10 +20,6 @@ class PaymentDeclined(Exception):
 
 class InventoryBusy(Exception):
     pass
-
-
-def _attempt(context: Any) -> int:
-    return int(context.client_context.custom["idempotencyKey"].rsplit("/", 1)[1])
 
 
 def charge(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def charge(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def reserve_inventory(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Reserve stock. The warehouse is busy on the first two attempts of every order."""
-    if _attempt(context) < 3:
+    if attempt_of(context) < 3:
         raise InventoryBusy("the warehouse is busy, try again")
     return {"reserved": [{"sku": item["sku"], "qty": item["qty"]} for item in event["items"]]}
 

@@ -124,6 +124,12 @@ class LocalLambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
+def attempt_of(context: Any) -> int:
+    """For a local function: the attempt it is called for, the last part of the idempotency key
+    (``executionId/stepId/attempt``) its context carries, as Lambda's client context does."""
+    return int(context.client_context.custom["idempotencyKey"].rsplit("/", 1)[1])
+
+
 def load_callable(spec: str, base: Path) -> Callable[..., Any]:
     """``path/to/file.py:function`` (relative to ``base``) or ``package.module:function``."""
     target, _, attribute = spec.partition(":")

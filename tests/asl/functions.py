@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sedo.adapters.invokers import attempt_of
+
 
 class Busy(Exception):
     pass
@@ -12,10 +14,6 @@ class Busy(Exception):
 
 class PaymentDeclined(Exception):
     pass
-
-
-def _attempt(context: Any) -> int:
-    return int(context.client_context.custom["idempotencyKey"].rsplit("/", 1)[1])
 
 
 def double(event: Any, context: Any) -> dict[str, Any]:
@@ -32,7 +30,7 @@ def greet(event: Any, context: Any) -> str:
 
 def flaky(event: Any, context: Any) -> dict[str, Any]:
     """Busy on the first two attempts of every call."""
-    attempt = _attempt(context)
+    attempt = attempt_of(context)
     if attempt < 3:
         raise Busy(f"attempt {attempt}: busy")
     return {"attempts": attempt, "order": event["order"]}

@@ -26,7 +26,7 @@ from sedo.entrypoints.cli.output import (
     warn,
 )
 from sedo.entrypoints.cli.output import plain as p
-from sedo.entrypoints.cli.profiles import connect
+from sedo.entrypoints.cli.profiles import answer, connect
 
 TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionCancelled"}
 STATES = (
@@ -237,11 +237,10 @@ def executions(
 @api_command
 def show(ctx: click.Context, execution_id: str, as_json: bool) -> int:
     """Show one execution: where it is, its input, and its output or error."""
-    with connect(ctx) as client:
-        execution = client.get_execution(execution_id)
-    if as_json:
-        emit_json(execution)
-        return OK
+    return answer(ctx, as_json, lambda client: client.get_execution(execution_id), _show_execution)
+
+
+def _show_execution(execution: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -282,7 +281,6 @@ def show(ctx: click.Context, execution_id: str, as_json: bool) -> int:
     for key, value in rows:
         table.add_row(key, value)
     stdout().print(table)
-    return OK
 
 
 def _event_line(event: dict[str, Any]) -> str:
@@ -331,13 +329,11 @@ def history(ctx: click.Context, execution_id: str, follow: bool, interval: float
 @api_command
 def cancel(ctx: click.Context, execution_id: str, reason: str | None, as_json: bool) -> int:
     """Cancel a running or waiting execution (again: no change)."""
-    with connect(ctx) as client:
-        cancelled = client.cancel(execution_id, reason)
-    if as_json:
-        emit_json(cancelled)
-    else:
+
+    def render(cancelled: dict[str, Any]) -> None:
         say(f"{p(cancelled['id'])}: {_state(str(cancelled['state']))}")
-    return OK
+
+    return answer(ctx, as_json, lambda client: client.cancel(execution_id, reason), render)
 
 
 def _task_token(client: Any, execution_id: str, step_id: str, token: str | None) -> str:
@@ -363,13 +359,11 @@ def complete(
 ) -> int:
     """Complete a step that waits for a callback, with its output."""
     value = read_json_argument(output, "--output")
-    with connect(ctx) as client:
-        accepted = client.complete(execution_id, step_id, _task_token(client, execution_id, step_id, task_token), value)
-    if as_json:
-        emit_json(accepted)
-    else:
-        say(f"{p(execution_id)}: completion of {p(step_id)} accepted")
-    return OK
+
+    def send(client: Any) -> Any:
+        return client.complete(execution_id, step_id, _task_token(client, execution_id, step_id, task_token), value)
+
+    return answer(ctx, as_json, send, lambda _: say(f"{p(execution_id)}: completion of {p(step_id)} accepted"))
 
 
 @click.command()
@@ -391,11 +385,8 @@ def fail(
     as_json: bool,
 ) -> int:
     """Fail a step that waits for a callback; its retry and catch apply."""
-    with connect(ctx) as client:
-        token = _task_token(client, execution_id, step_id, task_token)
-        accepted = client.fail(execution_id, step_id, token, error, cause)
-    if as_json:
-        emit_json(accepted)
-    else:
-        say(f"{p(execution_id)}: failure of {p(step_id)} accepted")
-    return OK
+
+    def send(client: Any) -> Any:
+        return client.fail(execution_id, step_id, _task_token(client, execution_id, step_id, task_token), error, cause)
+
+    return answer(ctx, as_json, send, lambda _: say(f"{p(execution_id)}: failure of {p(step_id)} accepted"))

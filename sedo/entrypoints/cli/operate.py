@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,7 +20,7 @@ from sedo.entrypoints.cli.output import (
     stdout,
 )
 from sedo.entrypoints.cli.output import plain as p
-from sedo.entrypoints.cli.profiles import connect
+from sedo.entrypoints.cli.profiles import answer, connect
 
 ACTIONS = ("cancel", "redrive", "pause", "resume")
 
@@ -52,17 +51,6 @@ def _routing(routes: tuple[str, ...]) -> list[dict[str, int]]:
     return routing
 
 
-def _answer(ctx: click.Context, as_json: bool, fetch: Callable[[Any], Any], render: Callable[[Any], None]) -> int:
-    """Call the API once; print its JSON (``--json``) or ``render`` it."""
-    with connect(ctx) as client:
-        found = fetch(client)
-    if as_json:
-        emit_json(found)
-    else:
-        render(found)
-    return OK
-
-
 def _describe_alias(alias: dict[str, Any]) -> str:
     routes = ", ".join(f"v{r['version']} {r['weight']}%" for r in alias["routing"])
     return f"{p(alias['definitionId'])}@{p(alias['name'])}: {p(routes)}"
@@ -89,7 +77,7 @@ def alias_set(
         say(_describe_alias(stored))
         say(f"  start through it: sedo run {p(definition_id)} --alias {p(name)}")
 
-    return _answer(ctx, as_json, lambda client: client.put_alias(definition_id, name, routing, description), render)
+    return answer(ctx, as_json, lambda client: client.put_alias(definition_id, name, routing, description), render)
 
 
 @alias.command("show")
@@ -99,7 +87,7 @@ def alias_set(
 def alias_show(ctx: click.Context, definition_id: str, name: str, as_json: bool) -> int:
     """Show one alias and its routing."""
     fetch = lambda client: client.get_alias(definition_id, name)  # noqa: E731
-    return _answer(ctx, as_json, fetch, lambda found: say(_describe_alias(found)))
+    return answer(ctx, as_json, fetch, lambda found: say(_describe_alias(found)))
 
 
 @alias.command("list")
@@ -114,7 +102,7 @@ def alias_list(ctx: click.Context, definition_id: str, as_json: bool) -> int:
         if not found:
             say(f"{p(definition_id)} has no aliases")
 
-    return _answer(ctx, as_json, lambda client: client.list_aliases(definition_id), render)
+    return answer(ctx, as_json, lambda client: client.list_aliases(definition_id), render)
 
 
 @alias.command("delete")
@@ -139,7 +127,7 @@ def _control_command(action: str, summary: str) -> click.Command:
             extra = f" (redriven {execution['redriveCount']}x)" if execution.get("redriveCount") else ""
             say(f"{p(execution['id'])}: {p(str(execution['state']))}{extra}")
 
-        return _answer(ctx, as_json, lambda client: client.control(execution_id, action), render)
+        return answer(ctx, as_json, lambda client: client.control(execution_id, action), render)
 
     return command
 
@@ -226,4 +214,4 @@ def bulk_start(
 @api_command
 def bulk_show(ctx: click.Context, operation_id: str, as_json: bool) -> int:
     """Show a bulk operation's progress (matched, done, failed)."""
-    return _answer(ctx, as_json, lambda client: client.get_bulk(operation_id), _show_operation)
+    return answer(ctx, as_json, lambda client: client.get_bulk(operation_id), _show_operation)

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sedo.entrypoints.cli.output import UsageProblem
+from sedo.entrypoints.cli.output import OK, UsageProblem, emit_json
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,14 @@ def connect(ctx: Any) -> Any:
     options = (ctx.find_root().obj or {}) if ctx is not None else {}
     target = resolve(options.get("url"), options.get("token"), options.get("tenant"), options.get("profile"))
     return SedoClient(target.url, target.token, target.tenant)
+
+
+def answer(ctx: Any, as_json: bool, fetch: Callable[[Any], Any], render: Callable[[Any], None]) -> int:
+    """Call the API once; print its JSON (``--json``) or ``render`` it."""
+    with connect(ctx) as client:
+        found = fetch(client)
+    if as_json:
+        emit_json(found)
+    else:
+        render(found)
+    return OK
