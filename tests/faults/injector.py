@@ -38,29 +38,28 @@ import json
 import random
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
-CRASH_AFTER_COMMIT = "crash-after-commit"
-CRASH_AFTER_SEND = "crash-after-send"
-DDB_THROTTLE = "ddb-throttle"
-DDB_THROTTLE_EXHAUSTED = "ddb-throttle-exhausted"
-DDB_LOST_RESPONSE = "ddb-lost-response"
-SQS_FAILED_ENTRIES = "sqs-failed-entries"
-SQS_SEND_ERROR = "sqs-send-error"
-POINTS = (
-    CRASH_AFTER_COMMIT,
-    CRASH_AFTER_SEND,
-    DDB_THROTTLE,
-    DDB_THROTTLE_EXHAUSTED,
-    DDB_LOST_RESPONSE,
-    SQS_FAILED_ENTRIES,
-    SQS_SEND_ERROR,
-)
+
+class Point(StrEnum):
+    """The named points a fault fires at (the module's docstring says what each does)."""
+
+    CRASH_AFTER_COMMIT = "crash-after-commit"
+    CRASH_AFTER_SEND = "crash-after-send"
+    DDB_THROTTLE = "ddb-throttle"
+    DDB_THROTTLE_EXHAUSTED = "ddb-throttle-exhausted"
+    DDB_LOST_RESPONSE = "ddb-lost-response"
+    SQS_FAILED_ENTRIES = "sqs-failed-entries"
+    SQS_SEND_ERROR = "sqs-send-error"
+
+
 #: The conditions of a transition's commit and of a new execution's create
 #: (sedo.adapters.dynamodb.DynamoExecutionStore.commit and .create).
 COMMIT_CONDITION = "seq = :expected"
@@ -95,18 +94,12 @@ def _first_attempt(request: Any) -> bool:
 
 @dataclass
 class FaultPlan:
-    """Rates (0..1) per named point; 0 disables it."""
+    """A rate (0..1) per point; a point the plan does not name never fires."""
 
-    crash_after_commit: float = 0.0
-    crash_after_send: float = 0.0
-    ddb_throttle: float = 0.0
-    ddb_throttle_exhausted: float = 0.0
-    ddb_lost_response: float = 0.0
-    sqs_failed_entries: float = 0.0
-    sqs_send_error: float = 0.0
+    rates: Mapping[Point, float] = field(default_factory=dict)
 
-    def rate(self, point: str) -> float:
-        return float(getattr(self, point.replace("-", "_")))
+    def rate(self, point: Point) -> float:
+        return self.rates.get(point, 0.0)
 
 
 class FaultInjector:
@@ -119,7 +112,7 @@ class FaultInjector:
         self.retried = 0
         #: Successful commits per execution key (a fork would show as more commits than transitions).
         self.commits: Counter[str] = Counter()
-        self._fired: set[tuple[str, str]] = set()
+        self._fired: set[tuple[Point, str]] = set()
         self._lock = threading.Lock()
         self._http: URLLib3Session | None = None
 
@@ -141,7 +134,7 @@ class FaultInjector:
         """:meth:`install` on a ``tests.support.Harness``'s own DynamoDB and SQS clients."""
         return self.install(harness.adapters.executions.client, harness.adapters.queue.client)
 
-    def _fire(self, point: str, identity: str | None = None) -> bool:
+    def _fire(self, point: Point, identity: str | None = None) -> bool:
         """Whether ``point`` fires now (seeded, at most once per identity)."""
         rate = self.plan.rate(point)
         if not self.active or rate <= 0:
@@ -180,7 +173,7 @@ class FaultInjector:
             identity = (
                 f"{model.name}:{hashlib.sha256(body if isinstance(body, bytes) else str(body).encode()).hexdigest()}"
             )
-        if self._fire(DDB_THROTTLE_EXHAUSTED, identity):
+        if self._fire(Point.DDB_THROTTLE_EXHAUSTED, identity):
             error: Any = {
                 "Error": {"Code": "ThrottlingException", "Message": "injected: retries exhausted"},
                 "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 4},
@@ -190,11 +183,11 @@ class FaultInjector:
     def _ddb_before_send(self, request: Any, **_: Any) -> AWSResponse | None:
         if not _first_attempt(request):
             return None
-        if self._fire(DDB_THROTTLE):
+        if self._fire(Point.DDB_THROTTLE):
             code = self.rng.choice(["ThrottlingException", "ProvisionedThroughputExceededException"])
             return _throttled(request.url, code)
         head_write = self._head_write(request)
-        if head_write is not None and self._fire(DDB_LOST_RESPONSE, head_write):
+        if head_write is not None and self._fire(Point.DDB_LOST_RESPONSE, head_write):
             # The write reaches DynamoDB and is applied; its answer is lost on the way back.
             if self._http is None:
                 self._http = URLLib3Session()
@@ -229,7 +222,7 @@ class FaultInjector:
             return
         with self._lock:
             self.commits[commit[0]] += 1
-        if self._fire(CRASH_AFTER_COMMIT, f"{commit[0]}@{commit[1]}"):
+        if self._fire(Point.CRASH_AFTER_COMMIT, f"{commit[0]}@{commit[1]}"):
             raise InjectedCrash("injected: crash after the commit, before history, send and ack")
 
     # -- SQS ------------------------------------------------------------------------
@@ -241,7 +234,7 @@ class FaultInjector:
     def _pick_failed_entries(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         entries = list(params.get("Entries") or [])
         context["sedo_identity"] = self._identity(entries)
-        if not entries or not self._fire(SQS_FAILED_ENTRIES, context["sedo_identity"]):
+        if not entries or not self._fire(Point.SQS_FAILED_ENTRIES, context["sedo_identity"]):
             return
         failed = [e for e in entries if self.rng.random() < 0.5] or entries[-1:]
         failures = [
@@ -257,7 +250,7 @@ class FaultInjector:
         if "sedo_all_failed" in context:
             response = AWSResponse("injected", 200, HTTPHeaders(), _Body(b"{}"))
             return response, {"Successful": [], "Failed": context["sedo_all_failed"], "ResponseMetadata": {}}
-        if self._fire(SQS_SEND_ERROR, context.get("sedo_identity")):
+        if self._fire(Point.SQS_SEND_ERROR, context.get("sedo_identity")):
             raise EndpointConnectionError(endpoint_url="injected://sqs")
         return None
 
@@ -267,5 +260,5 @@ class FaultInjector:
         if "sedo_failed" in context:
             parsed.setdefault("Failed", []).extend(context["sedo_failed"])
             return
-        if self._fire(CRASH_AFTER_SEND, context.get("sedo_identity")):
+        if self._fire(Point.CRASH_AFTER_SEND, context.get("sedo_identity")):
             raise InjectedCrash("injected: crash after the send, before the ack")

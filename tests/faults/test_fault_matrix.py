@@ -38,7 +38,7 @@ from sedo.adapters.dynamodb.common import execution_key
 from sedo.domain.execution import SUCCEEDED, TERMINAL_STATES, Execution, split_execution_id
 from tests.faults import matrix
 from tests.faults.delivery import Delivery, Trace
-from tests.faults.injector import FaultInjector, FaultPlan
+from tests.faults.injector import FaultInjector, FaultPlan, Point
 from tests.faults.matrix import PROPERTY
 from tests.support import Harness, events_of
 
@@ -74,27 +74,29 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("none"),
-    Scenario("crash-after-commit", FaultPlan(crash_after_commit=0.5)),
-    Scenario("crash-after-send", FaultPlan(crash_after_send=0.5)),
+    Scenario("crash-after-commit", FaultPlan({Point.CRASH_AFTER_COMMIT: 0.5})),
+    Scenario("crash-after-send", FaultPlan({Point.CRASH_AFTER_SEND: 0.5})),
     Scenario("duplicate-delivery", copies=(2, 3)),
     Scenario("delayed-reordered", reorder=True),
-    Scenario("ddb-throttle", FaultPlan(ddb_throttle=0.07), botocore_retries=True),
-    Scenario("ddb-throttle-exhausted", FaultPlan(ddb_throttle_exhausted=0.03)),
-    Scenario("ddb-lost-response", FaultPlan(ddb_lost_response=0.3), during_start=True),
-    Scenario("sqs-failed-entries", FaultPlan(sqs_failed_entries=0.4)),
-    Scenario("sqs-send-error", FaultPlan(sqs_send_error=0.4)),
+    Scenario("ddb-throttle", FaultPlan({Point.DDB_THROTTLE: 0.07}), botocore_retries=True),
+    Scenario("ddb-throttle-exhausted", FaultPlan({Point.DDB_THROTTLE_EXHAUSTED: 0.03})),
+    Scenario("ddb-lost-response", FaultPlan({Point.DDB_LOST_RESPONSE: 0.3}), during_start=True),
+    Scenario("sqs-failed-entries", FaultPlan({Point.SQS_FAILED_ENTRIES: 0.4})),
+    Scenario("sqs-send-error", FaultPlan({Point.SQS_SEND_ERROR: 0.4})),
     Scenario("lambda-timeout", timeout_rate=0.3),
     Scenario("visibility-overlap", overlap_rate=0.5),
     Scenario(
         "all-at-once",
         FaultPlan(
-            crash_after_commit=0.15,
-            crash_after_send=0.15,
-            ddb_throttle=0.04,
-            ddb_throttle_exhausted=0.01,
-            ddb_lost_response=0.05,
-            sqs_failed_entries=0.15,
-            sqs_send_error=0.15,
+            {
+                Point.CRASH_AFTER_COMMIT: 0.15,
+                Point.CRASH_AFTER_SEND: 0.15,
+                Point.DDB_THROTTLE: 0.04,
+                Point.DDB_THROTTLE_EXHAUSTED: 0.01,
+                Point.DDB_LOST_RESPONSE: 0.05,
+                Point.SQS_FAILED_ENTRIES: 0.15,
+                Point.SQS_SEND_ERROR: 0.15,
+            }
         ),
         copies=(1, 2),
         reorder=True,
@@ -263,6 +265,7 @@ def test_every_execution_finishes_exactly_once(
     stranded = _stranded(harness, executions + len(WORKLOADS))
     problems.extend(stranded)
     dlq = _dlq_depth(harness)
+    injected = {**injector.counts, "lambda-timeout": delivery.timeouts, "visibility-overlap": delivery.overlaps}
     row = {
         "order": SCENARIOS.index(scenario),
         "seed": matrix.base_seed(),
@@ -270,14 +273,13 @@ def test_every_execution_finishes_exactly_once(
         "executions": executions,
         **outcomes,
         "stranded": len(stranded),
-        "injected": {**injector.counts, "lambda-timeout": delivery.timeouts, "visibility-overlap": delivery.overlaps},
+        "injected": {k: v for k, v in injected.items() if v},
         "retried": injector.retried,
         "failed_records": delivery.failed_records,
         "deliveries": delivery.deliveries,
         "seconds": time.monotonic() - started,
         "dlq": dlq,
     }
-    row["injected"] = {k: v for k, v in row["injected"].items() if v}
     record_property(PROPERTY, json.dumps(row))
 
     assert not problems, "\n".join(problems)

@@ -16,7 +16,7 @@ import pytest
 
 from bench.workload import Workload, load_all
 from sedo.domain.execution import SUCCEEDED, Execution, split_execution_id
-from tests.faults.injector import DDB_LOST_RESPONSE, FaultInjector, FaultPlan
+from tests.faults.injector import FaultInjector, FaultPlan, Point
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ TENANT = "lost"
 
 def _setup(fault_stack: Any) -> tuple[Harness, FaultInjector, Workload]:
     harness = Harness(fault_stack)
-    injector = FaultInjector(FaultPlan(ddb_lost_response=1.0)).install_on(harness)
+    injector = FaultInjector(FaultPlan({Point.DDB_LOST_RESPONSE: 1.0})).install_on(harness)
     [workload] = load_all(names=["ten-step"])
     harness.services.definitions.create(TENANT, workload.document)
     return harness, injector, workload
@@ -49,7 +49,7 @@ def test_a_commit_whose_answer_was_lost_is_not_taken_for_a_conflict(fault_stack:
     harness.drain()
     injector.active = False
     head = _ran_once(harness, execution_id)
-    assert injector.counts[DDB_LOST_RESPONSE] == head.seq  # every commit lost its answer once
+    assert injector.counts[Point.DDB_LOST_RESPONSE] == head.seq  # every commit lost its answer once
     assert injector.retried == head.seq
 
 
@@ -58,7 +58,7 @@ def test_a_create_whose_answer_was_lost_leaves_no_second_execution(fault_stack: 
     injector.active = True
     execution_id = harness.services.executions.start(TENANT, workload.definition_id, workload.input)[0]["id"]
     injector.active = False
-    assert injector.counts[DDB_LOST_RESPONSE] == 1
+    assert injector.counts[Point.DDB_LOST_RESPONSE] == 1
     harness.drain()
     _ran_once(harness, execution_id)
     heads = harness.adapters.executions.list_executions(TENANT, 10, None, (), None).items

@@ -19,7 +19,7 @@ import pytest
 from bench.workload import load_all
 from sedo.domain.execution import SUCCEEDED, split_execution_id
 from tests.faults.delivery import received_again
-from tests.faults.injector import COMMIT_CONDITION, SQS_SEND_ERROR, FaultInjector, FaultPlan
+from tests.faults.injector import COMMIT_CONDITION, FaultInjector, FaultPlan, Point
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ TENANT = "two"
 
 def test_the_worker_that_lost_the_commit_race_still_sees_the_outbox_sent(fault_stack: Any) -> None:
     harness = Harness(fault_stack)
-    injector = FaultInjector(FaultPlan(sqs_send_error=1.0)).install_on(harness)
+    injector = FaultInjector(FaultPlan({Point.SQS_SEND_ERROR: 1.0})).install_on(harness)
     [workload] = load_all(names=["ten-step"])
     harness.services.definitions.create(TENANT, workload.document)
     execution_id = harness.services.executions.start(TENANT, workload.definition_id, workload.input)[0]["id"]
@@ -62,7 +62,7 @@ def test_the_worker_that_lost_the_commit_race_still_sees_the_outbox_sent(fault_s
         thread.join()
     injector.active = False
     events.unregister("provide-client-params.dynamodb.PutItem", meet_at_the_commit)
-    assert injector.counts[SQS_SEND_ERROR] == 1
+    assert injector.counts[Point.SQS_SEND_ERROR] == 1
     assert sorted(failed.values()) == [False, True]  # the winner failed its send, the loser acked
 
     harness.drain()
