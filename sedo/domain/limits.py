@@ -142,6 +142,8 @@ MAX_PAUSED_REARM_SECONDS = 60
 #: Executions one bulk-operation wake-up acts on (a bounded batch), and the filter's attributes.
 MAX_BULK_BATCH = 25
 MAX_BULK_FILTER_ATTRIBUTES = 5
+#: The refusals a bulk operation keeps, to show which executions failed and why (the rest are counted).
+MAX_BULK_ERRORS_SHOWN = 10
 
 
 class TooDeep(BadRequest):

@@ -30,8 +30,6 @@ from sedo.service_layer.operate_ports import BulkOperation, BulkStore
 log = logging.getLogger("sedo.bulk")
 
 ACTIONS = ("cancel", "redrive", "pause", "resume")
-#: Refusals kept on the operation, to show which executions failed and why.
-MAX_SHOWN_ERRORS = 10
 
 
 class BulkService:
@@ -122,7 +120,7 @@ class BulkService:
             self.actions[operation.action](head.tenant_id, head.id)
         except SedoError as exc:
             operation.failed += 1
-            if len(operation.errors) < MAX_SHOWN_ERRORS:
+            if len(operation.errors) < limits.MAX_BULK_ERRORS_SHOWN:
                 operation.errors.append({"executionId": head.id, "detail": exc.detail})
             return
         operation.done += 1
