@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from sedo.service_layer.observe import WakeReport
 
 TENANT = "bench"
+#: Where `make bench` and the benchmark's parts write their JSON.
+RESULTS = Path(__file__).resolve().parent / "results"
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: Lifetime of the bench's API token: longer than any run.
 TOKEN_TTL_SECONDS = 6 * 3600

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench import instrument, pricing, scaledwaits
-from bench.harness import TENANT, Bench, LambdaHandler, PhaseLog, say
+from bench.harness import RESULTS, TENANT, Bench, LambdaHandler, PhaseLog, say
 from bench.stats import GOAL_PER_YEAR_LONG_WAIT_USD
 from sedo.domain import limits, liveness
 from sedo.domain.timefmt import parse_ts
@@ -564,13 +564,12 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import logging
 
-    from bench import report
     from sedo.config import REPO_ROOT
 
     parser = argparse.ArgumentParser(prog="python -m bench.longwaits", description=main.__doc__)
     parser.add_argument("--year-waits", type=int, default=20)
     parser.add_argument("--scaled-waits", type=int, default=20)
-    parser.add_argument("--output", default=str(report.RESULTS / "longwaits.json"))
+    parser.add_argument("--output", default=str(RESULTS / "longwaits.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     prices = pricing.load_prices()

@@ -14,13 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cloud, instrument, pricing, search
+from bench import cloud, instrument, longwaits, pricing, search
 from bench.harness import TENANT, Bench, PhaseLog, WakeUpSample
 from bench.stats import GOAL_LATENESS_P99_MS, round_to, summary_ms
 from bench.workload import Workload
 from sedo.config import REPO_ROOT
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = "sedo-bench/1"
 STEP_FUNCTIONS = "step_functions"
 # -- figures ----------------------------------------------------------------------------------
@@ -332,8 +331,6 @@ def markdown(doc: dict[str, Any]) -> str:
             )
             + ".",
         ]
-    from bench import longwaits
-
     lines += search.markdown_lines(doc)
     lines += cloud.markdown_lines(doc)
     lines += longwaits.markdown_lines(doc)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import events, fairness, instrument, longwaits, pricing, report
-from bench.harness import TENANT, Bench, say
+from bench.harness import RESULTS, TENANT, Bench, say
 from bench.stats import summary_ms, windowed_rate
 from bench.workload import Workload, load_all, stage_s3
 from sedo.config import REPO_ROOT
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-executions", type=int, default=300, help="executions in the throughput run")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved sedo/ceiling throughput rounds")
-    parser.add_argument("--output", type=Path, default=report.RESULTS / "latest.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--year-waits", type=int, default=20, help="year-long waits priced on a fake clock (0: none)")
     parser.add_argument(
         "--scaled-waits", type=int, default=20, help="scaled long waits timed on the system clock (0: none)"
