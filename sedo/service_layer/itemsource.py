@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sedo.domain import failures
 from sedo.domain.definition import Step
@@ -46,8 +46,12 @@ from sedo.domain.protocol import WakeKind
 from sedo.domain.steps.map import fan_in_limits
 from sedo.service_layer.ports import IterationCounter, IterationStore, Queue
 
-if TYPE_CHECKING:
-    from sedo.service_layer.payloads import PayloadService
+
+class ItemResolver(Protocol):
+    """Reads back the children's outputs kept apart (sedo/service_layer/payloads.py's PayloadService)."""
+
+    def resolve_items(self, tenant_id: str, head_key: str, values: list[Any]) -> list[Any]: ...
+
 
 #: Children per index item: four numbers each, about 30 bytes.
 INDEX_CHUNK = 200
@@ -110,7 +114,7 @@ def uses_s3(step: Step) -> bool:
 
 
 class S3Maps:
-    def __init__(self, ports: S3MapPorts, store: IterationStore, queue: Queue, payloads: PayloadService | None) -> None:
+    def __init__(self, ports: S3MapPorts, store: IterationStore, queue: Queue, payloads: ItemResolver | None) -> None:
         self.objects = ports.objects
         self.index = ports.index
         self.policy = ports.policy
