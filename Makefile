@@ -14,7 +14,7 @@ help:
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - measure cost, throughput, latency and events (writes bench/results/latest.json)"
 	@echo "make fuzz   - fuzz the REST API with schemathesis from openapi/sedo.yaml (FUZZ_EXAMPLES, FUZZ_SEED)"
-	@echo "make chaos  - the fault matrix at CHAOS_EXECUTIONS (1000) executions per workload and fault, fresh seed (SEDO_FAULT_SEED replays)"
+	@echo "make chaos  - the fault matrix at CHAOS_EXECUTIONS (400) executions per plain workload and fault (1,000 per fault), fresh seed (SEDO_FAULT_SEED replays)"
 	@echo "make sam-check - lint template.yaml (sam validate --lint, cfn-lint + IAM rule) and sam build it"
 	@echo "make browser - install Chromium for the console's browser tests where missing (root + apt)"
 
