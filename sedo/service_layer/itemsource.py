@@ -55,7 +55,7 @@ class ItemResolver(Protocol):
 
 #: Children per index item: four numbers each, about 30 bytes.
 INDEX_CHUNK = 200
-#: Results objects one ``fanin`` wake-up writes (each one Query of the results, one PutObject).
+#: Results objects one ``fanin`` wake-up writes (each its result items by key, BatchGetItem, and one PutObject).
 OBJECTS_PER_WAKEUP = 10
 
 
