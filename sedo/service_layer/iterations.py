@@ -112,8 +112,9 @@ class IterationService:
         page holds a lease on its iterations while it writes their heads, so no two workers
         write the same page at once; it reads which heads exist (a redelivered page may have
         written and started some) and batch-writes only the missing ones, so no head that may
-        have started is overwritten. Then their history, their start messages and the next
-        page's cursor go out, batched, and the page is marked done.
+        have started is overwritten. Then their start messages and the next page's cursor go
+        out, batched, and the page is marked done (a new child's ExecutionSubmitted stays in
+        its head until its first segment: history_in_head).
 
         A map over S3 first indexes its item source (``cursor``: where the indexing is) and
         reads each page's inputs from it (sedo/service_layer/itemsource.py)."""
@@ -190,8 +191,8 @@ class IterationService:
     def _write_page(
         self, parent: Execution, counter: IterationCounter, inputs: list[Any] | None, indices: range, deadline: datetime
     ) -> list[Execution]:
-        """Write the heads of the page's children that do not exist, and the history of every
-        one not started yet; return those (in index order), whose starts are to be sent."""
+        """Write the heads (and child-index entries) of the page's children that do not exist;
+        return those and the ones not started yet (in index order), whose starts are to be sent."""
         replayed = self._replays(parent.tenant_id, parent.key, counter, indices)
         candidates = [i for i in indices if i not in replayed]  # a redrive takes the replayed over
         keys = [child_key(parent.key, parent.instance, i) for i in candidates]
