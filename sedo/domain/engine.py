@@ -29,10 +29,12 @@ heartbeat-timeout  the head awaits the callback with that heartbeat deadline
 exec-timeout       the execution has not finished
 fanin              the head awaits the fan-in of that step attempt (``instance``);
                    the processor adds the gathered outcome before calling ``advance``
+event              the head awaits that event step attempt (``instance``); the
+                   processor adds the gathered events before calling ``advance``
 =================  ===========================================================
 
-``fanout`` and ``sweep`` wake-ups (create and cancel a fan-out's children) are the
-processor's own business and never reach the engine.
+``fanout``, ``sweep`` and ``bulk`` wake-ups (create and cancel a fan-out's children, run
+a batch of a bulk operation) are the processor's own business and never reach the engine.
 """
 
 from __future__ import annotations
