@@ -136,10 +136,6 @@ class MemoryExecutionStore:
         segments = self.segments.setdefault((head.tenant_id, head.key), {})
         segments[head.pending_events[0]["id"]] = copy.deepcopy(head.pending_events)
 
-    def put_histories(self, heads: Sequence[Execution]) -> None:
-        for head in heads:
-            self.put_history(head)
-
     def events(self, tenant_id: str, key: str) -> list[dict[str, Any]]:
         segments = self.segments.get((tenant_id, key), {})
         return [event for first in sorted(segments) for event in segments[first]]

@@ -99,10 +99,6 @@ class ExecutionStore(Protocol):
         """Write the head's pending history events under idempotent keys."""
         ...
 
-    def put_histories(self, heads: Sequence[Execution]) -> None:
-        """:meth:`put_history` for many heads (each with pending events), batched."""
-        ...
-
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page: ...
 
     def claim_name(self, tenant_id: str, definition_id: str, name: str, key: str, input_hash: str) -> tuple[str, str]:

@@ -22,7 +22,6 @@ from sedo.adapters.dynamodb.common import (
     BY_DUE_INDEX,
     _n,
     _s,
-    batch_write,
     conditional,
     execution_key,
     put_once,
@@ -174,10 +173,6 @@ class DynamoExecutionStore:
 
     def put_history(self, head: Execution) -> None:
         self.client.put_item(TableName=self.history_table, Item=self._history_item(head))
-
-    def put_histories(self, heads: Sequence[Execution]) -> None:
-        requests = [{"PutRequest": {"Item": self._history_item(h)}} for h in heads]
-        batch_write(self.client, self.history_table, requests)
 
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
         start = (tokens.decode(tenant_id, token) or {}).get("from", 0)
