@@ -15,16 +15,25 @@ walk every message, twice for each message it receives (to read the retention pe
 per attribute a ``GetQueueAttributes`` names, and once per message sent. A receive then
 costs O(batch x queue length) and a send O(queue length), so a run whose queues hold
 thousands of messages slowed down with the square of its size. The answers are unchanged.
+
+And it keeps moto's DynamoDB ``Query`` from sorting the whole table (:func:`install_queries`):
+moto 5 gathers the candidates of every query from a sorted list of all the table's items, so
+a query of one partition key cost O(n log n) in the table's size and a run's tables of
+thousands of heads, history segments and index entries made every read slower. A query of
+the table now looks at its partition only; one of an index walks the items once, unsorted, and
+sorts only what matches, by the index's keys and the table's (a total order, as before).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.core.utils import camelcase_to_underscores, unix_time
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.exceptions import InvalidAttributeName
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -119,9 +128,51 @@ def install_sqs() -> None:
     SQSBackend._sedo_settings_only = True  # type: ignore[attr-defined]
 
 
+_query_scope = threading.local()
+
+
+def install_queries() -> None:
+    """Gather a query's candidates from its partition, or unsorted for an index (once)."""
+    if getattr(Table, "_sedo_narrow_queries", False):
+        return
+    query, all_items = Table.query, Table.all_items
+    signature = inspect.signature(query)
+
+    def candidates(self: Table) -> list[Any]:
+        scope = getattr(_query_scope, "scope", None)
+        if scope is None or scope[0] is not self:
+            return all_items(self)  # a scan, or anything else: as moto does it
+        _, hash_key, index_name = scope
+        if index_name:  # the query sorts the matches by the index's keys, then the table's
+            return [
+                item
+                for found in list(self.items.values())
+                for item in (list(found.values()) if self.range_key_attr else [found])
+            ]
+        found = self.items.get(hash_key)  # get: never adds the key to moto's defaultdict
+        if found is None:
+            return []
+        if not self.range_key_attr:
+            return [found]
+        return sorted(found.values(), key=lambda item: item.range_key)
+
+    def narrowed(self: Table, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        _query_scope.scope = (self, arguments.get("hash_key"), arguments.get("index_name"))
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            _query_scope.scope = None
+
+    Table.all_items = candidates  # type: ignore[method-assign]
+    Table.query = narrowed  # type: ignore[method-assign]
+    Table._sedo_narrow_queries = True  # type: ignore[attr-defined]
+
+
 def main() -> None:
     install()
     install_sqs()
+    install_queries()
     from moto.server import main as moto_main
 
     moto_main()
