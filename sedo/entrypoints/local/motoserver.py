@@ -152,9 +152,7 @@ def install_queries() -> None:
         found = self.items.get(hash_key)  # get: never adds the key to moto's defaultdict
         if found is None:
             return []
-        if not self.range_key_attr:
-            return [found]
-        return sorted(found.values(), key=lambda item: item.range_key)
+        return list(found.values()) if self.range_key_attr else [found]  # the query sorts by range key
 
     def narrowed(self: Table, *args: Any, **kwargs: Any) -> Any:
         arguments = signature.bind(self, *args, **kwargs).arguments
