@@ -232,6 +232,11 @@ class MemoryIterationStore:
     def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
         return [r for r in self.results(tenant_id, parent_key, instance) if start <= r["index"] < start + limit]
 
+    def lookup(self, tenant_id: str, parent_key: str, instance: int, index: int) -> tuple[bool, dict[str, Any] | None]:
+        head = self.executions.get(tenant_id, f"{parent_key}.{instance}.{index}")
+        result = self.recorded.get((tenant_id, parent_key, instance), {}).get(index)
+        return head is not None, copy.deepcopy(result)
+
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
     ) -> tuple[list[Execution], int | None]:

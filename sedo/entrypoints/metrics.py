@@ -111,6 +111,13 @@ class MetricsObserver:
         if head.finished and head.parent_key is None:
             counts["finished"][head.state] = counts["finished"].get(head.state, 0) + 1
 
+    def segment_ran(self, commit: Commit) -> None:
+        """An inline iteration's segment: its transitions and step failures count."""
+        counts = self.batch.of_tenant(commit.head.tenant_id)
+        events = commit.head.pending_events
+        _add(counts, "Transitions", sum(1 for e in events if e.get("type") == STEP_STARTED))
+        _add(counts, "StepFailures", sum(1 for e in events if e.get("type") == STEP_FAILED))
+
     def batch_done(self, records: int, seconds: float) -> None:
         batch = self.batch.take()
         deployment: dict[str, float] = {}

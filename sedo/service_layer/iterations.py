@@ -12,6 +12,11 @@
   how the step ends. The parent's own conditional write makes it continue exactly once.
 - ``sweep``: cancel the children still running, a page at a time.
 
+A map in ``mode: inline`` runs an iteration that needs no waiting where its child would be
+created, through the processor's :class:`InlineRunner` (docs/DESIGN.md, *Inline
+iterations*): its result is recorded as a finishing child's would be, and its successor
+starts the same way, up to a per-wake-up budget.
+
 Per iteration the work is constant: no list is rewritten on each completion.
 """
 
@@ -20,8 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,10 +42,13 @@ from sedo.domain.iterations import (
 )
 from sedo.domain.payloads import Claims, Source
 from sedo.domain.protocol import FanInAwait, WakeKind
+from sedo.domain.steps.map import INLINE
 from sedo.domain.timefmt import format_ts
 from sedo.service_layer.flush import flush
+from sedo.service_layer.inline import InlineBudget, InlineRunner, Materialized, Ran, inline_result
 from sedo.service_layer.itemsource import S3MapPorts, S3Maps, fan_in, uses_s3
 from sedo.service_layer.ports import Clock, ExecutionStore, IterationCounter, IterationStore, Queue
+from sedo.service_layer.replays import Replays
 
 if TYPE_CHECKING:
     from sedo.service_layer.payloads import PayloadService
@@ -65,8 +71,8 @@ PAGE_WRITE_MARGIN_SECONDS = 90
 #: One call and its retries take milliseconds, at worst (sedo.adapters.aws: 5 attempts of at
 #: most 3 s to connect and 10 s to answer) about a minute, inside the margin.
 PUT_CHUNK = 25
-#: Failed attempts whose results a processor keeps at hand for redriven map steps.
-REPLAY_CACHE = 4
+#: Carried from a fan-out's counter into its children (and from them to the successors they start).
+CARRIED = ("reader", "replay", "inline")
 
 
 #: A child's input, and where it is in its map's item source (None: not a map over S3).
@@ -101,7 +107,17 @@ class IterationService:
         #: Maps whose items or results are in S3 (sedo/service_layer/itemsource.py).
         self.s3maps = S3Maps(s3, store, queue, payloads) if s3 is not None else None
         #: The succeeded results of redriven steps' failed attempts (immutable once failed).
-        self._replay_cache: OrderedDict[tuple[str, str, int], dict[int, dict[str, Any]]] = OrderedDict()
+        self._replays = Replays(store)
+        #: Runs inline iterations (the processor sets itself); None: every iteration is a child.
+        self.runner: InlineRunner | None = None
+        self._budget = InlineBudget()
+
+    def new_wake_up(self) -> None:
+        """A wake-up begins on this thread: its inline iterations' budget starts afresh."""
+        self._budget.renew()
+
+    def _may_inline(self, meta: dict[str, Any]) -> bool:
+        return self.runner is not None and bool(meta.get("inline")) and self._budget.allows()
 
     # -- fan-out ------------------------------------------------------------------
 
@@ -143,9 +159,10 @@ class IterationService:
                 self.queue.send([self._page_wake(parent, after, now, lease.until).to_body()])
             return
         deadline = now + timedelta(seconds=PAGE_LEASE_SECONDS - PAGE_WRITE_MARGIN_SECONDS)
-        waiting = self._write_page(parent, counter, inputs, indices, deadline)
+        waiting, ran = self._write_page(parent, counter, inputs, indices, deadline)
         latest = self.store.counter(parent.tenant_id, parent.key, parent.instance)
-        if latest is None or latest.closed:
+        closed = latest is None or latest.closed
+        if closed:
             # The step ended (cancel, failure, timeout) while this page wrote, and its sweep may
             # have paged past these heads: none starts, a sweep from here cancels them.
             sweep = _cursor_wake(parent, WakeKind.SWEEP, f"sweep.{parent.instance}.page.{after}", after)
@@ -156,6 +173,8 @@ class IterationService:
             if following is not None:
                 messages.append(self._page_wake(parent, following).to_body())
             self.queue.send(messages)
+        for result in ran:  # iterations that ran inline: counted before the page is done (or redone)
+            self._count(parent.tenant_id, parent.key, parent.instance, counter, result, closed)
         self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
 
     def _prepare(
@@ -164,8 +183,8 @@ class IterationService:
         """The counter and the inputs (None: read from S3) a page starts children with; page 0
         stores them. A map over S3 first indexes its item source, a range per wake-up: None
         until that is done (and when the step failed, or has no children: its ``fanin`` is sent)."""
-        counter = self._counter(parent, awaiting)
         step = definition.step(awaiting.step)
+        counter = self._counter(parent, awaiting, inline=step.config.get("mode") == INLINE)
         reads = "itemReader" in step.config
         inputs = None if reads else iteration_inputs(definition, parent)
         if not uses_s3(step):
@@ -190,9 +209,10 @@ class IterationService:
 
     def _write_page(
         self, parent: Execution, counter: IterationCounter, inputs: list[Any] | None, indices: range, deadline: datetime
-    ) -> list[Execution]:
+    ) -> tuple[list[Execution], list[dict[str, Any]]]:
         """Write the heads (and child-index entries) of the page's children that do not exist;
-        return those and the ones not started yet (in index order), whose starts are to be sent."""
+        return those and the ones not started yet (in index order), whose starts are to be sent,
+        and the results of the page's iterations that ran inline (``mode: inline``)."""
         replayed = self._replays(parent.tenant_id, parent.key, counter, indices)
         candidates = [i for i in indices if i not in replayed]  # a redrive takes the replayed over
         keys = [child_key(parent.key, parent.instance, i) for i in candidates]
@@ -206,6 +226,9 @@ class IterationService:
             items, missing = (list(read), missing) if read is not None else ([], [])
         else:
             items = [(inputs[i], None) for i in missing]
+        ran: list[dict[str, Any]] = []
+        if missing and self._may_inline(counter.meta or {}):
+            missing, items, ran = self._page_inline(parent, counter, missing, items)
         created = [
             self._new_child(parent.tenant_id, parent.key, parent.instance, i, item, counter)
             for i, item in zip(missing, items, strict=True)
@@ -219,18 +242,91 @@ class IterationService:
         # ExecutionSubmitted stays in the head until the first segment (history_in_head).
         waiting = created + [h for h in existing.values() if h.seq == 0 and h.state == SUBMITTED]
         waiting.sort(key=lambda h: h.index or 0)
-        return waiting
+        return waiting, ran
+
+    def _page_inline(
+        self, parent: Execution, counter: IterationCounter, missing: list[int], items: list[Sourced]
+    ) -> tuple[list[int], list[Sourced], list[dict[str, Any]]]:
+        """Run a page's iterations that have no head inline while the budget lasts. Returns the
+        ones left to start as children, and the results of those that finished inline (or had:
+        a redelivered page finds their results and counts them again, idempotently)."""
+        tenant_id, parent_key, instance = parent.tenant_id, parent.key, parent.instance
+        latest = self.store.counter(tenant_id, parent_key, instance)
+        if latest is None or latest.closed:
+            return missing, items, []
+        first = missing[0]
+        found = self.store.results_page(tenant_id, parent_key, instance, first, missing[-1] - first + 1)
+        recorded = {int(r["index"]): r for r in found}
+        left: list[int] = []
+        left_items: list[Sourced] = []
+        results: list[dict[str, Any]] = []
+        for index, item in zip(missing, items, strict=True):
+            if index in recorded:
+                results.append(recorded[index])
+                continue
+            ran = self._run_inline(tenant_id, parent_key, instance, index, item, counter, checked=True)
+            if isinstance(ran, dict):
+                results.append(ran)
+            elif not ran:
+                left.append(index)
+                left_items.append(item)
+        return left, left_items, results
+
+    def _run_inline(
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        index: int,
+        item: Sourced,
+        fan: IterationCounter,
+        checked: bool = False,
+        open_seen: bool = False,
+    ) -> Ran:
+        """Run iteration ``index`` inline if its map is in ``mode: inline`` and the wake-up's
+        budget allows. Unless the caller ``checked`` already, a head of it means it is a child
+        (not run), a result that it ran (the result); a step attempt that closed (looked at
+        unless ``open_seen``: once per chain) that it must not run."""
+        if not self._may_inline(fan.meta or {}):
+            return False
+        assert self.runner is not None
+        if not checked:
+            has_head, recorded = self.store.lookup(tenant_id, parent_key, instance, index)
+            if recorded is not None:
+                return recorded
+            if has_head:
+                return False  # a child (started, or created before a crash: _start_child sends its start)
+            if not open_seen and self.store.is_closed(tenant_id, parent_key, instance, index):
+                return True
+        self._budget.spend()
+        child = self._fresh_child(tenant_id, parent_key, instance, index, item, fan)
+        after = self.runner.first_segment(child)
+        if after is None:
+            return False
+        if after.finished and (result := inline_result(index, after)) is not None:
+            return result
+        made = self.runner.materialize(after, self._claims(child, item))
+        if made is Materialized.TOO_LARGE:
+            return False
+        closed = made is Materialized.CREATED and not after.finished
+        if closed and self.store.is_closed(tenant_id, parent_key, instance, index):  # as in _start_child
+            stored = self.executions.get(tenant_id, after.key)
+            if stored is not None:
+                self._cancel(stored)
+        return True
 
     @staticmethod
-    def _counter(parent: Execution, awaiting: FanInAwait) -> IterationCounter:
+    def _counter(parent: Execution, awaiting: FanInAwait, inline: bool = False) -> IterationCounter:
         meta: dict[str, Any] = {
             "definitionId": parent.definition_id,
             "definitionVersion": parent.definition_version,
             "scope": [*parent.scope, awaiting.step],
             "parentId": parent.id,
         }
+        if inline:
+            meta["inline"] = True
         if parent.replay is not None and parent.replay.get("next") == parent.instance:
-            meta["replay"] = parent.replay["instance"]  # a redriven step: see _replays
+            meta["replay"] = parent.replay["instance"]  # a redriven step: see sedo/service_layer/replays.py
         return IterationCounter(
             total=awaiting.total,
             concurrency=awaiting.concurrency,
@@ -238,24 +334,6 @@ class IterationService:
             branches=awaiting.branches,
             meta=meta,
         )
-
-    def _replays(
-        self, tenant_id: str, parent_key: str, counter: IterationCounter, indices: Iterable[int]
-    ) -> dict[int, dict[str, Any]]:
-        """For a redriven map or parallel step (sedo/domain/operate.py): the results of the
-        failed attempt's iterations among ``indices`` that succeeded, which the new attempt
-        takes over instead of running them again."""
-        old = (counter.meta or {}).get("replay")
-        if old is None:
-            return {}
-        cache_key = (tenant_id, parent_key, int(old))
-        if cache_key not in self._replay_cache:
-            results = self.store.results(tenant_id, parent_key, int(old))
-            self._replay_cache[cache_key] = {int(r["index"]): r for r in results if r.get("succeeded")}
-            while len(self._replay_cache) > REPLAY_CACHE:
-                self._replay_cache.popitem(last=False)
-        succeeded = self._replay_cache[cache_key]
-        return {i: succeeded[i] for i in indices if i in succeeded}
 
     @staticmethod
     def _page_wake(parent: Execution, after: int, now: datetime | None = None, due: datetime | None = None) -> WakeUp:
@@ -271,13 +349,11 @@ class IterationService:
         if self.clock.now() >= deadline:
             raise PageLeaseEnding("this fan-out page's lease is ending: its writes stop, a later delivery goes on")
 
-    def _new_child(
+    def _fresh_child(
         self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
     ) -> Execution:
-        """A new child's head as stored, its input ``item`` with where it is in a map's item
-        source (or None): a map over S3's child references its input there, so its head stays
-        small (one write unit)."""
-        value, source = item
+        """A new child's head with its input ``item`` in it (unstored, nothing kept apart)."""
+        value, _ = item
         meta = counter.meta or {}
         *parent_scope, step_id = meta["scope"]
         child = engine.start_execution(
@@ -292,13 +368,28 @@ class IterationService:
             index=index,
         )
         child.fan = {"total": counter.total, "concurrency": counter.concurrency, "tolerated": counter.tolerated}
-        for carried in ("reader", "replay"):  # a map over S3: where its successors' items are; a redrive's
-            if carried in meta:  # attempt whose succeeded results are taken over (_replays)
+        for carried in CARRIED:  # a map over S3: where its successors' items are; a redrive's attempt
+            if (
+                carried in meta
+            ):  # whose succeeded results are taken over (sedo/service_layer/replays.py); inline iterations
                 child.fan[carried] = meta[carried]
-        if self.payloads is not None:
-            claims = Claims.at_source(value, source, child.key) if source is not None else None
-            child = self.payloads.dehydrate(child, claims)
         return child
+
+    def _new_child(
+        self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
+    ) -> Execution:
+        """A new child's head as stored, its input ``item`` with where it is in a map's item
+        source (or None): a map over S3's child references its input there, so its head stays
+        small (one write unit)."""
+        child = self._fresh_child(tenant_id, parent_key, instance, index, item, counter)
+        if self.payloads is None:
+            return child
+        return self.payloads.dehydrate(child, self._claims(child, item))
+
+    @staticmethod
+    def _claims(child: Execution, item: Sourced) -> Claims | None:
+        value, source = item
+        return Claims.at_source(value, source, child.key) if source is not None else None
 
     def _start_child(
         self, tenant_id: str, parent_key: str, instance: int, index: int, item: Sourced, counter: IterationCounter
@@ -334,7 +425,7 @@ class IterationService:
                     "definitionId": child.definition_id,
                     "definitionVersion": child.definition_version,
                     "scope": [*child.scope[:-1], child.scope[-1].split("#", 1)[0]] if child.scope else [],
-                    **{k: child.fan[k] for k in ("reader", "replay") if k in child.fan},
+                    **{k: child.fan[k] for k in CARRIED if k in child.fan},
                 },
             )
         return self.store.counter(child.tenant_id, parent_key, instance)
@@ -371,6 +462,7 @@ class IterationService:
         ``concurrency`` further on (an iteration a redrive takes over is counted at once, and
         the one after it, and so on); wake the parent when the last one is in or failures
         passed the tolerance."""
+        chained = False  # whether this call ran an iteration inline already (after seeing the step open)
         while True:
             index = int(result["index"])
             counter = self.store.record(tenant_id, parent_key, instance, result, fan.total)
@@ -395,12 +487,20 @@ class IterationService:
             taken = self._replays(tenant_id, parent_key, fan, [following]).get(following)
             if taken is None:
                 meta = fan.meta or {}
+                sourced: Sourced | None = None
                 if "reader" not in meta:
-                    item = self.store.item(tenant_id, parent_key, instance, following)
-                    self._start_child(tenant_id, parent_key, instance, following, (item, None), fan)
+                    sourced = (self.store.item(tenant_id, parent_key, instance, following), None)
                 elif read := self._s3maps().inputs_or_fail(tenant_id, parent_key, instance, meta, [following]):
-                    self._start_child(tenant_id, parent_key, instance, following, read[0], fan)
-                return
+                    sourced = read[0]
+                if sourced is None:
+                    return
+                ran = self._run_inline(tenant_id, parent_key, instance, following, sourced, fan, open_seen=chained)
+                if not isinstance(ran, dict):
+                    if not ran:
+                        self._start_child(tenant_id, parent_key, instance, following, sourced, fan)
+                    return
+                result, chained = ran, True  # it finished inline: record it, then start the one after it
+                continue
             result = {**taken, "index": following}
 
     def gather(self, parent: Execution, data: dict[str, Any] | None = None) -> dict[str, Any] | None:

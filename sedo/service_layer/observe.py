@@ -83,6 +83,14 @@ class Observers:
         for observer in self.observers:
             observer.wake_up(report)
 
+    def segment_ran(self, commit: Commit) -> None:
+        """An iteration of a map in mode inline ran a segment inside another wake-up (no wake-up
+        of its own): the observers that count transitions count its, if they listen."""
+        for observer in self.observers:
+            ran = getattr(observer, "segment_ran", None)
+            if ran is not None:
+                ran(commit)
+
     def batch_done(self, records: int, seconds: float) -> None:
         for observer in self.observers:
             done = getattr(observer, "batch_done", None)
@@ -109,6 +117,9 @@ class PerTenant(Generic[T]):
         tenant = report.body.get("tenantId") if isinstance(report.body, dict) else None
         if not isinstance(tenant, str):
             return None
+        return self._batch().setdefault(tenant, self._fresh())
+
+    def of_tenant(self, tenant: str) -> T:
         return self._batch().setdefault(tenant, self._fresh())
 
     def take(self) -> dict[str, T]:

@@ -22,7 +22,7 @@ from sedo.service_layer.itemsource import ObjectError, ObjectStore, read_source
 from sedo.service_layer.ports import PayloadStore
 
 #: What a fan-out result item holds besides a child's output (index, flags, keys).
-_RESULT_OVERHEAD_BYTES = 1024
+RESULT_OVERHEAD_BYTES = 1024
 
 
 class PayloadMissing(RuntimeError):
@@ -126,7 +126,7 @@ class PayloadService:
         if ref is None:
             return stored
         value = hydrated.output if hydrated is not None else None
-        too_large = ref.bytes > limits.MAX_ITEM_PAYLOAD_BYTES - _RESULT_OVERHEAD_BYTES
+        too_large = ref.bytes > limits.MAX_ITEM_PAYLOAD_BYTES - RESULT_OVERHEAD_BYTES
         if hydrated is None and not too_large:
             value = self.resolve(stored.tenant_id, stored.key, stored.output)
         if too_large or payloads.looks_like_ref(value):

@@ -235,6 +235,11 @@ class IterationStore(Protocol):
         """The results of iterations ``start`` to ``start + limit - 1``, as :meth:`results`."""
         ...
 
+    def lookup(self, tenant_id: str, parent_key: str, instance: int, index: int) -> tuple[bool, dict[str, Any] | None]:
+        """Whether iteration ``index`` has a head (it is, or was, a child execution), and its
+        result if it has one: what an inline iteration looks for before it runs (one read)."""
+        ...
+
     def children(
         self, tenant_id: str, parent_key: str, instance: int, after: int, limit: int
     ) -> tuple[list[Execution], int | None]: ...

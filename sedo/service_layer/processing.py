@@ -28,6 +28,7 @@ from sedo.domain.protocol import EventAwait, FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
 from sedo.service_layer.events import EventService
 from sedo.service_layer.flush import flush
+from sedo.service_layer.inline import Materialized
 from sedo.service_layer.itemsource import S3MapPorts
 from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.observe import WakeObserver, observed, timed_engine
@@ -95,6 +96,8 @@ class WakeUpProcessor:
             if iterations is not None
             else None
         )
+        if self.iterations is not None:
+            self.iterations.runner = self  # maps in mode inline run iterations through first_segment
         self.definitions = definitions
         self.executions = executions
         self.queue = queue
@@ -141,6 +144,8 @@ class WakeUpProcessor:
             wake = WakeUp.from_body(body)
         except ValueError as exc:
             raise PoisonMessage(str(exc)) from exc
+        if self.iterations is not None:
+            self.iterations.new_wake_up()
         delivery = _Delivery(
             wake,
             receive_count,
@@ -400,6 +405,30 @@ class WakeUpProcessor:
         )
         self._after_commit(commit.head, None)
         return True
+
+    # -- inline iterations (sedo.service_layer.iterations.InlineRunner) -------------------
+
+    def first_segment(self, child: Execution) -> Execution | None:
+        """A new child's first segment in memory, as its first wake-up would run it."""
+        definition = self.definition(child.tenant_id, child.definition_id, child.definition_version, child.scope)
+        wake = WakeUp.from_body(child.outbox[0])
+        decision = self.decide(definition, child, wake)
+        if not isinstance(decision, Commit):  # pragma: no cover - a new head's start always applies
+            return None
+        segment_ran = getattr(self.observer, "segment_ran", None)
+        if segment_ran is not None:  # the meters count its transitions, as a child's commit's
+            segment_ran(decision)
+        return decision.head
+
+    def materialize(self, head: Execution, claims: Claims | None) -> Materialized:
+        """Store an inline iteration that has to be a child (it awaits, or its output is large)."""
+        stored = self.payloads.dehydrate(head, claims)
+        if payloads.stored_head_bytes(stored) > limits.MAX_HEAD_BYTES:
+            return Materialized.TOO_LARGE
+        if not self.executions.create(stored):
+            return Materialized.EXISTS
+        self._after_commit(stored, head)
+        return Materialized.CREATED
 
     def _iterations(self) -> IterationService:
         if self.iterations is None:

@@ -280,6 +280,14 @@ class UsageMeter:
             name = f"executionsFinished.{head.state}"
             amounts[name] = amounts.get(name, 0.0) + 1
 
+    def segment_ran(self, commit: Commit) -> None:
+        """An inline iteration's segment (sedo/service_layer/observe.py): its transitions count."""
+        amounts = self.batch.of_tenant(commit.head.tenant_id)
+        events = commit.head.pending_events
+        amounts["transitions"] = amounts.get("transitions", 0.0) + sum(
+            1 for event in events if event.get("type") == STEP_STARTED
+        )
+
     def batch_done(self, records: int, seconds: float) -> None:
         """The Lambda batch ended: share its invocation among its records' tenants, and write."""
         batch = self.batch.take()

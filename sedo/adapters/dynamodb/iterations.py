@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,6 +29,9 @@ from sedo.domain.execution import Execution
 from sedo.domain.iterations import child_key
 from sedo.service_layer.ports import IterationCounter, PageLease
 
+#: Input chunks a store keeps at hand (50 inputs each, at most 400 KB as stored).
+CHUNKS_KEPT = 16
+
 
 class DynamoIterationStore(TableStore):
     """Fan-out records in the executions table. The parent's partition holds what is
@@ -40,6 +45,10 @@ class DynamoIterationStore(TableStore):
 
     CHUNK = layout.CHUNK
     BUCKET = layout.BUCKET
+
+    def __init__(self, client: Any, table: str) -> None:
+        super().__init__(client, table)
+        self._chunks: OrderedDict[tuple[str, str, int, int], list[Any]] = OrderedDict()
 
     def _update(self, key: dict[str, Any], **request: Any) -> dict[str, Any] | None:
         """A conditional UpdateItem of ``key`` in this table; None when its condition refused it."""
@@ -103,10 +112,16 @@ class DynamoIterationStore(TableStore):
         )
 
     def item(self, tenant_id: str, parent_key: str, instance: int, index: int) -> Any:
-        chunk = self.client.get_item(
-            TableName=self.table, Key=layout.chunk_key(tenant_id, parent_key, instance, index // self.CHUNK)
-        )["Item"]
-        return json.loads(chunk["items"]["S"])[index % self.CHUNK]
+        """An iteration's input, from its chunk (chunks never change once written, so the last
+        few read are kept: a chain of inline iterations reads each chunk about once)."""
+        key = (tenant_id, parent_key, instance, index // self.CHUNK)
+        chunk = self._chunks.get(key)
+        if chunk is None:
+            found = self.client.get_item(TableName=self.table, Key=layout.chunk_key(*key))["Item"]
+            chunk = self._chunks[key] = json.loads(found["items"]["S"])
+            while len(self._chunks) > CHUNKS_KEPT:
+                self._chunks.popitem(last=False)
+        return copy.deepcopy(chunk[index % self.CHUNK])
 
     def record(
         self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int
@@ -255,6 +270,13 @@ class DynamoIterationStore(TableStore):
             counter = self.counter(tenant_id, parent_key, instance)
             indices = list(range(counter.total)) if counter is not None else []
         return self._results_of(tenant_id, parent_key, instance, indices, limit)
+
+    def lookup(self, tenant_id: str, parent_key: str, instance: int, index: int) -> tuple[bool, dict[str, Any] | None]:
+        """The head and the result of iteration ``index``, both in its partition: one BatchGetItem."""
+        key = child_key(parent_key, instance, index)
+        items = batch_get(self.client, self.table, [execution_key(tenant_id, key), layout.result_key(tenant_id, key)])
+        result = next((json.loads(i["doc"]["S"]) for i in items if i["sk"]["S"] == layout.RESULT_SK), None)
+        return any(i["sk"]["S"] == layout.HEAD_SK for i in items), result
 
     def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
         """One range of results (a results object of a map's resultWriter): BatchGetItem

@@ -15,6 +15,11 @@ malformed object fails the step with ``States.ItemReaderFailed``, naming the lin
 ``itemBatcher: {maxItems}`` gives each child ``{"items": [...]}`` with up to ``maxItems``
 items. ``resultWriter: {bucket, prefix}`` writes the children's results to S3 as JSON Lines
 and makes the step's output the manifest of what it wrote, instead of the results.
+
+``mode: inline`` runs an iteration that needs no waiting inside the map's own wake-ups,
+without an execution of its own (docs/DESIGN.md, *Inline iterations*): about two writes an
+item instead of seven; an iteration that waits becomes a child execution as in the default
+``mode: executions``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ from sedo.domain.limits import MAX_ITEM_BATCH_ITEMS, MAX_MAP_CONCURRENCY, MAX_MA
 from sedo.domain.protocol import FanInAwait
 from sedo.domain.steps.base import Await, CheckContext, Done, Failed, Outcome, SimpleStep, StepContext
 from sedo.domain.steps.nested import NESTED_STEPS
+
+#: How a map runs its iterations: each as a child execution, or inline where it need not wait.
+EXECUTIONS, INLINE = "executions", "inline"
+MODES = (EXECUTIONS, INLINE)
 
 #: An S3 bucket name (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
 BUCKET = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
@@ -68,6 +77,7 @@ class Map(SimpleStep):
         "maxConcurrency": {"type": "integer", "minimum": 0, "maximum": MAX_MAP_CONCURRENCY},
         "toleratedFailureCount": {"type": "integer", "minimum": 0},
         "toleratedFailurePercentage": {"type": "number", "minimum": 0, "maximum": 100},
+        "mode": {"enum": list(MODES)},
     }
     required = ("iterator",)
     expressions = ("/items",)
