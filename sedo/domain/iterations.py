@@ -57,18 +57,24 @@ def iteration_inputs(definition: Definition, head: Execution) -> list[Any]:
 #: timeout even if throttling doubles it; the parent's partition takes 1,000 WCU/s, so 500
 #: heads of ~1-2 KB also fit its write throughput in about a second.
 FAN_OUT_PAGE = 500
+#: The pages of a map in ``mode: inline``: as many iterations as a wake-up runs inline
+#: (sedo.service_layer.inline.INLINE_ITERATIONS). Each page sends the next one's cursor
+#: before it runs its own, so the pages of a large map run side by side, as children would.
+INLINE_FAN_OUT_PAGE = 100
 
 
-def start_page(total: int, concurrency: int, after: int) -> range:
+def start_page(total: int, concurrency: int, after: int, size: int | None = None) -> range:
     """The iterations the fan-out page starting at ``after`` starts: the page's share of the
-    first ``concurrency`` iterations (the rest start as earlier ones finish)."""
-    if after < 0 or after % FAN_OUT_PAGE:
-        raise ValueError(f"a fan-out page starts at a multiple of {FAN_OUT_PAGE}, not {after}")
+    first ``concurrency`` iterations (the rest start as earlier ones finish). Pages have
+    ``size`` iterations (default :data:`FAN_OUT_PAGE`)."""
+    size = size or FAN_OUT_PAGE
+    if after < 0 or after % size:
+        raise ValueError(f"a fan-out page starts at a multiple of {size}, not {after}")
     first = min(total, concurrency)
-    return range(after, min(after + FAN_OUT_PAGE, first))
+    return range(after, min(after + size, first))
 
 
-def next_page(total: int, concurrency: int, after: int) -> int | None:
+def next_page(total: int, concurrency: int, after: int, size: int | None = None) -> int | None:
     """Where the page after the one at ``after`` starts, or None when that one is the last."""
-    following = after + FAN_OUT_PAGE
+    following = after + (size or FAN_OUT_PAGE)
     return following if following < min(total, concurrency) else None

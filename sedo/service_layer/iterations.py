@@ -33,6 +33,7 @@ from sedo.domain import engine, failures
 from sedo.domain.definition import Definition, DefinitionRef
 from sedo.domain.execution import SUBMITTED, SUCCEEDED, Execution, WakeUp
 from sedo.domain.iterations import (
+    INLINE_FAN_OUT_PAGE,
     child_key,
     child_scope,
     iteration_inputs,
@@ -140,9 +141,12 @@ class IterationService:
         if prepared is None:
             return
         counter, inputs = prepared
-        indices = start_page(counter.total, counter.concurrency, after)
+        inline = bool((counter.meta or {}).get("inline"))
+        size = INLINE_FAN_OUT_PAGE if inline else None
+        indices = start_page(counter.total, counter.concurrency, after, size)
         if not indices:
             return
+        following = next_page(counter.total, counter.concurrency, after, size)
         now = self.clock.now()
         owner = secrets.token_hex(8)
         lease = self.store.claim_page(
@@ -158,6 +162,8 @@ class IterationService:
             if not lease.done and lease.until is not None:  # another worker is on it: look again after its lease
                 self.queue.send([self._page_wake(parent, after, now, lease.until).to_body()])
             return
+        if inline and following is not None:  # the next page runs beside this one (a resend is harmless)
+            self.queue.send([self._page_wake(parent, following).to_body()])
         deadline = now + timedelta(seconds=PAGE_LEASE_SECONDS - PAGE_WRITE_MARGIN_SECONDS)
         waiting, ran = self._write_page(parent, counter, inputs, indices, deadline)
         latest = self.store.counter(parent.tenant_id, parent.key, parent.instance)
@@ -169,8 +175,7 @@ class IterationService:
             self.queue.send([sweep.to_body()])
         else:
             messages = [message for head in waiting for message in head.outbox]
-            following = next_page(counter.total, counter.concurrency, after)
-            if following is not None:
+            if following is not None and not inline:
                 messages.append(self._page_wake(parent, following).to_body())
             self.queue.send(messages)
         for result in ran:  # iterations that ran inline: counted before the page is done (or redone)

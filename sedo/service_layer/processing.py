@@ -415,6 +415,9 @@ class WakeUpProcessor:
         decision = self.decide(definition, child, wake)
         if not isinstance(decision, Commit):  # pragma: no cover - a new head's start always applies
             return None
+        for entry in decision.logs:  # echo steps log as they would in the child's own wake-up
+            context = {"tenantId": child.tenant_id, "executionKey": child.key, "stepId": entry["stepId"]}
+            self.log.info(entry["message"], extra={**context, "echo": True})
         segment_ran = getattr(self.observer, "segment_ran", None)
         if segment_ran is not None:  # the meters count its transitions, as a child's commit's
             segment_ran(decision)

@@ -15,6 +15,7 @@ from sedo import bootstrap
 from sedo.adapters.clock import FakeClock
 from sedo.adapters.memory import MemoryExecutionStore, MemoryIterationStore, MemoryQueue
 from sedo.domain.execution import FAILED, SUCCEEDED, split_execution_id
+from sedo.domain.iterations import INLINE_FAN_OUT_PAGE
 from sedo.domain.language import load_text
 from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.inline import INLINE_ITERATIONS
@@ -128,13 +129,29 @@ def test_iterations_that_wait_become_children_in_the_state_their_first_segment_l
 
 
 def test_past_the_budget_iterations_start_as_children() -> None:
-    total = INLINE_ITERATIONS + 50
+    total = 2 * INLINE_ITERATIONS + 50
     xs = [i % 50 for i in range(total)]
-    world = World(xs)
+    world = World(xs, "maxConcurrency: 1")  # one lane: the page runs the first 100, a child each next 100
     world.run()
     assert world.execution()["output"] == [2 * x for x in xs]
-    children = world.children()
-    assert 0 < len(children) <= total - INLINE_ITERATIONS
+    # a child runs itself in its own wake-up, then the next 100 inline
+    assert [c.index for c in world.children()] == [INLINE_ITERATIONS, 2 * INLINE_ITERATIONS + 1]
+    world.assert_each_counted_once()
+
+
+def test_a_large_map_runs_in_pages_that_send_the_next_one_first() -> None:
+    total = 3 * INLINE_FAN_OUT_PAGE + 20
+    xs = [i % 50 for i in range(total)]
+    world = World(xs)
+    world.deliver(world.pool.pop(0))  # the parent's start
+    [fanout] = world.queue.drain()
+    world.deliver(fanout)
+    sent = world.queue.drain()
+    assert sent[0]["kind"] == "fanout" and sent[0]["data"]["after"] == INLINE_FAN_OUT_PAGE
+    world.pool.extend(sent)
+    world.run()
+    assert world.execution()["output"] == [2 * x for x in xs]
+    assert world.children() == []
     world.assert_each_counted_once()
 
 
