@@ -232,6 +232,14 @@ class MemoryIterationStore:
     def results_page(self, tenant_id: str, parent_key: str, instance: int, start: int, limit: int) -> list[Any]:
         return [r for r in self.results(tenant_id, parent_key, instance) if start <= r["index"] < start + limit]
 
+    def record_many(
+        self, tenant_id: str, parent_key: str, instance: int, results: list[dict[str, Any]], total: int
+    ) -> Any:
+        latest = None
+        for result in results:
+            latest = self.record(tenant_id, parent_key, instance, result, total) or latest
+        return latest
+
     def lookup(self, tenant_id: str, parent_key: str, instance: int, index: int) -> tuple[bool, dict[str, Any] | None]:
         head = self.executions.get(tenant_id, f"{parent_key}.{instance}.{index}")
         result = self.recorded.get((tenant_id, parent_key, instance), {}).get(index)

@@ -8,16 +8,13 @@
   iteration ``index + concurrency`` (so at most ``concurrency`` run at once, each finishing
   one starting the next), and wake the parent when the last one is in (or when failures
   exceed the tolerance). Every step is idempotent, so redelivery repeats it harmlessly.
-- ``gather`` (on the parent's ``fanin`` wake-up): read the counter and results, and say
-  how the step ends. The parent's own conditional write makes it continue exactly once.
+- ``gather`` (on the parent's ``fanin`` wake-up, sedo/service_layer/fanin.py): how the step
+  ends. The parent's own conditional write makes it continue exactly once.
 - ``sweep``: cancel the children still running, a page at a time.
 
 A map in ``mode: inline`` runs an iteration that needs no waiting where its child would be
-created, through the processor's :class:`InlineRunner` (docs/DESIGN.md, *Inline
-iterations*): its result is recorded as a finishing child's would be, and its successor
-starts the same way, up to a per-wake-up budget.
-
-Per iteration the work is constant: no list is rewritten on each completion.
+created, through the processor's :class:`InlineRunner` (docs/DESIGN.md, *Inline iterations*),
+recorded as a finishing child's result. Per iteration the work is constant.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sedo.domain import engine, failures
+from sedo.domain import engine
 from sedo.domain.definition import Definition, DefinitionRef
 from sedo.domain.execution import SUBMITTED, SUCCEEDED, Execution, WakeUp
 from sedo.domain.iterations import (
@@ -45,6 +42,7 @@ from sedo.domain.payloads import Claims, Source
 from sedo.domain.protocol import FanInAwait, WakeKind
 from sedo.domain.steps.map import INLINE
 from sedo.domain.timefmt import format_ts
+from sedo.service_layer import fanin
 from sedo.service_layer.flush import flush
 from sedo.service_layer.inline import InlineBudget, InlineRunner, Materialized, Ran, inline_result
 from sedo.service_layer.itemsource import S3MapPorts, S3Maps, fan_in, uses_s3
@@ -56,10 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sedo.iterations")
 
-#: Results up to this size (JSON, all iterations) are inlined into the step's output;
-#: larger ones are stored apart and referenced, and assembled when the execution is read.
-INLINE_RESULTS_BYTES = 48 * 1024  # below limits.MAX_STASH_VALUE_BYTES
-RESULTS_REF = "sedo:results"
 SWEEP_PAGE = 100
 #: A fan-out page's lease: how long its holder may write the page's heads. It starts no
 #: write later than PAGE_WRITE_MARGIN_SECONDS before the lease ends, so after the lease no
@@ -178,8 +172,8 @@ class IterationService:
             if following is not None and not inline:
                 messages.append(self._page_wake(parent, following).to_body())
             self.queue.send(messages)
-        for result in ran:  # iterations that ran inline: counted before the page is done (or redone)
-            self._count(parent.tenant_id, parent.key, parent.instance, counter, result, closed)
+        # The iterations that ran inline: counted before the page is done (or else redone).
+        self._count_all(parent.tenant_id, parent.key, parent.instance, counter, ran, closed)
         self.store.finish_page(parent.tenant_id, parent.key, parent.instance, after, owner)
 
     def _prepare(
@@ -373,10 +367,10 @@ class IterationService:
             index=index,
         )
         child.fan = {"total": counter.total, "concurrency": counter.concurrency, "tolerated": counter.tolerated}
-        for carried in CARRIED:  # a map over S3: where its successors' items are; a redrive's attempt
-            if (
-                carried in meta
-            ):  # whose succeeded results are taken over (sedo/service_layer/replays.py); inline iterations
+        # A map over S3: where its successors' items are; a redrive's attempt whose succeeded
+        # results are taken over (sedo/service_layer/replays.py); inline iterations.
+        for carried in CARRIED:
+            if carried in meta:
                 child.fan[carried] = meta[carried]
         return child
 
@@ -467,28 +461,63 @@ class IterationService:
         ``concurrency`` further on (an iteration a redrive takes over is counted at once, and
         the one after it, and so on); wake the parent when the last one is in or failures
         passed the tolerance."""
+        self._count_all(tenant_id, parent_key, instance, fan, [result], closed)
+
+    def _count_all(
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        fan: IterationCounter,
+        results: list[dict[str, Any]],
+        closed: bool = False,
+    ) -> None:
+        """As :meth:`_count`, for several results at once (a page's inline iterations: their
+        buckets take one write each, not one per result), then each one's successor."""
+        if not results:
+            return
+        if len(results) == 1:
+            counter = self.store.record(tenant_id, parent_key, instance, results[0], fan.total)
+        else:
+            counter = self.store.record_many(tenant_id, parent_key, instance, results, fan.total)
+        if self._settled(tenant_id, parent_key, instance, fan, counter, int(results[-1]["index"]), closed):
+            for result in results:
+                self._successors(tenant_id, parent_key, instance, fan, int(result["index"]))
+
+    def _settled(
+        self,
+        tenant_id: str,
+        parent_key: str,
+        instance: int,
+        fan: IterationCounter,
+        counter: IterationCounter | None,
+        index: int,
+        closed: bool,
+    ) -> bool:
+        """After a record: close a step attempt whose failures passed the tolerance, wake the
+        parent when the last one is in (or on that failure); whether successors may start."""
+        if closed or (counter is not None and counter.closed):
+            return False
+        failed_out = counter is not None and counter.failed > fan.tolerated
+        if failed_out:  # the step fails: no iteration starts from now on (gather would close it too)
+            self.store.close(tenant_id, parent_key, instance)
+        if counter is not None and (counter.done >= counter.total or failed_out):
+            wake = WakeUp(
+                tenant_id=tenant_id,
+                key=parent_key,
+                seq=0,
+                kind=WakeKind.FAN_IN,
+                mid=f"fanin.{instance}.{index}",
+                data={"instance": instance},
+            )
+            self.queue.send([wake.to_body()])
+        return not failed_out
+
+    def _successors(self, tenant_id: str, parent_key: str, instance: int, fan: IterationCounter, index: int) -> None:
+        """Start the iteration ``concurrency`` after ``index``: as a child, or inline (then
+        record it and go on to its own successor, while the wake-up's budget lasts)."""
         chained = False  # whether this call ran an iteration inline already (after seeing the step open)
-        while True:
-            index = int(result["index"])
-            counter = self.store.record(tenant_id, parent_key, instance, result, fan.total)
-            if closed or (counter is not None and counter.closed):
-                return
-            failed_out = counter is not None and counter.failed > fan.tolerated
-            if failed_out:  # the step fails: no iteration starts from now on (gather would close it too)
-                self.store.close(tenant_id, parent_key, instance)
-            if counter is not None and (counter.done >= counter.total or failed_out):
-                wake = WakeUp(
-                    tenant_id=tenant_id,
-                    key=parent_key,
-                    seq=0,
-                    kind=WakeKind.FAN_IN,
-                    mid=f"fanin.{instance}.{index}",
-                    data={"instance": instance},
-                )
-                self.queue.send([wake.to_body()])
-            following = index + fan.concurrency
-            if following >= fan.total or failed_out:
-                return
+        while (following := index + fan.concurrency) < fan.total:
             taken = self._replays(tenant_id, parent_key, fan, [following]).get(following)
             if taken is None:
                 meta = fan.meta or {}
@@ -505,52 +534,20 @@ class IterationService:
                         self._start_child(tenant_id, parent_key, instance, following, sourced, fan)
                     return
                 result, chained = ran, True  # it finished inline: record it, then start the one after it
-                continue
-            result = {**taken, "index": following}
+            else:
+                result = {**taken, "index": following}
+            counter = self.store.record(tenant_id, parent_key, instance, result, fan.total)
+            if not self._settled(tenant_id, parent_key, instance, fan, counter, following, False):
+                return
+            index = following
 
     def gather(self, parent: Execution, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """How the waiting step ends, or None if its iterations are not all in yet (or, with a
-        ``resultWriter``, its results are still being written: ``data`` says how far)."""
-        counter = self.store.counter(parent.tenant_id, parent.key, parent.instance)
-        if counter is None:
-            return None
-        meta = counter.meta or {}
-        if "failure" in meta:  # a map over S3 that could not start (sedo/service_layer/itemsource.py)
-            return {"status": "failed", **meta["failure"]}
-        if counter.closed and isinstance((data or {}).get("failure"), dict):  # ... or could not go on
-            return {"status": "failed", **(data or {})["failure"]}
-        if counter.failed > counter.tolerated:
-            self.store.close(parent.tenant_id, parent.key, parent.instance)
-            failed = self.store.results(parent.tenant_id, parent.key, parent.instance, failed_only=True, limit=10)
-            listed = "; ".join(f"[{r['index']}] {r.get('error')}: {r.get('cause') or ''}".strip() for r in failed)
-            what = "branch" if counter.branches else "iteration"
-            return {
-                "status": "failed",
-                "error": failures.BRANCH_FAILED if counter.branches else failures.ITEMS_FAILED,
-                "cause": f"{counter.failed} {what}(s) failed, {counter.tolerated} tolerated: {listed}",
-            }
-        if counter.done < counter.total:
-            return None
-        if "writer" in meta:
-            return self._s3maps().write(parent, counter, data or {})
-        if counter.bytes > INLINE_RESULTS_BYTES:
-            reference = {"parentKey": parent.key, "instance": parent.instance, "count": counter.total}
-            return {"status": "succeeded", "output": {RESULTS_REF: reference}}
-        results = self.store.results(parent.tenant_id, parent.key, parent.instance)
-        return {"status": "succeeded", "output": [r.get("output") for r in results]}
+        """How the waiting step ends, or None if its iterations are not all in yet (fanin.py)."""
+        return fanin.gather(self.store, parent, data, lambda counter, done: self._s3maps().write(parent, counter, done))
 
     def assemble(self, tenant_id: str, value: Any) -> Any:
         """Replace stored-apart results (at the top level or one level down) by the list."""
-        if isinstance(value, dict) and RESULTS_REF in value:
-            ref = value[RESULTS_REF]
-            results = self.store.results(tenant_id, ref["parentKey"], int(ref["instance"]))
-            return [r.get("output") for r in results]
-        if isinstance(value, dict):
-            return {
-                k: self.assemble(tenant_id, v) if isinstance(v, dict) and RESULTS_REF in v else v
-                for k, v in value.items()
-            }
-        return value
+        return fanin.assemble(self.store, tenant_id, value)
 
     def progress(self, parent: Execution) -> dict[str, int] | None:
         return self.store.progress(parent.tenant_id, parent.key, parent.instance)

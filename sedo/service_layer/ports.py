@@ -235,6 +235,14 @@ class IterationStore(Protocol):
         """The results of iterations ``start`` to ``start + limit - 1``, as :meth:`results`."""
         ...
 
+    def record_many(
+        self, tenant_id: str, parent_key: str, instance: int, results: list[dict[str, Any]], total: int
+    ) -> IterationCounter | None:
+        """:meth:`record` for several results (a fan-out page's inline iterations): the same
+        exactly-once counts, with one bucket write per bucket rather than per result. Returns
+        the counter as the last write to it left it, None when none touched it."""
+        ...
+
     def lookup(self, tenant_id: str, parent_key: str, instance: int, index: int) -> tuple[bool, dict[str, Any] | None]:
         """Whether iteration ``index`` has a head (it is, or was, a child execution), and its
         result if it has one: what an inline iteration looks for before it runs (one read)."""

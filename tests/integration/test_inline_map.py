@@ -176,3 +176,46 @@ def test_a_crash_at_any_write_of_an_inline_chain_is_finished_by_the_redelivery(
 def children_instance(harness: Harness, execution_id: str) -> int:
     started = [e for e in events_of(harness, T, execution_id) if e["type"] == "StepStarted" and e["stepId"] == "each"]
     return int(started[0]["id"])
+
+
+def test_a_page_of_results_counts_once_with_a_write_per_bucket_through_crashes(harness: Harness) -> None:
+    """record_many (a page's inline results): crash it at a random write, before or after the
+    write lands, then deliver the page again (the same results, found or not): every count exact."""
+    import json
+    import random
+
+    from sedo.adapters.dynamodb import DynamoIterationStore
+    from sedo.service_layer.ports import IterationCounter
+
+    store = harness.adapters.iterations
+    assert isinstance(store, DynamoIterationStore)
+    total, parent, instance = 300, "parent-pages", 4
+    rng = random.Random(99)
+    failing = set(rng.sample(range(total), 20))
+    store.create(T, parent, instance, IterationCounter(total=total, concurrency=total, tolerated=total), [0] * total)
+
+    def result(index: int) -> dict[str, Any]:
+        if index in failing:
+            return {"index": index, "succeeded": False, "error": "Boom", "cause": f"item {index}"}
+        return {"index": index, "succeeded": True, "output": {"n": index}}
+
+    latest = None
+    for start in range(0, total, 100):  # three pages of 100
+        page = [result(i) for i in range(start, start + 100)]
+        crashing = DynamoIterationStore(
+            CrashingClient(store.client, rng.randint(1, 60), rng.random() < 0.5), store.table
+        )
+        try:
+            crashing.record_many(T, parent, instance, page, total)
+        except Exception as exc:
+            assert "write" in str(exc)
+        latest = store.record_many(T, parent, instance, page, total) or latest  # the redelivered page
+        store.record_many(T, parent, instance, page[:30], total)  # and a stray duplicate of part of it
+    counter = store.counter(T, parent, instance)
+    assert counter is not None and latest is not None and latest.done == total
+    documents = [json.dumps(result(i), separators=(",", ":")) for i in range(total)]
+    assert (counter.done, counter.succeeded, counter.failed) == (total, total - len(failing), len(failing))
+    assert counter.bytes == sum(len(d) for d in documents)
+    assert store.results(T, parent, instance) == [result(i) for i in range(total)]
+    failed = store.results(T, parent, instance, failed_only=True)
+    assert [r["index"] for r in failed] == sorted(failing)

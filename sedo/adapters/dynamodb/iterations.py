@@ -167,6 +167,67 @@ class DynamoIterationStore(TableStore):
             bucket = counted["Attributes"]
         else:  # counted before: finish what that call may have left undone
             bucket = self.client.get_item(TableName=self.table, Key=bucket_key, ConsistentRead=True)["Item"]
+        return self._after_bucket(tenant_id, parent_key, instance, number, bucket, total)
+
+    def record_many(
+        self, tenant_id: str, parent_key: str, instance: int, results: list[dict[str, Any]], total: int
+    ) -> IterationCounter | None:
+        """:meth:`record`'s writes for several results, with one bucket update per bucket:
+
+        1. each result item, refused if it exists (a result that was there already, found
+           again by a redelivered page, is counted through :meth:`record` instead);
+        2. per bucket, its new members at once, refused if *any* of them is a member (a crash
+           after a partial count: that bucket's results go through :meth:`record`, each);
+        3. then what :meth:`record` does after its bucket update (failures, a full bucket's fold)."""
+        latest: IterationCounter | None = None
+        fresh: dict[int, list[tuple[dict[str, Any], int]]] = {}
+        for result in results:
+            index, document = int(result["index"]), json.dumps(result, separators=(",", ":"))
+            written = self._put(
+                {
+                    **layout.result_key(tenant_id, child_key(parent_key, instance, index)),
+                    "ok": {"BOOL": bool(result["succeeded"])},
+                    "doc": _s(document),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            if written is None:
+                latest = self.record(tenant_id, parent_key, instance, result, total) or latest
+            else:
+                fresh.setdefault(layout.bucket_of(index), []).append((result, len(document)))
+        for number, group in fresh.items():
+            indices = [int(result["index"]) for result, _ in group]
+            failed = [str(i) for (result, _), i in zip(group, indices, strict=True) if not result["succeeded"]]
+            values: dict[str, Any] = {f":i{k}": _n(i) for k, i in enumerate(indices)}
+            values |= {
+                ":member": {"NS": [str(i) for i in indices]},
+                ":s": _n(len(indices) - len(failed)),
+                ":f": _n(len(failed)),
+                ":b": _n(sum(size for _, size in group)),
+            }
+            if failed:
+                values[":failed"] = {"NS": failed}
+            counted = self._update(
+                layout.bucket_key(tenant_id, parent_key, instance, number),
+                UpdateExpression="ADD members :member, succeeded :s, failed :f, #bytes :b"
+                + (", failedMembers :failed" if failed else ""),
+                ConditionExpression=" AND ".join(f"NOT contains(members, :i{k})" for k in range(len(indices))),
+                ExpressionAttributeNames={"#bytes": "bytes"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+            if counted is None:  # some were counted before: one at a time finishes the rest
+                for result, _ in group:
+                    latest = self.record(tenant_id, parent_key, instance, result, total) or latest
+                continue
+            bucket = counted["Attributes"]
+            latest = self._after_bucket(tenant_id, parent_key, instance, number, bucket, total) or latest
+        return latest
+
+    def _after_bucket(
+        self, tenant_id: str, parent_key: str, instance: int, number: int, bucket: dict[str, Any], total: int
+    ) -> IterationCounter | None:
+        """Steps 3 and 4 of :meth:`record`, given the bucket as its update left it."""
         members = len(bucket["members"]["NS"])
         failed = int(bucket["failed"]["N"])
         counter_key = layout.counter_key(tenant_id, parent_key, instance)
