@@ -28,6 +28,7 @@ from bench.workload import Workload
 from sedo.adapters.s3items import S3Objects
 from sedo.config import REPO_ROOT, Settings
 from sedo.domain.engine import Commit
+from sedo.domain.execution import STEP_STARTED
 from sedo.service_layer.processing import Processed
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class Bench:
         self.samples: list[WakeUpSample] = []
         self.errors: list[str] = []
         self.finished: set[tuple[str, str]] = set()
+        self.inline_steps: Counter[str] = Counter()  # steps of inline iterations, by top-level key
         self.definition_ids: set[str] = set()  # uploaded: the cloud model names them <definition>
         self.phases: dict[str, PhaseLog] = {}
         self.lock = threading.Lock()
@@ -221,6 +223,16 @@ class Bench:
             if committed and isinstance(decision, Commit) and decision.head.finished:
                 self.finished.add((decision.head.tenant_id, decision.head.key))
 
+    def segment_ran(self, commit: Commit) -> None:
+        """An inline iteration's segment (sedo/service_layer/observe.py). One that finished left
+        no history (its steps count here, by its top-level execution's key); one that became a
+        child has its first segment in its own history, which _child_steps counts."""
+        head = commit.head
+        if head.finished:
+            entered = sum(1 for e in head.pending_events if e["type"] == STEP_STARTED)
+            with self.lock:
+                self.inline_steps[head.key.split(".", 1)[0]] += entered
+
     def timed(self, inner: LambdaHandler) -> LambdaHandler:
         """A processor Lambda handler, its duration and batch size logged per phase."""
 
@@ -322,7 +334,7 @@ class Bench:
         10,000 items (the scan is the observer's, outside the counted requests)."""
         from sedo.adapters.dynamodb import all_items
         from sedo.adapters.dynamodb.headdoc import head_of
-        from sedo.domain.execution import STEP_STARTED, history_in_head, split_execution_id
+        from sedo.domain.execution import history_in_head, split_execution_id
 
         _, _, key = split_execution_id(execution_id)
         pages = all_items(
@@ -341,7 +353,9 @@ class Bench:
             ExpressionAttributeValues={":key": {"S": key}},
         )
         kept = (head_of(item) for item in heads)
-        return written + sum(
+        with self.lock:
+            inline = self.inline_steps[key]  # iterations that ran inline (mode: inline): no history
+        return written + inline + sum(
             1
             for head in kept
             if head.key.startswith(f"{key}.") and history_in_head(head)
@@ -352,7 +366,7 @@ class Bench:
     def verify(self, execution_ids: list[str], fans_out: bool = False) -> dict[str, Any]:
         """Every execution succeeded; its history says how many steps it entered; its head
         when it was created and ended (``durationsSeconds``, for Express's duration charge)."""
-        from sedo.domain.execution import STEP_STARTED, SUCCEEDED
+        from sedo.domain.execution import SUCCEEDED
         from sedo.domain.timefmt import parse_ts
 
         states: Counter[str] = Counter()
