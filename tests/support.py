@@ -212,6 +212,9 @@ class _TimingOut:
         self.processor = processor
         self.left = records
 
+    def new_batch(self, seconds_left: float) -> None:
+        self.processor.new_batch(seconds_left)
+
     def process(self, body: Any, receive_count: int = 2, message_id: str | None = None) -> str:
         if self.left <= 0:
             raise FunctionTimedOut(f"the function timed out; {self.left} records left unprocessed")

@@ -85,7 +85,13 @@ def make_handler(
             "wake-up failed; SQS delivers it again", extra={"messageId": record.message_id, "error": str(exc)}
         )
 
-    return partial_batch(record_handler, pool, failed, lambda n, seconds: _batch_done(wakeups, logger, n, seconds))
+    return partial_batch(
+        record_handler,
+        pool,
+        failed,
+        lambda n, seconds: _batch_done(wakeups, logger, n, seconds),
+        wakeups.new_batch,
+    )
 
 
 def partial_batch(
@@ -93,15 +99,18 @@ def partial_batch(
     pool: ThreadPoolExecutor | None = None,
     failed: Callable[[SQSRecord, BaseException], None] | None = None,
     done: Callable[[int, float], None] | None = None,
+    started: Callable[[float], None] | None = None,
 ) -> Handler:
     """An SQS batch handler answering with a partial batch response: the records whose
     ``record_handler`` raised are reported in ``batchItemFailures``, the rest succeed. With a
     ``pool``, a batch's executions run side by side (sedo/entrypoints/batch.py); ``done`` is
-    told each batch's size and seconds."""
+    told each batch's size and seconds; ``started`` the seconds the invocation has left when it begins."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         began = time.perf_counter()
         records = event.get("Records") or []
+        if started is not None and hasattr(context, "get_remaining_time_in_millis"):
+            started(context.get_remaining_time_in_millis() / 1000)
         if pool is not None and failed is not None and len(records) > 1:
             answer = batch.process_concurrently(records, record_handler, pool, failed)
             if done is not None:

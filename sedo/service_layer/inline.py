@@ -16,8 +16,9 @@ from sedo.domain.payloads import Claims
 from sedo.service_layer.payloads import RESULT_OVERHEAD_BYTES
 
 #: Iterations of maps in ``mode: inline`` one wake-up runs inline at most, and for how long
-#: (seconds of its own time, per thread): ten wake-ups of a batch, one after another, stay
-#: well inside the processor's 30 s timeout. Past either, iterations start as children.
+#: (seconds of its own time, per thread, and never past half of what its Lambda invocation
+#: had left when it began: a batch stays inside the timeout whatever its size and threads).
+#: Past either, iterations start as children.
 INLINE_ITERATIONS = 100
 INLINE_SECONDS = 2.0
 
@@ -55,10 +56,17 @@ class InlineBudget:
 
     def __init__(self) -> None:
         self._local = threading.local()
+        #: When the current Lambda invocation's inline work must end (shared by its threads).
+        self._batch_until: float | None = None
+
+    def batch_ends(self, seconds_left: float) -> None:
+        """An invocation begins with ``seconds_left``: inline work stops by half of them."""
+        self._batch_until = time.monotonic() + seconds_left / 2
 
     def renew(self) -> None:
         self._local.left = INLINE_ITERATIONS
-        self._local.until = time.monotonic() + INLINE_SECONDS
+        until = time.monotonic() + INLINE_SECONDS
+        self._local.until = min(until, self._batch_until) if self._batch_until is not None else until
 
     def allows(self) -> bool:
         if getattr(self._local, "until", None) is None:  # outside a processed wake-up (tests)

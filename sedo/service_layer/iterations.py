@@ -111,6 +111,9 @@ class IterationService:
         """A wake-up begins on this thread: its inline iterations' budget starts afresh."""
         self._budget.renew()
 
+    def new_batch(self, seconds_left: float) -> None:
+        self._budget.batch_ends(seconds_left)
+
     def _may_inline(self, meta: dict[str, Any]) -> bool:
         return self.runner is not None and bool(meta.get("inline")) and self._budget.allows()
 

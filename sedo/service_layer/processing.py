@@ -408,6 +408,12 @@ class WakeUpProcessor:
 
     # -- inline iterations (sedo.service_layer.iterations.InlineRunner) -------------------
 
+    def new_batch(self, seconds_left: float) -> None:
+        """A Lambda invocation begins with ``seconds_left`` before its timeout: its wake-ups'
+        inline iterations end by half of that, whatever the batch size and threads."""
+        if self.iterations is not None:
+            self.iterations.new_batch(seconds_left)
+
     def first_segment(self, child: Execution) -> Execution | None:
         """A new child's first segment in memory, as its first wake-up would run it."""
         definition = self.definition(child.tenant_id, child.definition_id, child.definition_version, child.scope)

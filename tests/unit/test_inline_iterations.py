@@ -215,3 +215,13 @@ def test_a_tolerated_failure_is_null_in_the_output() -> None:
     execution = world.execution()
     assert execution["state"] == SUCCEEDED, execution
     assert execution["output"] == [0, None, 8]
+
+
+def test_an_invocation_with_little_time_left_runs_nothing_inline() -> None:
+    xs = [0, 2, 4, 6]
+    world = World(xs)
+    world.processor.new_batch(0.0)  # half of nothing left: every iteration starts as a child
+    world.run()
+    assert world.execution()["output"] == [2 * x for x in xs]
+    assert [c.index for c in world.children()] == [0, 1, 2, 3]
+    world.assert_each_counted_once()
