@@ -312,7 +312,7 @@ class Bench:
             if all(int(v) == 0 for v in attributes["Attributes"].values()):
                 return
             time.sleep(0.1)
-        raise RuntimeError("the queue did not drain")
+        raise RuntimeError(f"the queue did not drain: {attributes['Attributes']}")
 
     def committed(self, phase: str) -> list[WakeUpSample]:
         return [s for s in self.samples if s.phase == phase and s.result == Processed.COMMITTED]

@@ -16,9 +16,11 @@ from sedo.domain.payloads import Claims
 from sedo.service_layer.payloads import RESULT_OVERHEAD_BYTES
 
 #: Iterations of maps in ``mode: inline`` one wake-up runs inline at most, and for how long
-#: (seconds of its own time, per thread, and never past half of what its Lambda invocation
-#: had left when it began: a batch stays inside the timeout whatever its size and threads).
-#: Past either, iterations start as children.
+#: a Lambda invocation runs them (all of its wake-ups together, on all of its threads, and
+#: never past half of the time it had left when it began): an invocation that runs inline
+#: iterations takes about this much longer than one that does not, whatever its batch size,
+#: threads and timeout. Past either, iterations start as children (which run their own
+#: successors inline in their invocations).
 INLINE_ITERATIONS = 100
 INLINE_SECONDS = 2.0
 
@@ -60,13 +62,14 @@ class InlineBudget:
         self._batch_until: float | None = None
 
     def batch_ends(self, seconds_left: float) -> None:
-        """An invocation begins with ``seconds_left``: inline work stops by half of them."""
-        self._batch_until = time.monotonic() + seconds_left / 2
+        """An invocation begins with ``seconds_left``: its inline work (all of its wake-ups',
+        on all of its threads) stops ``INLINE_SECONDS`` later, or by half of ``seconds_left``."""
+        self._batch_until = time.monotonic() + min(INLINE_SECONDS, seconds_left / 2)
 
     def renew(self) -> None:
         self._local.left = INLINE_ITERATIONS
-        until = time.monotonic() + INLINE_SECONDS
-        self._local.until = min(until, self._batch_until) if self._batch_until is not None else until
+        batch = self._batch_until
+        self._local.until = batch if batch is not None else time.monotonic() + INLINE_SECONDS
 
     def allows(self) -> bool:
         if getattr(self._local, "until", None) is None:  # outside a processed wake-up (tests)

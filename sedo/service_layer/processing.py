@@ -410,7 +410,7 @@ class WakeUpProcessor:
 
     def new_batch(self, seconds_left: float) -> None:
         """A Lambda invocation begins with ``seconds_left`` before its timeout: its wake-ups'
-        inline iterations end by half of that, whatever the batch size and threads."""
+        inline iterations end within INLINE_SECONDS of now (sedo/service_layer/inline.py)."""
         if self.iterations is not None:
             self.iterations.new_batch(seconds_left)
 

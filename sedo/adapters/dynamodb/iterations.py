@@ -29,8 +29,9 @@ from sedo.domain.execution import Execution
 from sedo.domain.iterations import child_key
 from sedo.service_layer.ports import IterationCounter, PageLease
 
-#: Input chunks a store keeps at hand (50 inputs each, at most 400 KB as stored).
-CHUNKS_KEPT = 16
+#: How many bytes of input chunks a store keeps at hand (oldest out first): a map's chain of
+#: inline iterations steps ``maxConcurrency`` items at a time, often a chunk a step.
+CHUNK_BYTES_KEPT = 8 * 1024 * 1024
 
 
 class DynamoIterationStore(TableStore):
@@ -48,7 +49,8 @@ class DynamoIterationStore(TableStore):
 
     def __init__(self, client: Any, table: str) -> None:
         super().__init__(client, table)
-        self._chunks: OrderedDict[tuple[str, str, int, int], list[Any]] = OrderedDict()
+        self._chunks: OrderedDict[tuple[str, str, int, int], tuple[list[Any], int]] = OrderedDict()
+        self._chunk_bytes = 0
 
     def _update(self, key: dict[str, Any], **request: Any) -> dict[str, Any] | None:
         """A conditional UpdateItem of ``key`` in this table; None when its condition refused it."""
@@ -115,13 +117,16 @@ class DynamoIterationStore(TableStore):
         """An iteration's input, from its chunk (chunks never change once written, so the last
         few read are kept: a chain of inline iterations reads each chunk about once)."""
         key = (tenant_id, parent_key, instance, index // self.CHUNK)
-        chunk = self._chunks.get(key)
-        if chunk is None:
+        kept = self._chunks.get(key)
+        if kept is None:
             found = self.client.get_item(TableName=self.table, Key=layout.chunk_key(*key))["Item"]
-            chunk = self._chunks[key] = json.loads(found["items"]["S"])
-            while len(self._chunks) > CHUNKS_KEPT:
-                self._chunks.popitem(last=False)
-        return copy.deepcopy(chunk[index % self.CHUNK])
+            text = found["items"]["S"]
+            kept = self._chunks[key] = (json.loads(text), len(text))
+            self._chunk_bytes += len(text)
+            while self._chunk_bytes > CHUNK_BYTES_KEPT and len(self._chunks) > 1:
+                _, (_, size) = self._chunks.popitem(last=False)
+                self._chunk_bytes -= size
+        return copy.deepcopy(kept[0][index % self.CHUNK])
 
     def record(
         self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], total: int
