@@ -355,12 +355,16 @@ class Bench:
         kept = (head_of(item) for item in heads)
         with self.lock:
             inline = self.inline_steps[key]  # iterations that ran inline (mode: inline): no history
-        return written + inline + sum(
-            1
-            for head in kept
-            if head.key.startswith(f"{key}.") and history_in_head(head)
-            for e in head.pending_events
-            if e["type"] == STEP_STARTED
+        return (
+            written
+            + inline
+            + sum(
+                1
+                for head in kept
+                if head.key.startswith(f"{key}.") and history_in_head(head)
+                for e in head.pending_events
+                if e["type"] == STEP_STARTED
+            )
         )
 
     def verify(self, execution_ids: list[str], fans_out: bool = False) -> dict[str, Any]:
