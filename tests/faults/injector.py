@@ -161,7 +161,20 @@ class FaultInjector:
         if params.get("ConditionExpression") == COMMIT_CONDITION:
             key = self.item_key(params["Item"])
             expected = params.get("ExpressionAttributeValues", {}).get(":expected", {}).get("N", "?")
-            context["sedo_commit"] = (key, expected)
+            context["sedo_commit"] = (key, expected, 1)
+        elif (created := self._created_seq(params)) is not None:
+            # A head created after transitions of its own (an inline iteration that became a
+            # child, docs/DESIGN.md *Inline iterations*): its create commits them, once.
+            context["sedo_commit"] = (self.item_key(params["Item"]), "create", created)
+
+    @staticmethod
+    def _created_seq(params: dict[str, Any]) -> int | None:
+        """The ``seq`` of a head a conditional create writes, when it is past 0."""
+        item = params.get("Item", {})
+        if params.get("ConditionExpression") != CREATE_CONDITION or "doc" not in item or "seq" not in item:
+            return None
+        seq = int(item["seq"]["N"])
+        return seq if seq > 0 else None
 
     def _ddb_before_call(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         # Once per commit (key, expected seq), else once per distinct request: a redelivery
@@ -195,6 +208,9 @@ class FaultInjector:
             if response.status_code < 300 and head_write.startswith("commit:"):
                 with self._lock:
                     self.commits[head_write.split(":", 2)[1]] += 1
+            elif response.status_code < 300 and (created := self._created_seq(json.loads(request.body))):
+                with self._lock:
+                    self.commits[head_write.split(":", 2)[1]] += created
             raise ReadTimeoutError(endpoint_url=request.url, error="injected: the response was lost")
         return None
 
@@ -221,7 +237,7 @@ class FaultInjector:
         if commit is None or http_response.status_code >= 300:
             return
         with self._lock:
-            self.commits[commit[0]] += 1
+            self.commits[commit[0]] += commit[2]
         if self._fire(Point.CRASH_AFTER_COMMIT, f"{commit[0]}@{commit[1]}"):
             raise InjectedCrash("injected: crash after the commit, before history, send and ack")
 
