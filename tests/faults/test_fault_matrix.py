@@ -6,7 +6,9 @@ README example, the 10-step flow, a small parallel + map, and a small map over S
 Lambda handler and the moto server's SQS and DynamoDB, driven by tests.support.Harness
 and tests/faults/delivery.py. A control execution of each workload first runs with
 nothing broken; every faulted execution, and every iteration of its map and parallel
-steps (children, judged against the control's child of the same step and index), must:
+steps (children, judged against the control's child of the same step and index; of a map
+in ``mode: inline``, whichever iterations became children this time, each judged on its own
+when the control ran it inline), must:
 
 - end ExecutionSucceeded with the control's output (not lost),
 - have exactly as many successful commits as transitions, and as many transitions as
