@@ -370,11 +370,8 @@ class IterationService:
             index=index,
         )
         child.fan = {"total": counter.total, "concurrency": counter.concurrency, "tolerated": counter.tolerated}
-        # A map over S3: where its successors' items are; a redrive's attempt whose succeeded
-        # results are taken over (sedo/service_layer/replays.py); inline iterations.
-        for carried in CARRIED:
-            if carried in meta:
-                child.fan[carried] = meta[carried]
+        # Where a map over S3's successors' items are, a redrive's takeovers (replays.py), inline.
+        child.fan.update({k: meta[k] for k in CARRIED if k in meta})
         return child
 
     def _new_child(
