@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sedo.domain.definition import Definition
-from sedo.domain.execution import Execution
+from sedo.domain.execution import SUCCEEDED, Execution
 from sedo.domain.expressions import evaluate
 from sedo.domain.itemreader import batched
 from sedo.domain.protocol import FanInAwait
@@ -31,6 +31,13 @@ def split_child_key(key: str) -> tuple[str, int, int]:
 def child_scope(parent_scope: list[str], step_id: str, index: int, branches: bool) -> list[str]:
     """The scope a child runs in: the parent's plus the map step, or the parallel's branch."""
     return [*parent_scope, f"{step_id}#{index}" if branches else step_id]
+
+
+def result_document(index: int, child: Execution) -> dict[str, Any]:
+    """What a finished iteration records with its fan-out: its output, or its error and cause."""
+    if child.state == SUCCEEDED:
+        return {"index": index, "succeeded": True, "output": child.output}
+    return {"index": index, "succeeded": False, "error": child.error or child.state, "cause": child.cause}
 
 
 def iteration_inputs(definition: Definition, head: Execution) -> list[Any]:

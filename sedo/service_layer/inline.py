@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sedo.domain import limits
 from sedo.domain.execution import SUCCEEDED, Execution
+from sedo.domain.iterations import result_document
 from sedo.domain.payloads import Claims
 from sedo.service_layer.payloads import RESULT_OVERHEAD_BYTES
 
@@ -83,9 +84,8 @@ class InlineBudget:
 def inline_result(index: int, after: Execution) -> dict[str, Any] | None:
     """The result of an iteration that finished inline, as a finished child records it; None
     when its output does not fit a result item (it is stored as a child, its output apart)."""
-    if after.state != SUCCEEDED:
-        return {"index": index, "succeeded": False, "error": after.error or after.state, "cause": after.cause}
-    size = len(json.dumps(after.output, separators=(",", ":"), default=str).encode())
-    if size > limits.MAX_ITEM_PAYLOAD_BYTES - RESULT_OVERHEAD_BYTES:
-        return None
-    return {"index": index, "succeeded": True, "output": after.output}
+    if after.state == SUCCEEDED:
+        size = len(json.dumps(after.output, separators=(",", ":"), default=str).encode())
+        if size > limits.MAX_ITEM_PAYLOAD_BYTES - RESULT_OVERHEAD_BYTES:
+            return None
+    return result_document(index, after)

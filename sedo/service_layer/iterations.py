@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from sedo.domain import engine
 from sedo.domain.definition import Definition, DefinitionRef
-from sedo.domain.execution import SUBMITTED, SUCCEEDED, Execution, WakeUp
+from sedo.domain.execution import SUBMITTED, Execution, WakeUp
 from sedo.domain.iterations import (
     INLINE_FAN_OUT_PAGE,
     child_key,
     child_scope,
     iteration_inputs,
     next_page,
+    result_document,
     split_child_key,
     start_page,
 )
@@ -310,8 +311,8 @@ class IterationService:
         made = self.runner.materialize(after, self._claims(child, item))
         if made is Materialized.TOO_LARGE:
             return False
-        closed = made is Materialized.CREATED and not after.finished
-        if closed and self.store.is_closed(tenant_id, parent_key, instance, index):  # as in _start_child
+        running = made is Materialized.CREATED and not after.finished
+        if running and self.store.is_closed(tenant_id, parent_key, instance, index):  # as in _start_child
             stored = self.executions.get(tenant_id, after.key)
             if stored is not None:
                 self._cancel(stored)
@@ -435,13 +436,7 @@ class IterationService:
         because its step attempt ended) it is only recorded."""
         assert child.parent_key is not None and child.index is not None
         parent_key, instance, index = split_child_key(child.key)
-        succeeded = child.state == SUCCEEDED
-        result: dict[str, Any] = {"index": index, "succeeded": succeeded}
-        if succeeded:
-            result["output"] = child.output
-        else:
-            result["error"] = child.error or child.state
-            result["cause"] = child.cause
+        result = result_document(index, child)
         fan = self._fan_of(child, parent_key, instance)
         if fan is None:
             log.warning("no fan-out record for %s: its result is dropped", child.key)

@@ -345,10 +345,14 @@ class WakeUpProcessor:
         now = self.clock.now()
         return timed_engine(wake, now, lambda: advance(definition, head, wake, now, self.budget, self.invoker))
 
-    def _log_commit(self, decision: Commit, context: dict[str, Any]) -> None:
-        new = decision.head
+    def _log_echoes(self, decision: Commit, context: dict[str, Any]) -> None:
+        """What the segment's echo steps log (an inline iteration's too, as in its own wake-up)."""
         for entry in decision.logs:
             self.log.info(entry["message"], extra={**context, "stepId": entry["stepId"], "echo": True})
+
+    def _log_commit(self, decision: Commit, context: dict[str, Any]) -> None:
+        new = decision.head
+        self._log_echoes(decision, context)
         self.log.info(
             "transition committed",
             extra={
@@ -421,9 +425,7 @@ class WakeUpProcessor:
         decision = self.decide(definition, child, wake)
         if not isinstance(decision, Commit):  # pragma: no cover - a new head's start always applies
             return None
-        for entry in decision.logs:  # echo steps log as they would in the child's own wake-up
-            context = {"tenantId": child.tenant_id, "executionKey": child.key, "stepId": entry["stepId"]}
-            self.log.info(entry["message"], extra={**context, "echo": True})
+        self._log_echoes(decision, {"tenantId": child.tenant_id, "executionKey": child.key})
         segment_ran = getattr(self.observer, "segment_ran", None)
         if segment_ran is not None:  # the meters count its transitions, as a child's commit's
             segment_ran(decision)

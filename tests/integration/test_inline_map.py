@@ -14,7 +14,7 @@ import pytest
 from sedo.domain.execution import split_execution_id
 from sedo.domain.language import load_text
 from sedo.service_layer import inline
-from tests.integration.test_fanout import CrashingClient, squares
+from tests.integration.test_fanout import Counting, CrashingClient, squares
 from tests.support import Harness, events_of
 
 pytestmark = pytest.mark.integration
@@ -72,16 +72,6 @@ def children_of(harness: Harness, execution_id: str) -> list[Any]:
     assert store is not None
     children, _ = store.children(T, key, started[0]["id"], 0, 10_000)
     return children
-
-
-class Counting:
-    def __init__(self, *clients: Any) -> None:
-        self.count = 0
-        for client in clients:
-            client.meta.events.register("before-send", self._count)
-
-    def _count(self, **_: Any) -> None:
-        self.count += 1
 
 
 def test_inline_iterations_give_the_same_output_for_a_fraction_of_the_requests(harness: Harness) -> None:

@@ -46,17 +46,16 @@ def test_pages_cover_the_first_wave_exactly() -> None:
         start_page(1250, 1250, 499)
 
 
-class World:
-    """One map execution, its messages in a pool, and the processor, all in memory."""
+class MapWorld:
+    """One execution of the definition ``text`` (id ``doubles``) over ``xs``, its messages in
+    a pool, and the processor, all in memory (tests/unit/test_inline_iterations.py too)."""
 
-    def __init__(self, items: int, concurrency: int | None = None) -> None:
+    def __init__(self, text: str, xs: list[Any]) -> None:
         self.clock = FakeClock()
         self.adapters = bootstrap.memory_adapters(self.clock)
         self.api = bootstrap.api_services(self.adapters)
-        limit = f"maxConcurrency: {concurrency}" if concurrency is not None else ""
-        self.api.definitions.create("t", load_text(MAP.format(concurrency=limit)))
-        self.items = items
-        self.id = self.api.executions.start("t", "doubles", {"xs": list(range(items))})[0]["id"]
+        self.api.definitions.create("t", load_text(text))
+        self.id = self.api.executions.start("t", "doubles", {"xs": xs})[0]["id"]
         self.key = split_execution_id(self.id)[2]
         self.processor = bootstrap.processor(self.adapters)
         assert isinstance(self.adapters.queue, MemoryQueue)
@@ -66,6 +65,24 @@ class World:
         self.executions = self.adapters.executions
         self.store = self.adapters.iterations
         self.pool: list[dict[str, Any]] = self.queue.drain()
+
+    def deliver(self, message: dict[str, Any], receive_count: int = 1) -> Processed:
+        if message.get("due") and parse_ts(message["due"]) > self.clock.now():
+            self.clock.moment = parse_ts(message["due"])
+        return self.processor.process(message, receive_count)
+
+    def children(self) -> list[Any]:
+        heads, _ = self.store.children("t", self.key, 3, 0, 100_000)
+        return heads
+
+
+class World(MapWorld):
+    """One map execution of ``items`` doubled, at most ``concurrency`` at a time."""
+
+    def __init__(self, items: int, concurrency: int | None = None) -> None:
+        limit = f"maxConcurrency: {concurrency}" if concurrency is not None else ""
+        super().__init__(MAP.format(concurrency=limit), list(range(items)))
+        self.items = items
         self.starts: Counter[str] = Counter()  # child start messages sent, by child key
 
     def history(self, child: Execution) -> list[dict[str, Any]]:
@@ -77,11 +94,6 @@ class World:
         self.starts.update(m["key"] for m in sent if m["kind"] == "start" and "." in m["key"])
         self.pool.extend(sent)
         return sent
-
-    def deliver(self, message: dict[str, Any], receive_count: int = 1) -> Processed:
-        if message.get("due") and parse_ts(message["due"]) > self.clock.now():
-            self.clock.moment = parse_ts(message["due"])
-        return self.processor.process(message, receive_count)
 
     def take(self, kind: str) -> dict[str, Any]:
         message = next(m for m in self.pool if m["kind"] == kind)
@@ -107,10 +119,6 @@ class World:
             yield
         finally:
             setattr(self.store, method, own)
-
-    def children(self) -> list[Any]:
-        heads, _ = self.store.children("t", self.key, 3, 0, 100_000)
-        return heads
 
     def assert_succeeded_once_each(self) -> None:
         execution = self.api.executions.get("t", self.id)

@@ -11,14 +11,10 @@ from typing import Any
 
 import pytest
 
-from sedo import bootstrap
-from sedo.adapters.clock import FakeClock
-from sedo.adapters.memory import MemoryExecutionStore, MemoryIterationStore, MemoryQueue
-from sedo.domain.execution import FAILED, SUCCEEDED, split_execution_id
+from sedo.domain.execution import FAILED, SUCCEEDED
 from sedo.domain.iterations import INLINE_FAN_OUT_PAGE
-from sedo.domain.language import load_text
-from sedo.domain.timefmt import parse_ts
 from sedo.service_layer.inline import INLINE_ITERATIONS
+from tests.unit.test_fanout_pages import MapWorld
 
 #: Items are doubled; items of 100 and more wait a second first (they become children);
 #: an item of -1 fails.
@@ -45,30 +41,12 @@ steps:
 """
 
 
-class World:
-    """One map execution, its messages in a pool, and the processor, all in memory."""
+class World(MapWorld):
+    """One inline map execution over ``xs`` (``extra``: more of the map step's fields)."""
 
     def __init__(self, xs: list[int], extra: str = "") -> None:
-        self.clock = FakeClock()
-        self.adapters = bootstrap.memory_adapters(self.clock)
-        self.api = bootstrap.api_services(self.adapters)
-        self.api.definitions.create("t", load_text(MAP.format(extra=extra)))
+        super().__init__(MAP.format(extra=extra), xs)
         self.xs = xs
-        self.id = self.api.executions.start("t", "doubles", {"xs": xs})[0]["id"]
-        self.key = split_execution_id(self.id)[2]
-        self.processor = bootstrap.processor(self.adapters)
-        assert isinstance(self.adapters.queue, MemoryQueue)
-        assert isinstance(self.adapters.executions, MemoryExecutionStore)
-        assert isinstance(self.adapters.iterations, MemoryIterationStore)
-        self.queue = self.adapters.queue
-        self.executions = self.adapters.executions
-        self.store = self.adapters.iterations
-        self.pool: list[dict[str, Any]] = self.queue.drain()
-
-    def deliver(self, message: dict[str, Any], receive_count: int = 1) -> None:
-        if message.get("due") and parse_ts(message["due"]) > self.clock.now():
-            self.clock.moment = parse_ts(message["due"])
-        self.processor.process(message, receive_count)
 
     def run(self, duplicate: float = 0.0, seed: int = 7) -> None:
         """Deliver every message (oldest first, timers when due) until none is left; with
@@ -84,10 +62,6 @@ class World:
             self.pool.extend(self.queue.drain())
             rounds += 1
             assert rounds < 100_000
-
-    def children(self) -> list[Any]:
-        heads, _ = self.store.children("t", self.key, 3, 0, 100_000)
-        return heads
 
     def execution(self) -> dict[str, Any]:
         return self.api.executions.get("t", self.id)

@@ -147,14 +147,7 @@ class DynamoIterationStore(TableStore):
         every result and failure is written. A success whose bucket is not full reads nothing."""
         index, succeeded = int(result["index"]), bool(result["succeeded"])
         document = json.dumps(result, separators=(",", ":"))
-        self._put(
-            {
-                **layout.result_key(tenant_id, child_key(parent_key, instance, index)),
-                "ok": {"BOOL": succeeded},
-                "doc": _s(document),
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        self._put_result(tenant_id, parent_key, instance, result, document)
         number = layout.bucket_of(index)
         bucket_key = layout.bucket_key(tenant_id, parent_key, instance, number)
         member = {"NS": [str(index)]}
@@ -187,19 +180,11 @@ class DynamoIterationStore(TableStore):
         latest: IterationCounter | None = None
         fresh: dict[int, list[tuple[dict[str, Any], int]]] = {}
         for result in results:
-            index, document = int(result["index"]), json.dumps(result, separators=(",", ":"))
-            written = self._put(
-                {
-                    **layout.result_key(tenant_id, child_key(parent_key, instance, index)),
-                    "ok": {"BOOL": bool(result["succeeded"])},
-                    "doc": _s(document),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-            if written is None:
-                latest = self.record(tenant_id, parent_key, instance, result, total) or latest
+            document = json.dumps(result, separators=(",", ":"))
+            if self._put_result(tenant_id, parent_key, instance, result, document):
+                fresh.setdefault(layout.bucket_of(int(result["index"])), []).append((result, len(document)))
             else:
-                fresh.setdefault(layout.bucket_of(index), []).append((result, len(document)))
+                latest = self.record(tenant_id, parent_key, instance, result, total) or latest
         for number, group in fresh.items():
             indices = [int(result["index"]) for result, _ in group]
             failed = [str(i) for (result, _), i in zip(group, indices, strict=True) if not result["succeeded"]]
@@ -228,6 +213,15 @@ class DynamoIterationStore(TableStore):
             bucket = counted["Attributes"]
             latest = self._after_bucket(tenant_id, parent_key, instance, number, bucket, total) or latest
         return latest
+
+    def _put_result(
+        self, tenant_id: str, parent_key: str, instance: int, result: dict[str, Any], document: str
+    ) -> bool:
+        """Step 1 of :meth:`record`: the result item, next to the child's head; False when it
+        was there already."""
+        key = layout.result_key(tenant_id, child_key(parent_key, instance, int(result["index"])))
+        item = {**key, "ok": {"BOOL": bool(result["succeeded"])}, "doc": _s(document)}
+        return self._put(item, ConditionExpression="attribute_not_exists(pk)") is not None
 
     def _after_bucket(
         self, tenant_id: str, parent_key: str, instance: int, number: int, bucket: dict[str, Any], total: int
