@@ -212,8 +212,11 @@ class _TimingOut:
         self.processor = processor
         self.left = records
 
-    def new_batch(self, seconds_left: float) -> None:
+    def new_batch(self, seconds_left: float | None = None) -> None:
         self.processor.new_batch(seconds_left)
+
+    def end_batch(self) -> int:
+        return self.processor.end_batch()
 
     def process(self, body: Any, receive_count: int = 2, message_id: str | None = None) -> str:
         if self.left <= 0:

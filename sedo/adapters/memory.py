@@ -12,7 +12,7 @@ from typing import Any
 from sedo.adapters import tokens
 from sedo.domain import liveness
 from sedo.domain.errors import Conflict
-from sedo.domain.execution import SUBMITTED, Execution
+from sedo.domain.execution import SUBMITTED, Execution, history_in_head
 from sedo.domain.liveness import DueWindow
 from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page, PageLease
 
@@ -73,7 +73,7 @@ class MemoryExecutionStore:
         document = self.heads.get((tenant_id, key))
         return Execution.from_document(copy.deepcopy(document)) if document else None
 
-    def commit(self, head: Execution, expected_seq: int) -> bool:
+    def commit(self, head: Execution, expected_seq: int, *, listing: bool = True) -> bool:
         current = self.heads.get((head.tenant_id, head.key))
         if current is None or current["seq"] != expected_seq:
             return False
@@ -135,6 +135,11 @@ class MemoryExecutionStore:
     def put_history(self, head: Execution) -> None:
         segments = self.segments.setdefault((head.tenant_id, head.key), {})
         segments[head.pending_events[0]["id"]] = copy.deepcopy(head.pending_events)
+
+    def write_flushed(self, heads: Sequence[Execution]) -> None:
+        for head in heads:  # listings read the heads themselves: only history to write
+            if head.pending_events and not history_in_head(head):
+                self.put_history(head)
 
     def events(self, tenant_id: str, key: str) -> list[dict[str, Any]]:
         segments = self.segments.get((tenant_id, key), {})

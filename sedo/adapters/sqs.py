@@ -7,6 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+#: SQS's limit on the bodies of one SendMessageBatch (and on one message).
+BATCH_BYTES = 256 * 1024
+
 
 class QueueSendError(RuntimeError):
     pass
@@ -30,10 +33,23 @@ class SqsQueue:
         return entry
 
     def send(self, messages: Sequence[dict[str, Any]]) -> None:
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            entries = [self._entry(index, body) for index, body in enumerate(chunk)]
-            response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            failed = response.get("Failed") or []
-            if failed:
-                raise QueueSendError(f"{len(failed)} of {len(entries)} messages were not sent: {failed[0]}")
+        """Ten messages a SendMessageBatch, fewer when their bodies would pass SQS's 256 KiB per call."""
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for body in messages:
+            entry = self._entry(len(chunk), body)
+            length = len(entry["MessageBody"].encode())
+            if chunk and (len(chunk) == 10 or size + length > BATCH_BYTES):
+                self._send(chunk)
+                chunk, size = [], 0
+                entry["Id"] = "0"
+            chunk.append(entry)
+            size += length
+        if chunk:
+            self._send(chunk)
+
+    def _send(self, entries: list[dict[str, Any]]) -> None:
+        response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        failed = response.get("Failed") or []
+        if failed:
+            raise QueueSendError(f"{len(failed)} of {len(entries)} messages were not sent: {failed[0]}")

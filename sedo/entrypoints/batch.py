@@ -11,6 +11,7 @@ so that SQS retries only it, exactly as Powertools reports it.
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -57,5 +58,10 @@ def process_concurrently(
                 failed.append(record.message_id)
         return failed
 
-    failures = {message_id for failed in pool.map(run, groups(records)) for message_id in failed}
+    context = contextvars.copy_context()  # the invocation's (its batch flush, sedo/service_layer/batchflush.py)
+
+    def in_context(group: list[dict[str, Any]]) -> list[str]:
+        return context.copy().run(run, group)
+
+    failures = {message_id for failed in pool.map(in_context, groups(records)) for message_id in failed}
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["messageId"] in failures]}

@@ -85,12 +85,22 @@ def make_handler(
             "wake-up failed; SQS delivers it again", extra={"messageId": record.message_id, "error": str(exc)}
         )
 
+    def flushed() -> None:
+        try:
+            wakeups.end_batch()
+        except BaseException as exc:
+            logger.warning(
+                "the batch's flush failed; SQS delivers its messages again", extra={"error": str(exc)[:1000]}
+            )
+            raise
+
     return partial_batch(
         record_handler,
         pool,
         failed,
         lambda n, seconds: _batch_done(wakeups, logger, n, seconds),
         wakeups.new_batch,
+        flushed,
     )
 
 
@@ -99,32 +109,41 @@ def partial_batch(
     pool: ThreadPoolExecutor | None = None,
     failed: Callable[[SQSRecord, BaseException], None] | None = None,
     done: Callable[[int, float], None] | None = None,
-    started: Callable[[float], None] | None = None,
+    started: Callable[[float | None], None] | None = None,
+    ended: Callable[[], None] | None = None,
 ) -> Handler:
     """An SQS batch handler answering with a partial batch response: the records whose
     ``record_handler`` raised are reported in ``batchItemFailures``, the rest succeed. With a
     ``pool``, a batch's executions run side by side (sedo/entrypoints/batch.py); ``done`` is
-    told each batch's size and seconds; ``started`` the seconds the invocation has left when it begins."""
+    told each batch's size and seconds; ``started`` the seconds the invocation has left when it
+    begins (None: not known); ``ended`` runs once every record was handled, and when it raises
+    every record of the batch is reported failed (sedo/service_layer/batchflush.py)."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         began = time.perf_counter()
         records = event.get("Records") or []
-        if started is not None and hasattr(context, "get_remaining_time_in_millis"):
-            started(context.get_remaining_time_in_millis() / 1000)
+        if started is not None:
+            remaining = getattr(context, "get_remaining_time_in_millis", None)
+            started(remaining() / 1000 if remaining is not None else None)
         if pool is not None and failed is not None and len(records) > 1:
             answer = batch.process_concurrently(records, record_handler, pool, failed)
-            if done is not None:
-                done(len(records), time.perf_counter() - began)
-            return answer
-        response = process_partial_response(
-            event=event,
-            record_handler=record_handler,
-            processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
-            context=context,
-        )
+        else:
+            answer = dict(
+                process_partial_response(
+                    event=event,
+                    record_handler=record_handler,
+                    processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+                    context=context,
+                )
+            )
+        if ended is not None:
+            try:
+                ended()
+            except Exception:  # nothing of the batch is acknowledged: every message comes back
+                answer = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
         if done is not None:
             done(len(records), time.perf_counter() - began)
-        return dict(response)
+        return answer
 
     return handler
 

@@ -11,7 +11,7 @@ from sedo.domain.events.triggers import Trigger
 
 class EventBus(Protocol):
     def put(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Put PutEvents entries (at most 10); raises when any entry was not accepted."""
+        """Put PutEvents entries (ten to a call); raises when any entry was not accepted."""
         ...
 
 

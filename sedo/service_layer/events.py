@@ -334,12 +334,19 @@ class EventService:
             raise Unavailable("the event bus did not take the events; retry") from exc
 
     def status_changed(self, head: Execution, steps: bool = False) -> None:
-        """Put an "Execution Status Change" event for each status the head's last segment reached
+        """Put the head's :meth:`status_entries` on the bus."""
+        entries = self.status_entries(head, steps)
+        if entries and self.bus is not None:
+            self.bus.put(entries)
+
+    def status_entries(self, head: Execution, steps: bool = False) -> list[dict[str, Any]]:
+        """An "Execution Status Change" event for each status the head's last segment reached
         (top-level executions), and with ``steps`` a "Step Status Change" per step event. Stable
-        ids per execution and status (per history event for steps): a re-flush repeats them."""
+        ids per execution and status (per history event for steps): a re-flush repeats them.
+        Empty without a bus."""
         if self.bus is None or head.parent_key is not None:
-            return
-        entries = []
+            return []
+        entries: list[dict[str, Any]] = []
         for event in head.pending_events:
             status = STATUSES.get(str(event.get("type")))
             if steps and str(event.get("type")) in STEP_STATUSES:
@@ -363,8 +370,7 @@ class EventService:
                     detail[field] = str(event[field])[:1000]
             key = stable_id(head.id, status)
             entries.append(entry(head.tenant_id, SEDO_SOURCE, STATUS_CHANGE, detail, self.bus_name, key))
-        if entries:
-            self.bus.put(entries)
+        return entries
 
     def _step_entry(self, head: Execution, event: Mapping[str, Any]) -> dict[str, Any]:
         detail: dict[str, Any] = {

@@ -29,7 +29,7 @@ from sedo.domain.language import input_violations
 from sedo.domain.protocol import CALLBACK_KINDS, CallbackAwait, FanInAwait, WakeKind
 from sedo.domain.segment import Budget
 from sedo.service_layer.definitions import DefinitionService
-from sedo.service_layer.flush import flush
+from sedo.service_layer.flush import flush, put_history
 from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.observe import metered, metered_so_far
 from sedo.service_layer.payloads import PayloadService
@@ -409,6 +409,7 @@ class ExecutionService:
                     return self._describe(head)
                 raise Conflict(f"execution {execution_id!r} already ended as {head.state}")
             commit = engine.cancel(head, self.clock.now(), reason)
+            put_history(head, self.executions)  # its segment, should its own flush be still to come
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
                 if self.events is not None:  # events (issue 15): the status change, the wait's end

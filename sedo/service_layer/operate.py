@@ -17,7 +17,7 @@ from sedo.domain.execution import FAILED, Execution
 from sedo.domain.segment import Commit
 from sedo.domain.timefmt import format_ts, parse_ts
 from sedo.service_layer.executions import ExecutionService
-from sedo.service_layer.flush import flush
+from sedo.service_layer.flush import flush, put_history
 from sedo.service_layer.operate_ports import Alias, OperateStores
 from sedo.service_layer.ports import Page
 
@@ -161,6 +161,7 @@ class OperationsService:
             commit = change(head)
             if commit is None:
                 return self.service._describe(head)  # already so: nothing to do
+            put_history(head, self.executions)  # its segment, should its own flush be still to come
             if self.executions.commit(commit.head, commit.expected_seq):
                 flush(commit.head, self.executions, self.queue)
                 return self.service._describe(commit.head)

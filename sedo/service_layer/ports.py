@@ -77,8 +77,10 @@ class ExecutionStore(Protocol):
         """Strongly consistent read of the head."""
         ...
 
-    def commit(self, head: Execution, expected_seq: int) -> bool:
-        """ONE conditional write guarded by ``seq = expected_seq``; False if another writer won."""
+    def commit(self, head: Execution, expected_seq: int, *, listing: bool = True) -> bool:
+        """ONE conditional write guarded by ``seq = expected_seq``; False if another writer won.
+        A commit that finishes (or reopens) a top-level execution then rewrites its list item,
+        unless ``listing`` is False: the caller leaves that to :meth:`write_flushed`."""
         ...
 
     def delete_unstarted(self, head: Execution) -> None: ...
@@ -97,6 +99,12 @@ class ExecutionStore(Protocol):
 
     def put_history(self, head: Execution) -> None:
         """Write the head's pending history events under idempotent keys."""
+        ...
+
+    def write_flushed(self, heads: Sequence[Execution]) -> None:
+        """For committed heads, in as few writes as the store allows: each one's history item
+        (unless its events stay in the head, ``history_in_head``) and, for a top-level head
+        that finished or was reopened, its list item (a batch's flush, sedo/service_layer/batchflush.py)."""
         ...
 
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page: ...

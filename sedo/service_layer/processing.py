@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -22,18 +22,22 @@ from sedo.domain import deadletters, failures, limits, payloads
 from sedo.domain.definition import Definition, parse_definition, scoped
 from sedo.domain.engine import Budget, Commit, Decision, Rearm, Stale, advance
 from sedo.domain.engine import dead_letter as dead_letter_commit
-from sedo.domain.execution import Execution, WakeUp
+from sedo.domain.execution import Execution, WakeUp, history_in_head
 from sedo.domain.payloads import Claims
 from sedo.domain.protocol import EventAwait, FanInAwait, WakeKind
 from sedo.domain.steps.base import Invoker
+from sedo.service_layer.batchflush import BatchFlush
 from sedo.service_layer.events import EventService
-from sedo.service_layer.flush import flush
+from sedo.service_layer.flush import flush, put_history
 from sedo.service_layer.inline import Materialized
 from sedo.service_layer.itemsource import S3MapPorts
 from sedo.service_layer.iterations import IterationService
 from sedo.service_layer.observe import WakeObserver, observed, timed_engine
 from sedo.service_layer.payloads import PayloadService, SourceChanged
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
+
+#: Wake-ups that do not come from the outbox of the commit that produced the head's segment.
+_FROM_OUTSIDE = frozenset({WakeKind.COMPLETE, WakeKind.FAIL, WakeKind.HEARTBEAT, WakeKind.FAN_IN, WakeKind.EVENT})
 
 
 class Processed(StrEnum):
@@ -104,6 +108,14 @@ class WakeUpProcessor:
         self.clock = clock
         self.budget = budget
         self.log = logger or logging.getLogger("sedo.processor")
+        #: Top-level commits' flushes, left to the end of their Lambda batch (batchflush.py).
+        self.batch = BatchFlush(
+            lambda: self.executions,
+            lambda: self.queue,
+            lambda: self.events.bus if self.events is not None else None,
+            self._finished,
+            self._flush_metered,
+        )
         self._cache: OrderedDict[tuple[str, str, int, tuple[str, ...]], Definition] = OrderedDict()
         self._cache_size = cache_size
         #: The processor's half of the protocol: kinds it handles before (or instead of) the engine.
@@ -267,7 +279,9 @@ class WakeUpProcessor:
             return Processed.REARMED
         stored = self._stored(decision, head, claims, context)
         stored.produced_by_message = delivery.message_id
-        if not self.executions.commit(stored, decision.expected_seq):
+        if self._unflushed(head, delivery.wake):
+            put_history(head, self.executions)  # this commit drops the read head's segment: keep it
+        if not self._commit(stored, decision.expected_seq):
             current = self.executions.get(head.tenant_id, head.key)
             if current is not None and current.produced_by == delivery.wake.mid:
                 # Another copy of this very message won (a visibility timeout expired mid-record):
@@ -297,7 +311,7 @@ class WakeUpProcessor:
             self.executions.put_history(head)  # as on a dead letter: the history has no gap
         commit = dead_letter_commit(head, self.clock.now(), cause, error=failures.ITEM_READER_FAILED)
         commit.head.produced_by_message = delivery.message_id
-        if not self.executions.commit(commit.head, commit.expected_seq):
+        if not self._commit(commit.head, commit.expected_seq):
             return Processed.CONFLICT
         context = {**delivery.context, "cause": cause}
         self.log.error("a child's input changed in its item source; child failed", extra=context)
@@ -310,7 +324,7 @@ class WakeUpProcessor:
         commit = deadletters.revive(head, delivery.wake, self.clock.now(), self.budget)
         assert commit is not None
         commit.head.produced_by_message = delivery.message_id
-        if not self.executions.commit(commit.head, commit.expected_seq):
+        if not self._commit(commit.head, commit.expected_seq):
             self.log.info("another worker changed the execution first; dropped", extra=delivery.context)
             return Processed.CONFLICT
         self.log.warning("dead-lettered wake-up redriven; execution resumed", extra=delivery.context)
@@ -364,16 +378,44 @@ class WakeUpProcessor:
             },
         )
 
+    def _commit(self, head: Execution, expected_seq: int) -> bool:
+        """The conditional commit; in a batch, a finished head's list item waits for the batch's flush."""
+        return self.executions.commit(head, expected_seq, listing=not self.batch.open)
+
+    @staticmethod
+    def _unflushed(head: Execution, wake: WakeUp) -> bool:
+        """Whether ``head``'s segment may not be in its history item yet when ``wake`` applies to
+        it. A flush writes the history before it sends the outbox, so a wake-up the engine put in
+        the head's outbox finds it written; one from outside (a callback call, which the API
+        records in the outbox and sends at once, a fan-in, an event) may come first."""
+        if not head.pending_events or history_in_head(head):
+            return False
+        if wake.kind in _FROM_OUTSIDE:
+            return True
+        return all(message.get("mid") != wake.mid for message in head.outbox)
+
     def _after_commit(self, head: Execution, hydrated: Execution | None) -> None:
-        """Flush the stored head; a finished child then reports to its fan-out (its output as
-        the fan-out keeps it: ``hydrated`` is the same head with its values, when at hand)."""
+        """Flush the stored head (a top-level head's at the end of its batch, if one is open); a
+        finished child then reports to its fan-out (its output as the fan-out keeps it:
+        ``hydrated`` is the same head with its values, when at hand)."""
+        if head.parent_key is None and self.batch.open:
+            entries: list[dict[str, Any]] = []
+            if self.events is not None:
+                self.events.after_commit(head)  # subscribe a waiting event step now
+                entries = self.events.status_entries(head, steps=self._step_events(head))
+            if self.batch.defer(head, entries):
+                return
         flush(head, self.executions, self.queue)
         if self.events is not None:  # subscribe a waiting event step; put status-change events
             self.events.flushed(head, steps=self._step_events(head))
-        if head.finished and head.parent_key is None and self.on_finished is not None:
-            self.on_finished(head)
+        if head.parent_key is None:
+            self._finished(head)
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
+
+    def _finished(self, head: Execution) -> None:
+        if head.finished and self.on_finished is not None:
+            self.on_finished(head)
 
     def _step_events(self, head: Execution) -> bool:
         """Whether the execution's definition opted into step-level events (issue 15)."""
@@ -401,7 +443,7 @@ class WakeUpProcessor:
             self.executions.put_history(head)  # the failed wake-up may have produced it: no gap
         commit = dead_letter_commit(head, self.clock.now(), cause)
         deadletters.mark(commit.head, head, wake)  # what a redrive of the message brings back
-        if not self.executions.commit(commit.head, commit.expected_seq):
+        if not self._commit(commit.head, commit.expected_seq):
             return False
         self.log.error(
             "wake-up dead-lettered; execution failed with States.Runtime",
@@ -412,11 +454,26 @@ class WakeUpProcessor:
 
     # -- inline iterations (sedo.service_layer.iterations.InlineRunner) -------------------
 
-    def new_batch(self, seconds_left: float) -> None:
-        """A Lambda invocation begins with ``seconds_left`` before its timeout: its wake-ups'
-        inline iterations end within INLINE_SECONDS of now (sedo/service_layer/inline.py)."""
-        if self.iterations is not None:
+    def new_batch(self, seconds_left: float | None = None) -> None:
+        """A Lambda invocation begins, with ``seconds_left`` before its timeout (if known): its
+        top-level commits' flushes wait for :meth:`end_batch`, and its wake-ups' inline
+        iterations end within INLINE_SECONDS of now (sedo/service_layer/inline.py)."""
+        self.batch.begin()
+        began = getattr(self.observer, "batch_began", None)
+        if began is not None:
+            began()
+        if self.iterations is not None and seconds_left is not None:
             self.iterations.new_batch(seconds_left)
+
+    def end_batch(self) -> int:
+        """The batch's deferred flushes, written and sent; raises when any failed (the handler
+        then reports the whole batch failed). The number of flushes."""
+        return self.batch.end()
+
+    def _flush_metered(self, usage: Mapping[str, float], heads: Mapping[str, int]) -> None:
+        ran = getattr(self.observer, "flush_ran", None)
+        if ran is not None:
+            ran(usage, heads)
 
     def first_segment(self, child: Execution) -> Execution | None:
         """A new child's first segment in memory, as its first wake-up would run it."""

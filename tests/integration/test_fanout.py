@@ -454,7 +454,8 @@ def test_a_map_step_that_times_out_cancels_its_iterations(harness: Harness) -> N
     execution_id = harness.services.executions.start(T, "slow-map", {"xs": list(range(4))})[0]["id"]
     harness.drain(advance_clock=False, stop_after=12)  # the fan-out and the first wave; timers re-arm
     assert [c.finished for c in children_of(harness, execution_id)] == [False, False]
-    harness.drain()  # the step's timeout is due first
+    harness.clock.advance(61)  # the step's timeout is due, the iterations' naps are not
+    harness.drain(advance_clock=False)
     execution = harness.services.executions.get(T, execution_id)
     assert execution["state"] == "ExecutionSucceeded" and execution["output"]["error"] == "States.Timeout", execution
     children = children_of(harness, execution_id)

@@ -131,11 +131,11 @@ def test_a_callback_call_recorded_while_a_wake_up_commits_does_not_drop_that_wak
     commit = store.commit
     raced: list[bool] = []
 
-    def commit_after_a_heartbeat(head: Any, expected_seq: int) -> bool:
+    def commit_after_a_heartbeat(head: Any, expected_seq: int, *, listing: bool = True) -> bool:
         if not raced:  # the processor read the head; a heartbeat call is recorded before it commits
             raced.append(True)
             signal(T, execution_id, "approve", "heartbeat", token, {})  # type: ignore[arg-type]
-        return commit(head, expected_seq)
+        return commit(head, expected_seq, listing=listing)
 
     store.commit = commit_after_a_heartbeat  # type: ignore[method-assign]
     harness.drain()

@@ -66,10 +66,20 @@ class MapWorld:
         self.store = self.adapters.iterations
         self.pool: list[dict[str, Any]] = self.queue.drain()
 
+    #: Each message in a Lambda invocation of its own with this many seconds left (its
+    #: top-level flush at the invocation's end); None: outside any invocation.
+    seconds_left: float | None = None
+
     def deliver(self, message: dict[str, Any], receive_count: int = 1) -> Processed:
         if message.get("due") and parse_ts(message["due"]) > self.clock.now():
             self.clock.moment = parse_ts(message["due"])
-        return self.processor.process(message, receive_count)
+        if self.seconds_left is None:
+            return self.processor.process(message, receive_count)
+        self.processor.new_batch(self.seconds_left)
+        try:
+            return self.processor.process(message, receive_count)
+        finally:
+            self.processor.end_batch()
 
     def children(self) -> list[Any]:
         heads, _ = self.store.children("t", self.key, 3, 0, 100_000)

@@ -194,7 +194,7 @@ def test_a_tolerated_failure_is_null_in_the_output() -> None:
 def test_an_invocation_with_little_time_left_runs_nothing_inline() -> None:
     xs = [0, 2, 4, 6]
     world = World(xs)
-    world.processor.new_batch(0.0)  # half of nothing left: every iteration starts as a child
+    world.seconds_left = 0.0  # half of nothing left: every iteration starts as a child
     world.run()
     assert world.execution()["output"] == [2 * x for x in xs]
     assert [c.index for c in world.children()] == [0, 1, 2, 3]

@@ -125,9 +125,9 @@ def run(document: dict[str, Any], input: Any) -> tuple[Any, dict[str, Any], list
     executions: Any = adapters.executions
     commit = executions.commit
 
-    def measured(head: Execution, expected: int) -> bool:
+    def measured(head: Execution, expected: int, *, listing: bool = True) -> bool:
         sizes.append(payloads.stored_head_bytes(head))
-        return bool(commit(head, expected))
+        return bool(commit(head, expected, listing=listing))
 
     executions.commit = measured
     api = bootstrap.api_services(adapters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -106,15 +106,23 @@ def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None
     """Every ``PutRequest``/``DeleteRequest`` through BatchWriteItem, 25 a call, retrying
     the unprocessed ones with jittered backoff; raises :class:`UnprocessedItems` if some
     are still refused after :data:`BATCH_ROUNDS` rounds."""
+    batch_write_tables(client, [(table, request) for request in requests])
+
+
+def batch_write_tables(client: Any, requests: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """:func:`batch_write` of ``(table, request)`` pairs over several tables, 25 a call."""
     for start in range(0, len(requests), 25):
-        pending: dict[str, Any] = {table: requests[start : start + 25]}
+        pending: dict[str, Any] = {}
+        for table, request in requests[start : start + 25]:
+            pending.setdefault(table, []).append(request)
         for round_ in range(BATCH_ROUNDS):
             pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
             if not pending:
                 break
             _backoff(round_)
         else:
-            raise UnprocessedItems(f"{len(pending[table])} writes to {table} kept being refused")
+            left = sum(len(v) for v in pending.values())
+            raise UnprocessedItems(f"{left} writes to {', '.join(sorted(pending))} kept being refused")
 
 
 def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:

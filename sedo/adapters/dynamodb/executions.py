@@ -22,6 +22,7 @@ from sedo.adapters.dynamodb.common import (
     BY_DUE_INDEX,
     _n,
     _s,
+    batch_write_tables,
     conditional,
     execution_key,
     put_once,
@@ -29,7 +30,7 @@ from sedo.adapters.dynamodb.common import (
 from sedo.adapters.dynamodb.headdoc import doc_value, head_of
 from sedo.adapters.dynamodb.listing import Listing
 from sedo.domain import liveness
-from sedo.domain.execution import REDRIVEN, SUBMITTED, Execution
+from sedo.domain.execution import REDRIVEN, SUBMITTED, Execution, history_in_head
 from sedo.domain.limits import MAX_WAIT_SECONDS
 from sedo.domain.liveness import DueWindow
 from sedo.domain.timefmt import parse_ts
@@ -76,6 +77,14 @@ class DynamoExecutionStore:
             self.client, TableName=self.table, Item=self._item(head), ConditionExpression="attribute_not_exists(pk)"
         )
 
+    def _list_item(self, head: Execution) -> dict[str, Any]:
+        item = layout.list_item(
+            head.tenant_id, head.definition_id, head.key, head.state if head.finished else layout.OPEN
+        )
+        if head.finished and self.retention_seconds:
+            item["expiresAt"] = _n(self._expires_at(head))
+        return item
+
     def _put_index(self, head: Execution, create: bool = False) -> None:
         """The head's index item: before a new head (``create``), and when it finishes. A
         repeated create never reopens a finished execution's list item."""
@@ -83,11 +92,7 @@ class DynamoExecutionStore:
             if create:
                 self.client.put_item(TableName=self.table, Item=child_index_item(head))
             return
-        item = layout.list_item(
-            head.tenant_id, head.definition_id, head.key, head.state if head.finished else layout.OPEN
-        )
-        if head.finished and self.retention_seconds:
-            item["expiresAt"] = _n(self._expires_at(head))
+        item = self._list_item(head)
         if not create:
             self.client.put_item(TableName=self.table, Item=item)
             return
@@ -106,11 +111,12 @@ class DynamoExecutionStore:
         )
         return self._head(item) if item else None
 
-    def commit(self, head: Execution, expected_seq: int) -> bool:
+    def commit(self, head: Execution, expected_seq: int, *, listing: bool = True) -> bool:
         """One conditional write; True also when botocore's retry met this very write. The
-        commit that finishes a top-level execution then rewrites its list item (a crash in
-        between leaves it ``open``: listings read the state from the head, so nothing is
-        listed wrongly, and a state filter reads open entries too)."""
+        commit that finishes a top-level execution then rewrites its list item, unless
+        ``listing`` is False (:meth:`write_flushed` does). A crash in between leaves it
+        ``open``: listings read the state from the head, so nothing is listed wrongly, and a
+        state filter reads open entries too."""
         committed = put_once(
             self.client,
             TableName=self.table,
@@ -118,8 +124,7 @@ class DynamoExecutionStore:
             ConditionExpression="seq = :expected",
             ExpressionAttributeValues={":expected": _n(expected_seq)},
         )
-        reopened = any(e.get("type") == REDRIVEN for e in head.pending_events)  # a redrive: open again
-        if committed and (head.finished or reopened):
+        if committed and listing and _relisted(head):
             try:
                 self._put_index(head)
             except (ClientError, BotoCoreError):  # the commit stands; the list item stays open
@@ -173,6 +178,22 @@ class DynamoExecutionStore:
 
     def put_history(self, head: Execution) -> None:
         self.client.put_item(TableName=self.history_table, Item=self._history_item(head))
+
+    def write_flushed(self, heads: Sequence[Execution]) -> None:
+        """History items and list items of a batch's commits, 25 to a BatchWriteItem over both
+        tables. A head flushed twice in the batch (a redelivery) is written once."""
+        writes: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
+        for head in heads:
+            items = []
+            if head.pending_events and not history_in_head(head):
+                items.append((self.history_table, self._history_item(head)))
+            if head.parent_key is None and _relisted(head):
+                items.append((self.table, self._list_item(head)))
+            for table, item in items:
+                key = (table, str(item["pk"]), str(item["sk"]))
+                writes.pop(key, None)  # the later head's wins, as with puts one after the other
+                writes[key] = (table, {"PutRequest": {"Item": item}})
+        batch_write_tables(self.client, list(writes.values()))
 
     def history(self, tenant_id: str, key: str, limit: int, token: str | None) -> Page:
         start = (tokens.decode(tenant_id, token) or {}).get("from", 0)
@@ -250,6 +271,11 @@ class DynamoExecutionStore:
 
     def reschedule(self, head: Execution) -> bool:
         return self.commit(head, head.seq)
+
+
+def _relisted(head: Execution) -> bool:
+    """Whether a commit of ``head`` changes its list item: it finished, or a redrive reopened it."""
+    return head.finished or any(e.get("type") == REDRIVEN for e in head.pending_events)
 
 
 def head_item(head: Execution) -> dict[str, Any]:
