@@ -84,6 +84,8 @@ class WakeUpSample:
 class PhaseLog:
     invocations: list[float] = field(default_factory=list)  # processor handler durations, seconds
     records: int = 0
+    #: Per invocation that flushed at its end (sedo/service_layer/batchflush.py): AWS seconds, calls.
+    flushes: list[tuple[float, int]] = field(default_factory=list)
     api: list[float] = field(default_factory=list)  # API request durations, seconds
     log_bytes: int = 0
     started: float = 0.0
@@ -180,6 +182,9 @@ class Bench:
             if target is not None and id(target) not in seen:
                 seen.add(id(target))
                 self.recorder.instrument(target, component, per_wakeup=per_wakeup)
+        bus = getattr(adapters.bus, "client", None)  # EventBridge: the status-change events
+        if bus is not None:
+            self.recorder.instrument(bus, component, per_wakeup=per_wakeup)
         objects = adapters.s3maps.objects if adapters.s3maps is not None else None
         if isinstance(objects, S3Objects):  # maps over S3: the item sources read, the results written
             self.recorder.instrument(objects.s3, component, per_wakeup=per_wakeup)
@@ -242,10 +247,13 @@ class Bench:
                 return inner(event, context)
             finally:
                 elapsed = time.perf_counter() - started
+                flush_io, flush_calls = self.recorder.take_wakeup_io()  # the batch's flush, after its wake-ups
                 with self.lock:
                     log_ = self.phases.setdefault(self.phase, PhaseLog())
                     log_.invocations.append(elapsed)
                     log_.records += len(event.get("Records", []))
+                    if flush_calls:
+                        log_.flushes.append((flush_io, flush_calls))
 
         return handler
 

@@ -43,11 +43,13 @@ BatchGetItem and transactions per item. The totals by key add up to the totals.
 SQS bills every API action as one request per started 64 KB of payload: SendMessage(Batch)
 by the bodies sent, ReceiveMessage by the bodies received; a ReceiveMessage that returns
 nothing is an *idle poll* (counted apart: on AWS that is the event source's fixed cost
-while a queue is empty, not a cost of any execution).
+while a queue is empty, not a cost of any execution). EventBridge bills every PutEvents entry
+per started 64 KB of it (the status-change events sedo puts).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
@@ -163,6 +165,8 @@ class Tally:
     sqs_sent: int = 0
     sqs_received: int = 0
     sqs_payload_bytes: int = 0
+    #: EventBridge bills each PutEvents entry per started 64 KB.
+    events_billed: int = 0
     put_sizes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     message_sizes: list[int] = field(default_factory=list)
     partitions: dict[PartitionRef, Load] = field(default_factory=lambda: defaultdict(Load))
@@ -184,6 +188,7 @@ class Tally:
             "sqs_sent",
             "sqs_received",
             "sqs_payload_bytes",
+            "events_billed",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for table, sizes in other.put_sizes.items():
@@ -320,6 +325,11 @@ class Recorder:
                 self._dynamodb(tally, op, params, parsed, error)
             elif service == "sqs":
                 self._sqs(tally, op, params, parsed)
+            elif service == "eventbridge" and op == "PutEvents":
+                tally.events_billed += sum(
+                    units(len(json.dumps(e, separators=(",", ":")).encode()), SQS_CHUNK_BYTES)
+                    for e in params.get("Entries") or []
+                )
 
     def _key(self, table: str, item: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
         info = self.tables.get(table)

@@ -69,6 +69,7 @@ def cost(usage: Usage, prices: dict[str, Any], sizing: LambdaSizing) -> dict[str
         log_bytes=usage.log_bytes,
         s3_get_requests=sum(n for (s, op), n in usage.tally.calls.items() if s == "s3" and op in S3_READS),
         s3_put_requests=sum(n for (s, op), n in usage.tally.calls.items() if s == "s3" and op not in S3_READS),
+        events_put=usage.tally.events_billed,
     )
     return pricing.cost(counts, prices, sizing)
 

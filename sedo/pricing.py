@@ -68,6 +68,8 @@ class Counts:
     #: S3 requests of maps over S3 (item sources read, results written).
     s3_get_requests: int = 0
     s3_put_requests: int = 0
+    #: EventBridge entries put (status-change events), each per started 64 KB.
+    events_put: int = 0
 
 
 def billed_ms(durations_s: list[float], granularity_ms: int = 1) -> float:
@@ -97,6 +99,9 @@ def cost(counts: Counts, prices: dict[str, Any], sizing: LambdaSizing) -> dict[s
             counts.s3_get_requests * float(prices.get("s3", {}).get("get_requests_per_million", 0))
             + counts.s3_put_requests * float(prices.get("s3", {}).get("put_requests_per_million", 0))
         )
+        / MILLION,
+        "eventbridgeEvents": counts.events_put
+        * float(prices.get("eventbridge", {}).get("custom_events_per_million", 0))
         / MILLION,
     }
     lines["total"] = sum(lines.values())

@@ -293,6 +293,7 @@ def simulate(
         api_requests=len(meter.api_calls),
         api_billed_ms=pricing.billed_ms(meter.api_calls),
         log_bytes=meter.log_bytes,
+        events_put=len(getattr(plain.bus, "events", [])),  # its status-change events
     )
     return Report(
         execution=execution,

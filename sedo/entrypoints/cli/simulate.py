@@ -24,6 +24,7 @@ LINES = {
     "lambdaApiDuration": "Lambda API duration",
     "apiGatewayRequests": "API Gateway requests",
     "cloudwatchLogs": "CloudWatch Logs",
+    "eventbridgeEvents": "EventBridge events",
 }
 
 
@@ -213,6 +214,7 @@ def _print(report: Any, file: Path) -> None:
         "lambdaApiDuration": f"{counts.api_billed_ms:g} ms (timed here)",
         "apiGatewayRequests": f"{counts.api_requests} requests",
         "cloudwatchLogs": f"{counts.log_bytes} bytes + platform lines",
+        "eventbridgeEvents": f"{counts.events_put} status-change events",
     }
     for key, label in LINES.items():
         table.add_row(label, usage[key], _usd(report.cost[key]))
