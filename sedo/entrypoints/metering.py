@@ -11,7 +11,9 @@ thread is processing (``sedo.service_layer.observe.count_usage``; nothing outsid
   transactions twice; an update is billed on the item it returns, else on its key and values;
   a put's keys-only index entries (:data:`INDEX_ATTRIBUTES`) add theirs;
 - ``sqsRequests``: SQS's billed requests, one per started 64 KB of a call's payload;
-- ``s3Puts`` / ``s3Gets``.
+- ``s3Puts`` / ``s3Gets``;
+- ``eventbridgeEvents``: EventBridge's billed events, one per started 64 KB of each PutEvents
+  entry (the status-change events).
 
 Lambda's own share (invocations, duration) and the event source's receive and delete are
 added per batch by the usage meter (sedo/service_layer/usage.py). The estimate is within a few
@@ -21,6 +23,7 @@ item a write replaces; this hook does not, and a head's size changes little per 
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from typing import Any
@@ -48,12 +51,17 @@ def install() -> None:
             _installed.append(add_client_hook(_attach))
 
 
+#: The services metered, by the name botocore's events give them (its service id, hyphenized).
+_METERED = {"dynamodb": "dynamodb", "sqs": "sqs", "s3": "s3", "events": "eventbridge"}
+
+
 def _attach(service: str, client: Any) -> None:
-    if service not in ("dynamodb", "sqs", "s3"):
+    name = _METERED.get(service)
+    if name is None:
         return
     events = client.meta.events
-    events.register(f"provide-client-params.{service}", _keep_params)
-    events.register(f"after-call.{service}", _after_call)
+    events.register(f"provide-client-params.{name}", _keep_params)
+    events.register(f"after-call.{name}", _after_call)
 
 
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -71,6 +79,8 @@ def _after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_
         amounts["sqsRequests"] = float(sqs_requests(operation, params, parsed or {}))
     elif service == "s3" and operation in ("PutObject", "GetObject"):
         amounts["s3Puts" if operation == "PutObject" else "s3Gets"] = 1.0
+    elif service == "events" and operation == "PutEvents":
+        amounts["eventbridgeEvents"] = float(events_billed(params))
     count_usage(amounts)
 
 
@@ -134,4 +144,12 @@ def sqs_requests(operation: str, params: dict[str, Any], parsed: dict[str, Any])
     return max(1, math.ceil(size / SQS_CHUNK))
 
 
-__all__ = ["dynamodb_units", "install", "sqs_requests"]
+def events_billed(params: dict[str, Any]) -> int:
+    """EventBridge's billed events of a PutEvents call: each entry per started 64 KB."""
+    return sum(
+        max(1, math.ceil(len(json.dumps(entry, separators=(",", ":"), default=str).encode()) / SQS_CHUNK))
+        for entry in params.get("Entries") or []
+    )
+
+
+__all__ = ["dynamodb_units", "events_billed", "install", "sqs_requests"]

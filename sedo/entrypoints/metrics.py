@@ -92,7 +92,14 @@ class MetricsObserver:
         self.emitter = emitter
         self.batch: PerTenant[dict[str, Any]] = PerTenant(lambda: {"lateness": [], "finished": {}})
 
+    def batch_began(self) -> None:
+        self.batch.begin()
+
     def wake_up(self, report: WakeReport) -> None:
+        with self.batch.lock:
+            self._wake_up(report)
+
+    def _wake_up(self, report: WakeReport) -> None:
         counts = self.batch.of(report)
         if counts is None:
             return
@@ -113,10 +120,11 @@ class MetricsObserver:
 
     def segment_ran(self, commit: Commit) -> None:
         """An inline iteration's segment: its transitions and step failures count."""
-        counts = self.batch.of_tenant(commit.head.tenant_id)
         events = commit.head.pending_events
-        _add(counts, "Transitions", sum(1 for e in events if e.get("type") == STEP_STARTED))
-        _add(counts, "StepFailures", sum(1 for e in events if e.get("type") == STEP_FAILED))
+        with self.batch.lock:
+            counts = self.batch.of_tenant(commit.head.tenant_id)
+            _add(counts, "Transitions", sum(1 for e in events if e.get("type") == STEP_STARTED))
+            _add(counts, "StepFailures", sum(1 for e in events if e.get("type") == STEP_FAILED))
 
     def batch_done(self, records: int, seconds: float) -> None:
         batch = self.batch.take()

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -91,6 +91,20 @@ class Observers:
             if ran is not None:
                 ran(commit)
 
+    def batch_began(self) -> None:
+        for observer in self.observers:
+            began = getattr(observer, "batch_began", None)
+            if began is not None:
+                began()
+
+    def flush_ran(self, usage: Mapping[str, float], heads: Mapping[str, int]) -> None:
+        """The batch's flush (sedo/service_layer/batchflush.py) used ``usage``, for ``heads``
+        executions per tenant: the observers that meter share it, if they listen."""
+        for observer in self.observers:
+            ran = getattr(observer, "flush_ran", None)
+            if ran is not None:
+                ran(usage, heads)
+
     def batch_done(self, records: int, seconds: float) -> None:
         for observer in self.observers:
             done = getattr(observer, "batch_done", None)
@@ -99,17 +113,27 @@ class Observers:
 
 
 class PerTenant(Generic[T]):
-    """What the wake-ups of one Lambda batch add up to, per tenant, on the thread that processes
-    it (the processor runs a batch's records on one thread); :meth:`take` when the batch ends."""
+    """What the wake-ups of one Lambda batch add up to, per tenant; :meth:`take` when the batch
+    ends. One per invocation (a context variable, set by :meth:`begin` when the batch begins):
+    the batch's executions may run on pool threads, which carry the invocation's context
+    (sedo/entrypoints/batch.py), so they add into the same totals, under :attr:`lock`. Outside
+    a batch (a caller of ``process`` on its own thread) the thread's context holds them."""
 
     def __init__(self, fresh: Callable[[], T]) -> None:
         self._fresh = fresh
-        self._local = threading.local()
+        self._current: ContextVar[dict[str, T] | None] = ContextVar(f"sedo-per-tenant-{id(self)}", default=None)
+        #: Held while adding to the totals: a batch's executions may run side by side.
+        self.lock = threading.RLock()
+
+    def begin(self) -> None:
+        """A batch begins: fresh totals for this invocation."""
+        self._current.set({})
 
     def _batch(self) -> dict[str, T]:
-        batch: dict[str, T] | None = getattr(self._local, "batch", None)
+        batch = self._current.get()
         if batch is None:
-            batch = self._local.batch = {}
+            batch = {}
+            self._current.set(batch)
         return batch
 
     def of(self, report: WakeReport) -> T | None:
@@ -117,15 +141,17 @@ class PerTenant(Generic[T]):
         tenant = report.body.get("tenantId") if isinstance(report.body, dict) else None
         if not isinstance(tenant, str):
             return None
-        return self._batch().setdefault(tenant, self._fresh())
+        return self.of_tenant(tenant)
 
     def of_tenant(self, tenant: str) -> T:
-        return self._batch().setdefault(tenant, self._fresh())
+        with self.lock:
+            return self._batch().setdefault(tenant, self._fresh())
 
     def take(self) -> dict[str, T]:
-        batch = self._batch()
-        self._local.batch = {}
-        return batch
+        with self.lock:
+            batch = self._batch()
+            self._current.set({})
+            return batch
 
 
 class _Trace:

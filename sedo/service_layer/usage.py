@@ -9,6 +9,9 @@ Recorded without a write per transition and without a hot key:
   records), and writes it when the batch ends: one ``UpdateItem ADD`` per tenant in the
   batch, on one of :data:`~sedo.domain.limits.MAX_USAGE_SHARDS` shard items of the day
   chosen at random;
+- the batch's flush (its history, list items, outbox sends and status-change events written
+  together when the batch ends, sedo/service_layer/batchflush.py) is shared among the tenants
+  of its executions (:meth:`UsageMeter.flush_ran`);
 - an execution's start (one execution started, its AWS requests, one API Gateway request and
   the API function's time up to the send) rides in its first wake-up (the ``usage`` field of
   the start message, :func:`with_start_usage`), and the meter adds it to the batch's sums
@@ -224,6 +227,7 @@ def describe_day(day: str | None, amounts: Mapping[str, float]) -> dict[str, Any
         api_requests=round(amounts.get("apiRequests", 0.0)),
         api_billed_ms=amounts.get("apiMs", 0.0),
         log_bytes=round(amounts.get("logBytes", 0.0)),
+        events_put=round(amounts.get("eventbridgeEvents", 0.0)),
     )
     lines = pricing.cost(counts, prices, sizing)
     body: dict[str, Any] = {} if day is None else {"date": day}
@@ -239,6 +243,7 @@ def describe_day(day: str | None, amounts: Mapping[str, float]) -> dict[str, Any
                 "readUnits": round(counts.read_units, 1),
             },
             "sqsRequests": counts.sqs_requests,
+            "eventbridgeEvents": counts.events_put,
             "lambda": {
                 "processorInvocations": round(amounts.get("processorInvocations", 0.0), 2),
                 "processorMs": round(counts.processor_billed_ms, 1),
@@ -259,7 +264,14 @@ class UsageMeter:
         self.ledger = ledger
         self.batch: PerTenant[dict[str, float]] = PerTenant(dict)
 
+    def batch_began(self) -> None:
+        self.batch.begin()
+
     def wake_up(self, report: WakeReport) -> None:
+        with self.batch.lock:
+            self._wake_up(report)
+
+    def _wake_up(self, report: WakeReport) -> None:
         amounts = self.batch.of(report)
         if amounts is None:
             return
@@ -282,11 +294,21 @@ class UsageMeter:
 
     def segment_ran(self, commit: Commit) -> None:
         """An inline iteration's segment (sedo/service_layer/observe.py): its transitions count."""
-        amounts = self.batch.of_tenant(commit.head.tenant_id)
         events = commit.head.pending_events
-        amounts["transitions"] = amounts.get("transitions", 0.0) + sum(
-            1 for event in events if event.get("type") == STEP_STARTED
-        )
+        with self.batch.lock:
+            amounts = self.batch.of_tenant(commit.head.tenant_id)
+            amounts["transitions"] = amounts.get("transitions", 0.0) + sum(
+                1 for event in events if event.get("type") == STEP_STARTED
+            )
+
+    def flush_ran(self, usage: Mapping[str, float], heads: Mapping[str, int]) -> None:
+        """The batch's flush: what it used, shared among its tenants by their executions in it."""
+        total = sum(heads.values())
+        if not total:
+            return
+        with self.batch.lock:
+            for tenant, count in heads.items():
+                add_into(self.batch.of_tenant(tenant), {name: amount * count / total for name, amount in usage.items()})
 
     def batch_done(self, records: int, seconds: float) -> None:
         """The Lambda batch ended: share its invocation among its records' tenants, and write."""

@@ -44,6 +44,9 @@ def test_usage_reports_executions_and_transitions_exactly_and_a_cost_within_10_p
     recorder.instrument(harness.adapters.executions.client, "sedo")  # the one DynamoDB client of every store
     recorder.instrument(harness.adapters.queue.client, "sedo")
     recorder.instrument(harness.sqs, "esm")  # the event source's receives and deletes
+    bus = harness.adapters.bus
+    assert bus is not None
+    recorder.instrument(bus.client, "sedo")  # the status-change events
     harness.services.definitions.create(T, load_text(WORKLOAD))
 
     invocations: list[float] = []

@@ -143,3 +143,50 @@ def test_a_threaded_handler_handles_poison_like_the_sequential_one(caplog: Any) 
     handler = make_handler(processor, logging.getLogger("test"), threads=4)
     result = handler(_records([start, "not json"]), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+class _Ledger:
+    """The usage ledger's store (sedo/service_layer/usage.py's UsageStore), keeping each write."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, dict[str, float]]] = []
+
+    def add(self, tenant_id: str, day: str, shard: int, amounts: Any) -> None:
+        self.added.append((tenant_id, dict(amounts)))
+
+    def register(self, tenant_id: str, day: str) -> None:
+        pass
+
+    def days(self, tenant_id: str, first: str, last: str, shards: int) -> dict[str, dict[str, float]]:
+        return {}
+
+    def tenants(self, day: str) -> list[str]:
+        return []
+
+
+def test_a_threaded_batch_counts_every_wake_up_once_in_the_usage_ledger() -> None:
+    """The batch's executions run on pool threads; their usage adds into the invocation's totals
+    (not each thread's), written once per tenant when the batch ends."""
+    from sedo.service_layer.usage import UsageLedger, UsageMeter
+
+    clock = FakeClock()
+    adapters = bootstrap.memory_adapters(clock)
+    services = bootstrap.api_services(adapters)
+    services.definitions.create(
+        T, load_text("id: two\nsteps:\n  - {id: a, type: pass, next: b}\n  - {id: b, type: pass, end: true}")
+    )
+    for _ in range(6):
+        services.executions.start(T, "two", {})
+    starts = list(adapters.queue.sent)
+    adapters.queue.sent.clear()
+    store = _Ledger()
+    processor = bootstrap.processor(adapters, observer=UsageMeter(UsageLedger(store, clock)))
+    handler = make_handler(processor, logging.getLogger("test"), threads=4)
+    for _ in range(3):  # the same batch twice more: redeliveries count wake-ups, never transitions
+        assert handler(_records(starts), None) == {"batchItemFailures": []}
+    assert [tenant for tenant, _ in store.added] == [T, T, T]
+    first, *again = (amounts for _, amounts in store.added)
+    assert first["wakeUps"] == 6 and first["transitions"] == 12 and first["executionsFinished.ExecutionSucceeded"] == 6
+    assert first["processorInvocations"] == 1
+    for amounts in again:
+        assert amounts["wakeUps"] == 6 and "transitions" not in amounts
