@@ -3,9 +3,9 @@
 
 A top-level execution's commit leaves its flush to the end of its Lambda batch: the batch's
 history items and finished list items go out in BatchWriteItem calls (25 items each, over
-both tables), then its outboxes in SendMessageBatch calls (ten messages each), then its
-status-change events in PutEvents calls (ten each), and last each finished execution gives
-back its running slot. A batch of ten wake-ups thus makes a handful of calls where one at a
+both tables), then, side by side (sedo/service_layer/sidebyside.py), its outboxes in
+SendMessageBatch calls (ten messages each), its status-change events in PutEvents calls (ten
+each) and the running slots of its ended executions (one write per tenant and home shard). A batch of ten wake-ups thus makes a handful of calls where one at a
 time it made thirty or more.
 
 Everything here is idempotent and gates nothing but the transitions it sends: every history
@@ -32,6 +32,7 @@ from sedo.domain.execution import Execution
 from sedo.service_layer.event_ports import EventBus
 from sedo.service_layer.observe import metered
 from sedo.service_layer.ports import ExecutionStore, Queue
+from sedo.service_layer.sidebyside import side_by_side
 
 
 @dataclass
@@ -54,7 +55,7 @@ class BatchFlush:
         executions: Callable[[], ExecutionStore],
         queue: Callable[[], Queue],
         bus: Callable[[], EventBus | None],
-        on_finished: Callable[[Execution], None] | None = None,
+        on_finished: Callable[[Sequence[Execution]], None] | None = None,
         on_metered: Callable[[Mapping[str, float], Mapping[str, int]], None] | None = None,
     ) -> None:
         #: The processor's store, queue and bus, as they are when the batch ends (a test or a
@@ -62,7 +63,8 @@ class BatchFlush:
         self.executions = executions
         self.queue = queue
         self.bus = bus
-        #: Told of every top-level execution of the batch that ended, after the rest went out.
+        #: Told of the batch's heads after the rest went out (the processor gives back the
+        #: running slots of the top-level executions among them that ended, together).
         self.on_finished = on_finished
         #: Told what the flush's requests used (when a meter counts them, sedo/entrypoints/metering.py)
         #: and how many of its executions each tenant had, even when it failed part way.
@@ -106,13 +108,16 @@ class BatchFlush:
 
     def _flush(self, heads: list[Execution], events: list[Mapping[str, Any]]) -> None:
         self.executions().write_flushed(heads)
+        # Then, side by side: each depends on nothing but the history written above.
+        calls: list[Callable[[], None]] = []
+        if self.on_finished is not None:
+            ended = self.on_finished
+            calls.append(lambda: ended(heads))
         messages = [message for head in heads for message in head.outbox if not message.get("deferred")]
         if messages:
-            self.queue().send(messages)
+            queue = self.queue()
+            calls.append(lambda: queue.send(messages))
         bus = self.bus()
         if events and bus is not None:
-            bus.put(events)
-        if self.on_finished is not None:
-            for head in heads:
-                if head.finished and head.parent_key is None:
-                    self.on_finished(head)
+            calls.append(lambda: bus.put(events))
+        side_by_side(calls)

@@ -169,6 +169,7 @@ class _Trace:
 
 
 _current: ContextVar[_Trace | None] = ContextVar("sedo_wake_trace", default=None)
+_usage_lock = threading.Lock()
 
 
 class _Observed(Protocol):
@@ -223,8 +224,9 @@ def count_usage(amounts: dict[str, float]) -> bool:
     trace = _current.get()
     if trace is None:
         return False
-    for name, amount in amounts.items():
-        trace.usage[name] = trace.usage.get(name, 0.0) + amount
+    with _usage_lock:  # the calls of one flush run side by side (sedo/service_layer/sidebyside.py)
+        for name, amount in amounts.items():
+            trace.usage[name] = trace.usage.get(name, 0.0) + amount
     return True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -83,7 +83,7 @@ class WakeUpProcessor:
         s3: S3MapPorts | None = None,
         events: EventService | None = None,
         bulk: Callable[[], BulkRunner] | None = None,
-        on_finished: Callable[[Execution], None] | None = None,
+        on_finished: Callable[[Sequence[Execution]], None] | None = None,
     ) -> None:
         self.events = events  # triggers, event steps and status-change events (issue 15)
         #: Builds the runner of bulk operations' batches on first use (sedo/service_layer/bulk.py).
@@ -409,13 +409,14 @@ class WakeUpProcessor:
         if self.events is not None:  # subscribe a waiting event step; put status-change events
             self.events.flushed(head, steps=self._step_events(head))
         if head.parent_key is None:
-            self._finished(head)
+            self._finished([head])
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
 
-    def _finished(self, head: Execution) -> None:
-        if head.finished and self.on_finished is not None:
-            self.on_finished(head)
+    def _finished(self, heads: Sequence[Execution]) -> None:
+        ended = [head for head in heads if head.finished and head.parent_key is None]
+        if ended and self.on_finished is not None:
+            self.on_finished(ended)
 
     def _step_events(self, head: Execution) -> bool:
         """Whether the execution's definition opted into step-level events (issue 15)."""

@@ -28,17 +28,20 @@ anything of the execution or definition is stored.
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sedo.domain import limits
 from sedo.domain.errors import BadRequest, TooManyRequests
 from sedo.domain.execution import Execution
+from sedo.service_layer.sidebyside import side_by_side
 
 QUOTA_NAMES = ("maxRunningExecutions", "startsPerSecond", "maxDefinitions")
 #: Shards a start probes for a free running slot before it is refused.
@@ -92,8 +95,8 @@ class QuotaStore(Protocol):
         there: True)."""
         ...
 
-    def give_back_slot(self, tenant_id: str, shard: int, key: str) -> bool:
-        """Remove ``key`` from the shard; False when it was not there."""
+    def give_back_slots(self, tenant_id: str, shard: int, keys: set[str]) -> set[str]:
+        """Remove ``keys`` from the shard (one write); those of them that were there."""
         ...
 
     def running(self, tenant_id: str, shards: int) -> dict[int, set[str]]:
@@ -217,22 +220,42 @@ class QuotaService:
 
     def release(self, tenant_id: str, key: str) -> bool:
         """Give back execution ``key``'s running slot (idempotent). True when it held one."""
-        quotas, shards_ever = self._entry(tenant_id)
-        if quotas.max_running_executions:
-            home = home_shard(key, running_shards(quotas.max_running_executions))
-            if self.store.give_back_slot(tenant_id, home, key):
-                return True
-        if not shards_ever:
-            return False  # never limited: nothing was counted
-        # Started under other quotas, or on a shard past a full home: find it.
-        for shard, keys in self.store.running(tenant_id, shards_ever).items():
-            if key in keys:
-                return self.store.give_back_slot(tenant_id, shard, key)
-        return False
+        return key in self.release_all(tenant_id, {key})
 
-    def finished(self, head: Execution) -> None:
-        """A top-level execution ended: its slot back (the processor's ``on_finished``)."""
-        self.release(head.tenant_id, head.key)
+    def release_all(self, tenant_id: str, keys: AbstractSet[str]) -> AbstractSet[str]:
+        """Give back the running slots of executions ``keys`` (idempotent): one write per home
+        shard among them; the keys that held one."""
+        quotas, shards_ever = self._entry(tenant_id)
+        released: AbstractSet[str] = frozenset()
+        if quotas.max_running_executions:
+            shards = running_shards(quotas.max_running_executions)
+            homes: dict[int, builtins.set[str]] = {}
+            for key in keys:
+                homes.setdefault(home_shard(key, shards), set()).add(key)
+            writes = [self._give_back(tenant_id, home, group) for home, group in sorted(homes.items())]
+            released = frozenset().union(*side_by_side(writes))
+        left = keys - released
+        if not left or not shards_ever:
+            return released  # never limited: nothing was counted
+        # Started under other quotas, or on a shard past a full home: find them.
+        for shard, held in sorted(self.store.running(tenant_id, shards_ever).items()):
+            found = held & left
+            if found:
+                released |= self.store.give_back_slots(tenant_id, shard, found)
+                left -= found
+        return released
+
+    def _give_back(self, tenant_id: str, shard: int, keys: builtins.set[str]) -> Callable[[], AbstractSet[str]]:
+        return lambda: self.store.give_back_slots(tenant_id, shard, keys)
+
+    def finished(self, heads: Sequence[Execution]) -> None:
+        """Top-level executions ended: their slots back (the processor's ``on_finished``), one
+        write per tenant and home shard among them."""
+        by_tenant: dict[str, builtins.set[str]] = {}
+        for head in heads:
+            by_tenant.setdefault(head.tenant_id, set()).add(head.key)
+        for tenant_id, keys in by_tenant.items():
+            self.release_all(tenant_id, keys)
 
     def check_definitions(self, tenant_id: str, count: Callable[[int], int]) -> None:
         """Refuse a new definition at the maxDefinitions quota; ``count(at_most)`` counts live ones."""

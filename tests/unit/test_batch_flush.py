@@ -128,7 +128,7 @@ def test_a_failed_flush_fails_the_whole_batch_and_the_redelivery_flushes_it_agai
     starts = world.adapters.queue.drain()
     world.adapters.queue.fail_next = 1
     assert world.invoke(starts) == ["m0", "m1"]  # nothing acknowledged
-    assert world.adapters.queue.sent == [] and world.bus.events == []
+    assert world.adapters.queue.sent == []  # (the events, put side by side, may have gone: at least once)
     for execution_id in world.ids:  # committed, and waiting for the flush that failed
         assert world.execution(execution_id)["state"] == "StepStarted"
     assert world.invoke(starts, receives=2) == []  # the redelivered producers re-flush

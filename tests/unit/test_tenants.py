@@ -43,12 +43,11 @@ class FakeQuotaStore:
             return True
         return False
 
-    def give_back_slot(self, tenant_id: str, shard: int, key: str) -> bool:
+    def give_back_slots(self, tenant_id: str, shard: int, keys: set[str]) -> set[str]:
         members = self.shards.get((tenant_id, shard), set())
-        if key not in members:
-            return False
-        members.discard(key)
-        return True
+        held = members & keys
+        members -= keys
+        return held
 
     def running(self, tenant_id: str, shards: int) -> dict[int, set[str]]:
         return {i: set(self.shards[(tenant_id, i)]) for i in range(shards) if (tenant_id, i) in self.shards}
@@ -105,6 +104,35 @@ def test_a_slot_taken_under_other_quotas_is_found_and_given_back_once() -> None:
         assert service.admit_start("t", f"new-{i}")
     with pytest.raises(TooManyRequests):
         service.admit_start("t", "one-too-many")
+
+
+def test_a_batch_of_ended_executions_gives_back_its_slots_in_one_write_per_home_shard() -> None:
+    from sedo.domain.execution import Execution
+
+    store = FakeQuotaStore()
+    writes: list[tuple[int, set[str]]] = []
+    give_back = store.give_back_slots
+
+    def counted(tenant_id: str, shard: int, keys: set[str]) -> set[str]:
+        writes.append((shard, set(keys)))
+        return give_back(tenant_id, shard, keys)
+
+    store.give_back_slots = counted  # type: ignore[method-assign]
+    service = QuotaService(store, Quotas(max_running_executions=1000))  # 32 shards
+    keys = [f"key-{i}" for i in range(40)]
+    for key in keys:
+        assert service.admit_start("t", key)
+    heads = [
+        Execution(tenant_id="t", key=key, definition_id="d", definition_version=1, input={}, created_at="now")
+        for key in keys[:30]
+    ]
+    service.finished(heads + heads[:5])  # a redelivered end among them counts once
+    assert service.describe("t")["running"] == 10
+    homes = {home_shard(key, running_shards(1000)) for key in keys[:30]}
+    assert sorted(shard for shard, _ in writes) == sorted(homes)  # one write per home shard
+    assert set().union(*(group for _, group in writes)) == set(keys[:30])
+    service.finished(heads)  # again: nothing held, nothing released twice
+    assert service.describe("t")["running"] == 10
 
 
 def test_unlimited_quotas_cost_no_request() -> None:

@@ -69,8 +69,21 @@ class DynamoQuotaStore(TableStore):
         condition = "attribute_not_exists(members) OR size(members) < :share OR contains(members, :key)"
         return self._slot(tenant_id, shard, key, "ADD members :k", condition, **{":share": _n(share)})
 
-    def give_back_slot(self, tenant_id: str, shard: int, key: str) -> bool:
-        return self._slot(tenant_id, shard, key, "DELETE members :k", "contains(members, :key)")
+    def give_back_slots(self, tenant_id: str, shard: int, keys: set[str]) -> set[str]:
+        if not keys:
+            return set()
+        response = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._running_key(tenant_id, shard),
+            UpdateExpression="DELETE members :k",
+            ConditionExpression="attribute_exists(members)",
+            ExpressionAttributeValues={":k": {"SS": sorted(keys)}},
+            ReturnValues="UPDATED_OLD",
+        )
+        if response is None:
+            return set()
+        return keys & set(response.get("Attributes", {}).get("members", {}).get("SS", []))
 
     def running(self, tenant_id: str, shards: int) -> dict[int, set[str]]:
         keys = [self._running_key(tenant_id, shard) for shard in range(shards)]
