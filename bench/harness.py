@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from sedo.bootstrap import Adapters
-    from sedo.service_layer.observe import WakeReport
+    from sedo.service_layer.observe import FlushReport, WakeReport
 
 TENANT = "bench"
 #: Where `make bench` and the benchmark's parts write their JSON.
@@ -228,6 +228,11 @@ class Bench:
             if committed and isinstance(decision, Commit) and decision.head.finished:
                 self.finished.add((decision.head.tenant_id, decision.head.key))
 
+    def flush_ran(self, report: FlushReport) -> None:
+        """A Lambda batch's flush: its wall time (its calls run partly side by side) and calls."""
+        with self.lock:
+            self.phases.setdefault(self.phase, PhaseLog()).flushes.append((report.seconds, report.calls))
+
     def segment_ran(self, commit: Commit) -> None:
         """An inline iteration's segment (sedo/service_layer/observe.py). One that finished left
         no history (its steps count here, by its top-level execution's key); one that became a
@@ -247,13 +252,11 @@ class Bench:
                 return inner(event, context)
             finally:
                 elapsed = time.perf_counter() - started
-                flush_io, flush_calls = self.recorder.take_wakeup_io()  # the batch's flush, after its wake-ups
+                self.recorder.take_wakeup_io()  # the batch's flush (flush_ran), no wake-up's
                 with self.lock:
                     log_ = self.phases.setdefault(self.phase, PhaseLog())
                     log_.invocations.append(elapsed)
                     log_.records += len(event.get("Records", []))
-                    if flush_calls:
-                        log_.flushes.append((flush_io, flush_calls))
 
         return handler
 

@@ -22,6 +22,7 @@ deferred: the processor flushes each commit at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -30,7 +31,7 @@ from typing import Any
 
 from sedo.domain.execution import Execution
 from sedo.service_layer.event_ports import EventBus
-from sedo.service_layer.observe import metered
+from sedo.service_layer.observe import FlushReport, metered
 from sedo.service_layer.ports import ExecutionStore, Queue
 from sedo.service_layer.sidebyside import side_by_side
 
@@ -56,7 +57,7 @@ class BatchFlush:
         queue: Callable[[], Queue],
         bus: Callable[[], EventBus | None],
         on_finished: Callable[[Sequence[Execution]], None] | None = None,
-        on_metered: Callable[[Mapping[str, float], Mapping[str, int]], None] | None = None,
+        on_flushed: Callable[[FlushReport], None] | None = None,
     ) -> None:
         #: The processor's store, queue and bus, as they are when the batch ends (a test or a
         #: fault injector may have wrapped one since the processor was built).
@@ -66,9 +67,8 @@ class BatchFlush:
         #: Told of the batch's heads after the rest went out (the processor gives back the
         #: running slots of the top-level executions among them that ended, together).
         self.on_finished = on_finished
-        #: Told what the flush's requests used (when a meter counts them, sedo/entrypoints/metering.py)
-        #: and how many of its executions each tenant had, even when it failed part way.
-        self.on_metered = on_metered
+        #: Told of every flush (what it used, for whom, how long it took), even one that failed.
+        self.on_flushed = on_flushed
         self._pending: ContextVar[_Pending | None] = ContextVar(f"sedo-batch-{id(self)}", default=None)
 
     @property
@@ -98,12 +98,15 @@ class BatchFlush:
         self._pending.set(None)
         if pending is None or not pending.heads:
             return 0
+        began, failed = time.perf_counter(), True
         with metered() as used:
             try:
                 self._flush(pending.heads, pending.events)
+                failed = False
             finally:
-                if self.on_metered is not None and used:
-                    self.on_metered(dict(used), Counter(head.tenant_id for head in pending.heads))
+                if self.on_flushed is not None:
+                    heads = Counter(head.tenant_id for head in pending.heads)
+                    self.on_flushed(FlushReport(dict(used), heads, time.perf_counter() - began, failed))
         return len(pending.heads)
 
     def _flush(self, heads: list[Execution], events: list[Mapping[str, Any]]) -> None:

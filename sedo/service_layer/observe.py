@@ -69,6 +69,22 @@ class WakeReport:
     usage: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FlushReport:
+    """One Lambda batch's flush: what its requests used (when a meter counts them,
+    sedo/entrypoints/metering.py), the batch's executions per tenant, its wall time (seconds),
+    and whether it failed part way."""
+
+    usage: dict[str, float]
+    heads: Mapping[str, int]
+    seconds: float
+    failed: bool = False
+
+    @property
+    def calls(self) -> int:
+        return round(sum(amount for name, amount in self.usage.items() if name.startswith("requests.")))
+
+
 class WakeObserver(Protocol):
     def wake_up(self, report: WakeReport) -> None: ...
 
@@ -97,13 +113,13 @@ class Observers:
             if began is not None:
                 began()
 
-    def flush_ran(self, usage: Mapping[str, float], heads: Mapping[str, int]) -> None:
-        """The batch's flush (sedo/service_layer/batchflush.py) used ``usage``, for ``heads``
-        executions per tenant: the observers that meter share it, if they listen."""
+    def flush_ran(self, report: FlushReport) -> None:
+        """The batch's flush ran (sedo/service_layer/batchflush.py): the observers that meter
+        share what it used, the benchmark times it, if they listen."""
         for observer in self.observers:
             ran = getattr(observer, "flush_ran", None)
             if ran is not None:
-                ran(usage, heads)
+                ran(report)
 
     def batch_done(self, records: int, seconds: float) -> None:
         for observer in self.observers:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -32,7 +32,7 @@ from sedo.service_layer.flush import flush, put_history
 from sedo.service_layer.inline import Materialized
 from sedo.service_layer.itemsource import S3MapPorts
 from sedo.service_layer.iterations import IterationService
-from sedo.service_layer.observe import WakeObserver, observed, timed_engine
+from sedo.service_layer.observe import FlushReport, WakeObserver, observed, timed_engine
 from sedo.service_layer.payloads import PayloadService, SourceChanged
 from sedo.service_layer.ports import Clock, DefinitionStore, ExecutionStore, IterationStore, Queue
 
@@ -114,7 +114,7 @@ class WakeUpProcessor:
             lambda: self.queue,
             lambda: self.events.bus if self.events is not None else None,
             self._finished,
-            self._flush_metered,
+            self._flushed,
         )
         self._cache: OrderedDict[tuple[str, str, int, tuple[str, ...]], Definition] = OrderedDict()
         self._cache_size = cache_size
@@ -471,10 +471,10 @@ class WakeUpProcessor:
         then reports the whole batch failed). The number of flushes."""
         return self.batch.end()
 
-    def _flush_metered(self, usage: Mapping[str, float], heads: Mapping[str, int]) -> None:
+    def _flushed(self, report: FlushReport) -> None:
         ran = getattr(self.observer, "flush_ran", None)
         if ran is not None:
-            ran(usage, heads)
+            ran(report)
 
     def first_segment(self, child: Execution) -> Execution | None:
         """A new child's first segment in memory, as its first wake-up would run it."""

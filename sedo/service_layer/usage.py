@@ -47,7 +47,7 @@ from sedo.domain import limits
 from sedo.domain.engine import Commit
 from sedo.domain.errors import BadRequest
 from sedo.domain.execution import STEP_STARTED
-from sedo.service_layer.observe import PerTenant, WakeReport
+from sedo.service_layer.observe import FlushReport, PerTenant, WakeReport
 from sedo.service_layer.ports import Clock
 
 #: Each ledger write counts itself: one UpdateItem of a small item.
@@ -301,14 +301,15 @@ class UsageMeter:
                 1 for event in events if event.get("type") == STEP_STARTED
             )
 
-    def flush_ran(self, usage: Mapping[str, float], heads: Mapping[str, int]) -> None:
+    def flush_ran(self, report: FlushReport) -> None:
         """The batch's flush: what it used, shared among its tenants by their executions in it."""
-        total = sum(heads.values())
-        if not total:
+        total = sum(report.heads.values())
+        if not total or not report.usage:
             return
         with self.batch.lock:
-            for tenant, count in heads.items():
-                add_into(self.batch.of_tenant(tenant), {name: amount * count / total for name, amount in usage.items()})
+            for tenant, count in report.heads.items():
+                share = {name: amount * count / total for name, amount in report.usage.items()}
+                add_into(self.batch.of_tenant(tenant), share)
 
     def batch_done(self, records: int, seconds: float) -> None:
         """The Lambda batch ended: share its invocation among its records' tenants, and write."""
