@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from sedo.domain import liveness
 from sedo.domain.errors import Conflict
 from sedo.domain.execution import SUBMITTED, Execution, history_in_head
 from sedo.domain.liveness import DueWindow
-from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, Page, PageLease
+from sedo.service_layer.ports import DefinitionHead, DefinitionVersion, HeadVersion, Page, PageLease
 
 
 def _page(items: list[Any], tenant_id: str, limit: int, token: str | None) -> Page:
@@ -136,8 +137,12 @@ class MemoryExecutionStore:
         segments = self.segments.setdefault((head.tenant_id, head.key), {})
         segments[head.pending_events[0]["id"]] = copy.deepcopy(head.pending_events)
 
-    def write_flushed(self, heads: Sequence[Execution]) -> None:
+    def write_flushed(
+        self, heads: Sequence[Execution], history_written: AbstractSet[HeadVersion] = frozenset()
+    ) -> None:
         for head in heads:  # listings read the heads themselves: only history to write
+            if (head.tenant_id, head.key, head.seq) in history_written:
+                continue
             if head.pending_events and not history_in_head(head):
                 self.put_history(head)
 

@@ -32,7 +32,7 @@ from typing import Any
 from sedo.domain.execution import Execution
 from sedo.service_layer.event_ports import EventBus
 from sedo.service_layer.observe import FlushReport, metered
-from sedo.service_layer.ports import ExecutionStore, Queue
+from sedo.service_layer.ports import ExecutionStore, HeadVersion, Queue
 from sedo.service_layer.sidebyside import side_by_side
 
 
@@ -42,6 +42,8 @@ class _Pending:
 
     heads: list[Execution] = field(default_factory=list)
     events: list[Mapping[str, Any]] = field(default_factory=list)
+    #: Heads of the batch whose history a later wake-up wrote before its own commit.
+    history_written: set[HeadVersion] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)  # its executions may run on several threads
 
 
@@ -91,6 +93,14 @@ class BatchFlush:
             pending.events.extend(events)
         return True
 
+    def history_written(self, head: Execution) -> None:
+        """``head``'s history item was written (before a commit that drops its segment): the
+        batch, which may hold the same head, need not write it again."""
+        pending = self._pending.get()
+        if pending is not None:
+            with pending.lock:
+                pending.history_written.add((head.tenant_id, head.key, head.seq))
+
     def end(self) -> int:
         """Write and send what the batch left; raises when any of it failed. The number of
         flushes it carried out."""
@@ -101,7 +111,7 @@ class BatchFlush:
         began, failed = time.perf_counter(), True
         with metered() as used:
             try:
-                self._flush(pending.heads, pending.events)
+                self._flush(pending.heads, pending.events, pending.history_written)
                 failed = False
             finally:
                 if self.on_flushed is not None:
@@ -109,8 +119,8 @@ class BatchFlush:
                     self.on_flushed(FlushReport(dict(used), heads, time.perf_counter() - began, failed))
         return len(pending.heads)
 
-    def _flush(self, heads: list[Execution], events: list[Mapping[str, Any]]) -> None:
-        self.executions().write_flushed(heads)
+    def _flush(self, heads: list[Execution], events: list[Mapping[str, Any]], written: set[HeadVersion]) -> None:
+        self.executions().write_flushed(heads, written)
         # Then, side by side: each depends on nothing but the history written above.
         calls: list[Callable[[], None]] = []
         if self.on_finished is not None:

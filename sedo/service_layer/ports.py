@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -10,6 +11,9 @@ from typing import Any, Protocol
 from sedo.domain.apinames import api_fields
 from sedo.domain.execution import Execution
 from sedo.domain.liveness import DueWindow
+
+#: One committed version of a head: (tenant, key, seq).
+HeadVersion = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,12 @@ class ExecutionStore(Protocol):
         """Write the head's pending history events under idempotent keys."""
         ...
 
-    def write_flushed(self, heads: Sequence[Execution]) -> None:
+    def write_flushed(
+        self, heads: Sequence[Execution], history_written: AbstractSet[HeadVersion] = frozenset()
+    ) -> None:
         """For committed heads, in as few writes as the store allows: each one's history item
-        (unless its events stay in the head, ``history_in_head``) and, for a top-level head
+        (unless its events stay in the head, ``history_in_head``, or it is in ``history_written``:
+        a later wake-up of the batch wrote it before its own commit) and, for a top-level head
         that finished or was reopened, its list item (a batch's flush, sedo/service_layer/batchflush.py)."""
         ...
 

@@ -281,6 +281,7 @@ class WakeUpProcessor:
         stored.produced_by_message = delivery.message_id
         if self._unflushed(head, delivery.wake):
             put_history(head, self.executions)  # this commit drops the read head's segment: keep it
+            self.batch.history_written(head)
         if not self._commit(stored, decision.expected_seq):
             current = self.executions.get(head.tenant_id, head.key)
             if current is not None and current.produced_by == delivery.wake.mid:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,7 +35,7 @@ from sedo.domain.execution import REDRIVEN, SUBMITTED, Execution, history_in_hea
 from sedo.domain.limits import MAX_WAIT_SECONDS
 from sedo.domain.liveness import DueWindow
 from sedo.domain.timefmt import parse_ts
-from sedo.service_layer.ports import Page
+from sedo.service_layer.ports import HeadVersion, Page
 
 log = logging.getLogger("sedo.executions")
 
@@ -179,13 +180,16 @@ class DynamoExecutionStore:
     def put_history(self, head: Execution) -> None:
         self.client.put_item(TableName=self.history_table, Item=self._history_item(head))
 
-    def write_flushed(self, heads: Sequence[Execution]) -> None:
+    def write_flushed(
+        self, heads: Sequence[Execution], history_written: AbstractSet[HeadVersion] = frozenset()
+    ) -> None:
         """History items and list items of a batch's commits, 25 to a BatchWriteItem over both
         tables. A head flushed twice in the batch (a redelivery) is written once."""
         writes: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
         for head in heads:
             items = []
-            if head.pending_events and not history_in_head(head):
+            written = (head.tenant_id, head.key, head.seq) in history_written
+            if head.pending_events and not history_in_head(head) and not written:
                 items.append((self.history_table, self._history_item(head)))
             if head.parent_key is None and _relisted(head):
                 items.append((self.table, self._list_item(head)))
