@@ -49,9 +49,15 @@ def summarize(operation: str, params: dict[str, Any]) -> dict[str, Any]:
                 item["Key"] = _types(body["Key"])
             items.append(item)
         out["TransactItems"] = items
-    if "RequestItems" in params:
+    if "RequestItems" in params:  # BatchGetItem: {"Keys": [...]}; BatchWriteItem: [{"PutRequest": ...}]
         out["RequestItems"] = {
-            table: [_types(key) for key in request.get("Keys", [])] for table, request in params["RequestItems"].items()
+            table: [_types(key) for key in request.get("Keys", [])]
+            if isinstance(request, dict)
+            else [
+                _types(next(iter(write.values())).get("Item") or next(iter(write.values())).get("Key") or {})
+                for write in request
+            ]
+            for table, request in params["RequestItems"].items()
         }
     if "Entries" in params:
         out["Entries"] = len(params["Entries"])

@@ -290,10 +290,12 @@ class DynamoIterationStore(TableStore):
         if counter is None:
             return None
         done = succeeded = failed = 0
+        # A bucket may lack an attribute (an update that added only some of them): what it lacks
+        # it has not counted.
         for item in self._buckets(tenant_id, parent_key, instance, "members, succeeded, failed"):
-            done += len(item["members"]["NS"])
-            succeeded += int(item["succeeded"]["N"])
-            failed += int(item["failed"]["N"])
+            done += len(item.get("members", {}).get("NS", []))
+            succeeded += int(item.get("succeeded", {}).get("N", 0))
+            failed += int(item.get("failed", {}).get("N", 0))
         return replace(counter, done=done, succeeded=succeeded, failed=failed).progress()
 
     def close(self, tenant_id: str, parent_key: str, instance: int) -> None:
