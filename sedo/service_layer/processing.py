@@ -409,8 +409,7 @@ class WakeUpProcessor:
         flush(head, self.executions, self.queue)
         if self.events is not None:  # subscribe a waiting event step; put status-change events
             self.events.flushed(head, steps=self._step_events(head))
-        if head.parent_key is None:
-            self._finished([head])
+        self._finished([head])
         if head.parent_key is not None and head.finished:
             self._iterations().child_finished(self.payloads.finished_child(head, hydrated))
 

@@ -36,6 +36,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from sedo.domain import limits
@@ -232,7 +233,9 @@ class QuotaService:
             homes: dict[int, builtins.set[str]] = {}
             for key in keys:
                 homes.setdefault(home_shard(key, shards), set()).add(key)
-            writes = [self._give_back(tenant_id, home, group) for home, group in sorted(homes.items())]
+            writes = [
+                partial(self.store.give_back_slots, tenant_id, home, group) for home, group in sorted(homes.items())
+            ]
             released = frozenset().union(*side_by_side(writes))
         left = keys - released
         if not left or not shards_ever:
@@ -244,9 +247,6 @@ class QuotaService:
                 released |= self.store.give_back_slots(tenant_id, shard, found)
                 left -= found
         return released
-
-    def _give_back(self, tenant_id: str, shard: int, keys: builtins.set[str]) -> Callable[[], AbstractSet[str]]:
-        return lambda: self.store.give_back_slots(tenant_id, shard, keys)
 
     def finished(self, heads: Sequence[Execution]) -> None:
         """Top-level executions ended: their slots back (the processor's ``on_finished``), one

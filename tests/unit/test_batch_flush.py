@@ -14,6 +14,7 @@ from sedo import bootstrap
 from sedo.adapters.clock import FakeClock
 from sedo.domain.language import load_text
 from sedo.domain.protocol import WakeKind
+from sedo.entrypoints.local.esm import to_lambda_event
 from sedo.entrypoints.processor import make_handler
 
 T = "t"
@@ -45,7 +46,16 @@ class World:
 
     def invoke(self, messages: list[dict[str, Any]], receives: int = 1) -> list[str]:
         """One Lambda invocation of ``messages``; the message ids it reports failed."""
-        event = {"Records": [_record(f"m{i}", body, receives) for i, body in enumerate(messages)]}
+        received = [
+            {
+                "MessageId": f"m{i}",
+                "ReceiptHandle": "r",
+                "Body": json.dumps(body),
+                "Attributes": {"ApproximateReceiveCount": str(receives)},
+            }
+            for i, body in enumerate(messages)
+        ]
+        event = to_lambda_event(received, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
         answer = self.handler(event, None)
         return [f["itemIdentifier"] for f in answer["batchItemFailures"]]
 
@@ -67,20 +77,6 @@ class World:
 
     def key(self, execution_id: str) -> str:
         return execution_id.rsplit(":", 1)[-1]
-
-
-def _record(message_id: str, body: dict[str, Any], receives: int) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": "r",
-        "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": str(receives)},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
-        "awsRegion": "us-east-1",
-    }
 
 
 def _due(message: dict[str, Any], clock: FakeClock) -> Any:
