@@ -22,6 +22,7 @@ languages, and regular expressions are only compiled after the checks below.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -158,9 +159,18 @@ def _scalar_size(value: Any) -> int:
         return 4
     if value is False:
         return 5
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
+        # printable ASCII without a quote or backslash is written as it is (json.dumps escapes
+        # everything outside " "-"~"); anything else is measured by json itself
+        if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+            return len(value) + 2
         return len(json.dumps(value))
-    if isinstance(value, (int, float)):
+    if kind is int:
+        return len(str(value))
+    if kind is float and math.isfinite(value):
+        return len(repr(value))
+    if isinstance(value, (str, int, float)):
         return len(json.dumps(value))
     return len(json.dumps(str(value)))
 

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sedo import bootstrap
 from sedo.adapters.clock import FakeClock
@@ -199,3 +201,18 @@ def test_a_segment_with_many_events_goes_on_in_a_continue_instead_of_growing() -
     bound = limits.MAX_SEGMENT_EVENTS_BYTES + limits.MAX_STEP_SLACK_BYTES + 20 * 1024
     assert max(sizes) < bound
     assert len(sizes) >= 3  # it went on in continue wake-ups: one segment would be one commit
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_values)
+def test_measure_is_the_compact_json_size(value: Any) -> None:
+    """limits.measure walks a value without serialising it: its size is json.dumps's, compact,
+    whatever the strings (escapes, non-ASCII, control characters) and numbers (NaN, huge ints)."""
+    assert limits.measure(value, 10**9, max_depth=100) == len(json.dumps(value, separators=(",", ":")))
