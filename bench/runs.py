@@ -335,7 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every workload's executions")
     parser.add_argument("--workloads", nargs="*", help="workload names (default: every file in bench/workloads)")
     parser.add_argument("--workers", type=int, default=2, help="processor workers (event source pollers)")
-    parser.add_argument("--throughput-executions", type=int, default=300, help="executions in the throughput run")
+    parser.add_argument(
+        "--throughput-executions",
+        type=int,
+        default=1500,
+        help="executions in the throughput run, over its rounds (500 a round by default: enough in flight across timers)",
+    )
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved sedo/ceiling throughput rounds")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
