@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sedo.domain.limits import MAX_CSV_HEADER_BYTES, MAX_ITEM_BATCH_BYTES, MAX_ITEM_READER_ITEM_BYTES
@@ -51,6 +51,8 @@ class Found:
     number: int
     after: int
     number_after: int
+    #: the item as parsed while scanning (JSON and JSON Lines; a CSV record is built on use)
+    value: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def child_input(fmt: str, data: bytes, child: Child, header: list[str] | None, b
     if fmt == "csv":
         items: list[Any] = [_record(data[f.start : f.end], f.number, header) for f in scanned.items]
     else:
-        items = [_loads(data[f.start : f.end], where(fmt, f.number)) for f in scanned.items]
+        items = [f.value for f in scanned.items]  # parsed by the scan
     if len(items) != child.count:
         raise ItemReaderError(where(fmt, child.number), f"expected {child.count} item(s), found {len(items)}")
     return {"items": items} if batched else items[0]
@@ -189,8 +191,8 @@ def _scan_json(buf: bytes, pos: int, number: int, final: bool, opened: bool) -> 
         start, end = _strip(buf, begin, match.start())
         if start < end:
             _check_size(end - start, "json", number)
-            _loads(buf[start:end], where("json", number))
-            items.append(Found(start, end, number, match.end(), number + 1))
+            value = _loads(buf[start:end], where("json", number))
+            items.append(Found(start, end, number, match.end(), number + 1, value))
             number += 1
         elif token == b"," or number > 0:
             raise ItemReaderError(where("json", number), "an empty element (two commas, or a comma before ']')")
@@ -220,8 +222,8 @@ def _scan_jsonl(buf: bytes, pos: int, number: int, final: bool) -> Scanned:
         start, end = _strip(buf, pos, end)
         if start < end:
             _check_size(end - start, "jsonl", number)
-            _loads(buf[start:end], where("jsonl", number))
-            items.append(Found(start, end, number, after, number + 1))
+            value = _loads(buf[start:end], where("jsonl", number))
+            items.append(Found(start, end, number, after, number + 1, value))
         number, pos = number + 1, after
     return Scanned(items, pos, number, final and pos >= len(buf))
 
